@@ -1,0 +1,148 @@
+"""The `stablecheckout` command. Its subcommands and flags are a promised contract (contracts.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+from app.config import ConfigError, Settings, load_settings, parse_listen
+
+log = logging.getLogger("app.cli")
+
+
+def _settings(path: str | None) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        raise SystemExit(f"stablecheckout: {exc}") from None
+
+
+async def _ensure_schema(settings: Settings, migrate: bool) -> None:
+    from app.migrate import current_revision, head_revision, upgrade_to_head
+
+    if migrate or settings.is_sqlite:
+        await upgrade_to_head(settings.database_url)
+        return
+    current, head = await current_revision(settings.database_url), head_revision()
+    if current != head:
+        raise SystemExit(
+            f"stablecheckout: database schema is at {current or 'nothing'}, this version needs "
+            f"{head}; run `stablecheckout migrate -c PATH` or pass --migrate"
+        )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _settings(args.config)
+    try:
+        host, port = parse_listen(args.listen or settings.server.listen)
+    except ValueError as exc:
+        raise SystemExit(f"stablecheckout: --listen: {exc}") from None
+    asyncio.run(_ensure_schema(settings, args.migrate))
+    app = create_app(settings, run_jobs=not args.api_only)
+    log.info("serve.listening url=http://%s:%d", host, port)
+    uvicorn.run(app, host=host, port=port, log_level=args.log_level, access_log=False,
+                ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from app.db import create_engine, create_sessionmaker
+    from app.http import Services
+    from app.jobs import JobRunner, default_jobs
+
+    settings = _settings(args.config)
+
+    async def run() -> None:
+        await _ensure_schema(settings, migrate=False)
+        engine = create_engine(settings.database_url)
+        services = Services(settings, engine, create_sessionmaker(engine))
+        runner = JobRunner(default_jobs(services))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runner.start()
+        log.info("watch.started")
+        await stop.wait()
+        await runner.stop()
+        await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.migrate import current_revision, upgrade_to_head
+
+    settings = _settings(args.config)
+    asyncio.run(upgrade_to_head(settings.database_url))
+    print(f"database at revision {asyncio.run(current_revision(settings.database_url))}")
+    return 0
+
+
+def cmd_sign_url(args: argparse.Namespace) -> int:
+    from app.security.signatures import sign_url
+
+    settings = _settings(args.config)
+    ts = args.timestamp if args.timestamp is not None else int(time.time())
+    print(sign_url(settings.merchant.secret, args.url, ts))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stablecheckout",
+        description="Self-hosted stablecoin checkout server (Ocrch-compatible).",
+    )
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API (and, unless --api-only, the workers)")
+    serve.add_argument("-c", "--config", required=True, help="path to the TOML config file")
+    serve.add_argument("--listen", help="HOST:PORT (default: [server].listen)")
+    serve.add_argument("--migrate", action="store_true",
+                       help="apply database migrations first (always done on SQLite)")
+    serve.add_argument("--api-only", action="store_true",
+                       help="run only the API; watchers and senders run in `watch` processes")
+    serve.set_defaults(func=cmd_serve)
+
+    watch = sub.add_parser("watch", help="run chain watchers, expiry sweeper and webhook sender")
+    watch.add_argument("-c", "--config", required=True)
+    watch.set_defaults(func=cmd_watch)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    migrate.add_argument("-c", "--config", required=True)
+    migrate.set_defaults(func=cmd_migrate)
+
+    sign = sub.add_parser("sign-url", help="print the Ocrch-Signature value for a checkout URL")
+    sign.add_argument("-c", "--config", required=True)
+    sign.add_argument("url")
+    sign.add_argument("--timestamp", type=int, help="sign as of this Unix time (default: now)")
+    sign.set_defaults(func=cmd_sign_url)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Settings: an Ocrch TOML file, our additive sections, and STABLECHECKOUT_* environment overrides.
+
+An unchanged Ocrch config must load, so every Ocrch key keeps its name and meaning (api.md §7) and
+the `[api_keys]` table is accepted and ignored. Precedence: environment > file > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.chains import Blockchain, Coin
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///stablecheckout.db"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator who has to fix the file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    listen: str = "0.0.0.0:8080"
+    public_url: str | None = None
+    """Where shoppers reach this server; used to build checkout links. Defaults to the listen address."""
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+
+class AdminSettings(_Section):
+    secret: str = Field(min_length=1)
+
+
+class MerchantSettings(_Section):
+    name: str
+    secret: str = Field(min_length=1)
+    allowed_origins: list[str] = Field(default_factory=list)
+    unknown_transfer_webhook_url: str | None = None
+
+
+class WalletSettings(_Section):
+    blockchain: Blockchain
+    address: str = Field(min_length=1)
+    enabled_coins: list[Coin] = Field(min_length=1)
+    starting_tx: str | None = None
+
+
+class OrderSettings(_Section):
+    ttl_seconds: int = Field(default=1800, ge=60, le=30 * 86400)
+    """Lifetime of an order whose create request gives no `expires_in`."""
+    max_ttl_seconds: int = Field(default=7 * 86400, ge=60)
+    late_payment_window_seconds: int = Field(default=86400, ge=0)
+    amount_step: Decimal = Field(default=Decimal("0.0001"), gt=0)
+    """Smallest increment added to make a deposit amount unique on a wallet."""
+    amount_step_max_tries: int = Field(default=1000, ge=1)
+    expiry_sweep_interval_seconds: float = Field(default=1.0, gt=0)
+
+
+class SecuritySettings(_Section):
+    signature_max_age_seconds: int = Field(default=300, ge=1)
+    signature_max_future_seconds: int | None = Field(default=300, ge=0)
+    """Signatures dated further ahead than this are refused; `None` restores Ocrch's unbounded rule."""
+    signed_url_binds_order: bool = True
+    """A signed URL opens only the order named by its `order_id` query value (false = Ocrch rule)."""
+    max_body_bytes: int = 1024 * 1024
+    user_rate_limit_per_minute: int = Field(default=600, ge=0)
+
+
+class WebhookSettings(_Section):
+    allow_private_targets: bool = False
+    max_age_seconds: int = Field(default=86400, ge=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_url_length: int = 2048
+
+
+class TokenSettings(_Section):
+    contract: str
+    decimals: int = Field(ge=0, le=36)
+
+
+class ChainSettings(_Section):
+    rpc_urls: list[str] = Field(default_factory=list)
+    api_urls: list[str] = Field(default_factory=list)
+    api_key: str = ""
+    confirmations: int | None = Field(default=None, ge=0)
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+    start_block: int | None = Field(default=None, ge=0)
+    chain_id: int | None = None
+    tokens: dict[Coin, TokenSettings] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one stablecheckout deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STABLECHECKOUT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    admin: AdminSettings
+    merchant: MerchantSettings
+    wallets: list[WalletSettings] = Field(default_factory=list)
+    api_keys: dict[str, Any] = Field(default_factory=dict)
+    """Ocrch's explorer keys: accepted so an Ocrch file loads, unused (we read nodes directly)."""
+    orders: OrderSettings = Field(default_factory=OrderSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
+
+    database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)
+    redis_url: str | None = Field(default=None, exclude=True)
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init kwargs; the environment must win over them.
+        return (env_settings, init_settings)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _format_validation_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(root)"
+        lines.append(f"  {key}: {item['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any), apply the environment, and validate everything at once."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    data.update(overrides)
+    data.setdefault("database_url", os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL)
+    data.setdefault("redis_url", os.environ.get("REDIS_URL") or None)
+    data["config_path"] = path
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None

@@ -1,0 +1,131 @@
+"""HTTP plumbing shared by every route: error rendering, body reading, the request transaction.
+
+Ocrch routes answer errors in plain text with exact strings (api.md §0); our own routes answer
+JSON `{"error": {"type", "message", "param"}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from litestar import MediaType, Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import unit_of_work
+from app.errors import AppError, BadRequest
+from app.realtime.changes import Publisher
+
+log = logging.getLogger("app.http")
+OCRCH_PREFIXES = ("/api/v1/service", "/api/v1/user", "/api/v1/admin")
+M = TypeVar("M", bound=BaseModel)
+
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found", 409: "invalid_request_error", 422: "invalid_request_error",
+                429: "rate_limit_error"}
+
+
+@dataclass
+class Services:
+    """What a running app holds: settings, database, publisher. Stored in `app.state.services`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    publisher: Publisher | None = None
+
+
+def services_of(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def is_ocrch_path(path: str) -> bool:
+    return path.startswith(OCRCH_PREFIXES)
+
+
+def error_response(request: Request[Any, Any, Any], status: int, message: str,
+                   param: str | None = None, *, empty: bool = False) -> Response[Any]:
+    if is_ocrch_path(request.url.path):
+        return Response(b"" if empty else message, status_code=status,
+                        media_type=MediaType.TEXT)
+    error: dict[str, Any] = {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}
+    if param:
+        error["param"] = param
+    return Response({"error": error}, status_code=status, media_type=MediaType.JSON)
+
+
+def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+    return error_response(request, exc.status_code, exc.message, exc.param)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotFoundException | MethodNotAllowedException):
+        # Ocrch: unknown route 404 and wrong method 405, with empty bodies.
+        return error_response(request, exc.status_code, exc.detail, empty=True)
+    if isinstance(exc, ValidationException):
+        return error_response(request, 400, "invalid request")
+    if exc.status_code >= 500:
+        log.error("http.error", exc_info=exc)
+        return error_response(request, exc.status_code, "internal server error")
+    return error_response(request, exc.status_code, exc.detail)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("http.unhandled %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, "internal server error")
+
+
+async def read_limited_body(request: Request[Any, Any, Any], limit: int) -> bytes | None:
+    """The raw body, or None once it passes `limit` bytes (the caller decides what that means)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_parser(model: type[M]) -> Callable[[str], M]:
+    """Parse body text into `model`; numbers keep their exact text (no floats), errors are 400."""
+
+    def parse(text: str) -> M:
+        try:
+            data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            return model.model_validate(data)
+        except (ValueError, ValidationError):
+            raise BadRequest("invalid JSON body") from None
+
+    return parse
+
+
+async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction: commit after the handler, then publish what it queued."""
+    services = services_of(state)
+    async with unit_of_work(services.sessionmaker, services.publisher) as session:
+        yield session
+
+
+def provide_settings(state: State) -> Settings:
+    return services_of(state).settings

@@ -1,0 +1,85 @@
+"""`create_app(settings)`: the only place that wires plugins, routers and background jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from app import __version__
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker
+from app.errors import AppError
+from app.health import health
+from app.http import (
+    Services,
+    app_error_handler,
+    http_exception_handler,
+    internal_error_handler,
+    provide_db_session,
+    provide_settings,
+)
+from app.jobs import JobRunner, default_jobs
+from app.orders.routes import ServiceOrdersController
+from app.realtime.channels import ChannelsPublisher, make_channels_plugin
+
+log = logging.getLogger("app")
+
+
+def create_app(settings: Settings, *, run_jobs: bool = False) -> Litestar:
+    engine = create_engine(settings.database_url)
+    channels = make_channels_plugin(settings.redis_url)
+    services = Services(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        publisher=ChannelsPublisher(channels),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runner = JobRunner(default_jobs(services) if run_jobs else [])
+        await runner.start()
+        try:
+            yield
+        finally:
+            await runner.stop()
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[ServiceOrdersController, health],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        exception_handlers={
+            AppError: app_error_handler,
+            HTTPException: http_exception_handler,
+            Exception: internal_error_handler,
+        },
+        plugins=[channels],
+        cors_config=CORSConfig(
+            allow_origins=settings.merchant.allowed_origins or [],
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Ocrch-Signed-Url", "Ocrch-Signature", "Content-Type"],
+            max_age=600,
+        ) if settings.merchant.allowed_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="stablecheckout",
+            version=__version__,
+            description="Stablecoin checkout server, wire-compatible with Open Crypto Checkout.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        state=State({"services": services}),
+        lifespan=[lifespan],
+        debug=False,
+    )

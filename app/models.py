@@ -1,0 +1,21 @@
+"""Every table, imported in one place so Alembic and tests see the whole schema."""
+
+from app.db import Base
+from app.leases import Lease
+from app.orders.models import IdempotencyKey, Order
+from app.payments.models import Deposit
+from app.transfers.models import ChainBlock, ChainCursor, Transfer
+from app.webhooks.models import WebhookAttempt, WebhookEvent
+
+__all__ = [
+    "Base",
+    "ChainBlock",
+    "ChainCursor",
+    "Deposit",
+    "IdempotencyKey",
+    "Lease",
+    "Order",
+    "Transfer",
+    "WebhookAttempt",
+    "WebhookEvent",
+]

@@ -1,0 +1,81 @@
+"""Money at the edges: decimal strings on the wire, integers inside, never floats.
+
+An amount is kept as an integer count of units at a known scale (fractional digits). Order amounts
+keep the scale the merchant wrote ("20.00" stays "20.00", api.md §0); token amounts use the token's
+decimals as their scale, so they are plain base units.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+MAX_FRACTION_DIGITS = 28
+_DECIMAL_TEXT = re.compile(r"^(?P<int>\d+)(?:\.(?P<frac>\d+))?$")
+
+
+class AmountError(ValueError):
+    """An amount that cannot be taken as money."""
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """`units / 10**scale`, exactly."""
+
+    units: int
+    scale: int
+
+    @classmethod
+    def parse(cls, value: str | int | Decimal) -> Amount:
+        """Parse a wire amount: a plain decimal string, or a JSON number taken through its text."""
+        text = str(value).strip() if not isinstance(value, str) else value
+        match = _DECIMAL_TEXT.match(text)
+        if match is None:
+            if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+                return cls.parse(format(value, "f"))
+            raise AmountError(f"not a plain non-negative decimal: {text!r}")
+        frac = match.group("frac") or ""
+        if len(frac) > MAX_FRACTION_DIGITS:
+            raise AmountError(f"more than {MAX_FRACTION_DIGITS} fractional digits")
+        return cls(int(match.group("int") + frac), len(frac))
+
+    def __str__(self) -> str:
+        if self.scale == 0:
+            return str(self.units)
+        digits = str(self.units).rjust(self.scale + 1, "0")
+        return f"{digits[: -self.scale]}.{digits[-self.scale :]}"
+
+    def to_decimal(self) -> Decimal:
+        return Decimal(self.units).scaleb(-self.scale)
+
+    def to_base_units(self, decimals: int) -> int:
+        """Express in a token's base units; refuses amounts finer than the token can carry."""
+        if self.scale <= decimals:
+            return self.units * 10 ** (decimals - self.scale)
+        factor = 10 ** (self.scale - decimals)
+        if self.units % factor:
+            raise AmountError(f"more precise than {decimals} decimals")
+        return self.units // factor
+
+    @property
+    def significant_scale(self) -> int:
+        """Fractional digits once trailing zeros are dropped ("20.10" -> 1)."""
+        units, scale = self.units, self.scale
+        while scale and units % 10 == 0:
+            units //= 10
+            scale -= 1
+        return scale
+
+
+def format_base_units(units: int, decimals: int) -> str:
+    """Base units as a decimal string with every digit the token has ("1.500000" for 6 decimals)."""
+    return str(Amount(units, decimals))
+
+
+def parse_base_units(value: str | Decimal, decimals: int) -> int:
+    """A decimal coin amount to base units, refusing anything finer than the token allows."""
+    try:
+        return Amount.parse(value).to_base_units(decimals)
+    except (InvalidOperation, AmountError) as exc:
+        raise AmountError(str(exc)) from None

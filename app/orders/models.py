@@ -1,0 +1,77 @@
+"""The `orders` table: what the merchant asked to be paid, and where that stands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, BaseUnits, UtcDateTime, utcnow
+from app.money import Amount
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED})
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True)
+    merchant_order_id: Mapped[str] = mapped_column(sa.String(255), index=True)
+    amount_units: Mapped[int] = mapped_column(BaseUnits())
+    """The amount as the merchant wrote it: `amount_units / 10**amount_scale` coins."""
+    amount_scale: Mapped[int] = mapped_column(sa.SmallInteger())
+    status: Mapped[str] = mapped_column(sa.String(16), default=OrderStatus.PENDING)
+    webhook_url: Mapped[str] = mapped_column(sa.String(2048))
+    success_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    cancel_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    blockchain: Mapped[str | None] = mapped_column(sa.String(16))
+    stablecoin: Mapped[str | None] = mapped_column(sa.String(8))
+    expecting_wallet_address: Mapped[str | None] = mapped_column(sa.String(128))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", sa.JSON())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    paid_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    status_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    """Why the status last changed when a person changed it (admin mark-paid, attach)."""
+
+    @property
+    def amount(self) -> Amount:
+        return Amount(self.amount_units, self.amount_scale)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    __table_args__ = (
+        sa.Index("ix_orders_status_expires_at", "status", "expires_at"),
+        sa.Index("ix_orders_created_at", "created_at"),
+        sa.CheckConstraint(
+            "status IN ('pending','paid','expired','cancelled')", name="status_valid"
+        ),
+    )
+
+
+class IdempotencyKey(Base):
+    """A Service API request made with an `Idempotency-Key`, and the response it got."""
+
+    __tablename__ = "idempotency_keys"
+
+    key_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    response_status: Mapped[int | None] = mapped_column(sa.SmallInteger())
+    response_body: Mapped[str | None] = mapped_column(sa.Text())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)

@@ -1,0 +1,53 @@
+"""Service API routes (api.md §2): a merchant backend creates orders and reads their status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, MediaType, Request, Response, post
+from litestar.openapi.datastructures import ResponseSpec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.orders import service
+from app.orders.schemas import CreateOrderRequest, OrderResponse, OrderStatusRequest
+from app.security.service_auth import signed_request
+
+_SIGNED = "Signed with `Ocrch-Signature: {ts}.{base64 HMAC-SHA256(secret, ts + '.' + body)}`."
+
+
+class ServiceOrdersController(Controller):
+    path = "/api/v1/service"
+    tags = ["Service API"]
+    request_max_body_size = None  # the signature check reads and bounds the body itself
+
+    @post(
+        "/orders",
+        status_code=201,
+        summary="Create an order",
+        description=_SIGNED + " An `Idempotency-Key` header makes retries safe.",
+        responses={201: ResponseSpec(OrderResponse, description="The new order")},
+    )
+    async def create_order(self, request: Request[Any, Any, Any], db_session: AsyncSession,
+                           settings: Settings) -> Response[bytes]:
+        body, raw = await signed_request(request, settings, CreateOrderRequest)
+        result = await service.create_order_response(
+            db_session, settings, body, raw_body=raw,
+            idempotency_key=request.headers.get("idempotency-key"),
+        )
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+        return Response(result.body, status_code=result.status_code, media_type=MediaType.JSON,
+                        headers=headers)
+
+    @post(
+        "/orders/status",
+        status_code=200,
+        summary="Get an order",
+        description=_SIGNED,
+        responses={200: ResponseSpec(OrderResponse, description="The order")},
+    )
+    async def order_status(self, request: Request[Any, Any, Any], db_session: AsyncSession,
+                           settings: Settings) -> OrderResponse:
+        body, _ = await signed_request(request, settings, OrderStatusRequest)
+        order = await service.get_order(db_session, body.order_id)
+        return service.order_response(order)

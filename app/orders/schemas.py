@@ -1,0 +1,66 @@
+"""Wire types of the Service API (api.md §2) and the order object every API returns."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from app.chains import Blockchain, Coin
+from app.money import Amount, AmountError
+from app.orders.models import OrderStatus
+
+
+def _wire_amount(value: Any) -> Any:
+    """A decimal string or JSON number; anything else fails to deserialize, as in Ocrch."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError("amount must be a decimal string or number")
+    text = value if isinstance(value, str) else format(Decimal(value), "f")
+    negative = text.startswith("-")
+    try:
+        Amount.parse(text[1:] if negative else text)
+    except AmountError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+WireAmount = Annotated[str, BeforeValidator(_wire_amount)]
+
+
+class CreateOrderRequest(BaseModel):
+    """Ocrch's create-order body plus our optional additions (all ignorable by Ocrch clients)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: str
+    amount: WireAmount
+    webhook_url: str
+    expecting_wallet_address: str | None = None
+    blockchain: Blockchain | None = None
+    stablecoin: Coin | None = None
+    expires_in: int | None = Field(default=None, description="Seconds until the order expires.")
+    metadata: dict[str, Any] | None = None
+    success_url: str | None = None
+    cancel_url: str | None = None
+
+
+class OrderStatusRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: uuid.UUID
+
+
+class OrderResponse(BaseModel):
+    """Ocrch's `OrderResponse`, with additive fields after the five it requires."""
+
+    order_id: uuid.UUID
+    merchant_order_id: str
+    amount: str
+    status: OrderStatus
+    created_at: int
+    expires_at: int
+    metadata: dict[str, Any] | None = None
+    success_url: str | None = None
+    cancel_url: str | None = None

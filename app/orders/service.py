@@ -1,0 +1,265 @@
+"""Order rules: creation (with idempotency), lookup, and status changes.
+
+Every status change is one conditional UPDATE (`WHERE status = <expected>`), so two processes
+racing to change the same order cannot both win; the winner writes the outbox row and queues the
+push in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.chains import ANY_COIN_DECIMALS, COIN_DECIMALS
+from app.config import Settings
+from app.db import utcnow
+from app.errors import BadRequest, Conflict, NotFound
+from app.ids import new_id
+from app.money import Amount
+from app.orders.models import IdempotencyKey, Order, OrderStatus
+from app.orders.schemas import CreateOrderRequest, OrderResponse
+from app.payments.service import close_order_deposits
+from app.realtime.changes import order_changed
+from app.webhooks.service import enqueue_order_status_changed
+
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)
+MAX_MERCHANT_ORDER_ID = 255
+MAX_METADATA_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    replayed: bool = False
+
+
+def to_unix(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+def order_response(order: Order) -> OrderResponse:
+    return OrderResponse(
+        order_id=order.id,
+        merchant_order_id=order.merchant_order_id,
+        amount=str(order.amount),
+        status=OrderStatus(order.status),
+        created_at=to_unix(order.created_at),
+        expires_at=to_unix(order.expires_at),
+        metadata=order.metadata_,
+        success_url=order.success_url,
+        cancel_url=order.cancel_url,
+    )
+
+
+def order_message(order: Order) -> dict[str, Any]:
+    """The `status_update` frame pushed to the order's WebSocket clients."""
+    return {"type": "status_update", "order": order_response(order).model_dump(mode="json")}
+
+
+def _check_http_url(name: str, value: str | None, max_length: int) -> None:
+    if value is None:
+        return
+    if len(value) > max_length:
+        raise BadRequest(f"{name} is longer than {max_length} characters", param=name)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"{name} must be an absolute http:// or https:// URL", param=name)
+
+
+def _validated_amount(request: CreateOrderRequest) -> Amount:
+    if request.amount.startswith("-"):
+        raise BadRequest("amount must be greater than 0", param="amount")
+    amount = Amount.parse(request.amount)
+    if amount.units == 0:
+        raise BadRequest("amount must be greater than 0", param="amount")
+    decimals = COIN_DECIMALS[request.stablecoin] if request.stablecoin else ANY_COIN_DECIMALS
+    if amount.significant_scale > decimals:
+        coin = request.stablecoin or "every supported coin"
+        raise BadRequest(
+            f"amount has more than {decimals} fractional digits, finer than {coin} can carry",
+            param="amount",
+        )
+    return amount
+
+
+def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, int]:
+    if not request.order_id:
+        raise BadRequest("order_id must not be empty", param="order_id")
+    if len(request.order_id) > MAX_MERCHANT_ORDER_ID:
+        raise BadRequest(f"order_id is longer than {MAX_MERCHANT_ORDER_ID} characters",
+                         param="order_id")
+    amount = _validated_amount(request)
+    max_url = settings.webhooks.max_url_length
+    _check_http_url("webhook_url", request.webhook_url, max_url)
+    _check_http_url("success_url", request.success_url, max_url)
+    _check_http_url("cancel_url", request.cancel_url, max_url)
+    ttl = settings.orders.ttl_seconds if request.expires_in is None else request.expires_in
+    if not 60 <= ttl <= settings.orders.max_ttl_seconds:
+        raise BadRequest(
+            f"expires_in must be between 60 and {settings.orders.max_ttl_seconds} seconds",
+            param="expires_in",
+        )
+    if request.metadata is not None and len(json.dumps(request.metadata)) > MAX_METADATA_BYTES:
+        raise BadRequest(f"metadata is larger than {MAX_METADATA_BYTES} bytes", param="metadata")
+    return amount, ttl
+
+
+async def create_order(session: AsyncSession, settings: Settings,
+                       request: CreateOrderRequest) -> Order:
+    amount, ttl = _validate(request, settings)
+    now = utcnow()
+    order = Order(
+        id=new_id(),
+        merchant_order_id=request.order_id,
+        amount_units=amount.units,
+        amount_scale=amount.scale,
+        status=OrderStatus.PENDING,
+        webhook_url=request.webhook_url,
+        success_url=request.success_url,
+        cancel_url=request.cancel_url,
+        blockchain=request.blockchain,
+        stablecoin=request.stablecoin,
+        expecting_wallet_address=request.expecting_wallet_address,
+        metadata_=request.metadata,
+        created_at=now,
+        updated_at=now,
+        expires_at=now + dt.timedelta(seconds=ttl),
+    )
+    session.add(order)
+    await session.flush()
+    return order
+
+
+def _hash(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+async def _replay(session: AsyncSession, key_hash: str, request_hash: str) -> StoredResponse | None:
+    row = await session.get(IdempotencyKey, key_hash, populate_existing=True)
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise Conflict("Idempotency-Key was already used with a different request body")
+    if row.response_status is None or row.response_body is None:
+        raise Conflict("a request with this Idempotency-Key is still being processed")
+    return StoredResponse(row.response_status, row.response_body.encode(), replayed=True)
+
+
+async def create_order_response(
+    session: AsyncSession,
+    settings: Settings,
+    request: CreateOrderRequest,
+    *,
+    raw_body: bytes,
+    idempotency_key: str | None,
+) -> StoredResponse:
+    """Create an order and its 201 body; with a key, the same key and body give the same answer.
+
+    The key row is inserted before the order inside a savepoint: a concurrent request with the
+    same key blocks on the primary key until the first commits, then replays its response.
+    """
+    if idempotency_key is None:
+        order = await create_order(session, settings, request)
+        return StoredResponse(201, order_response(order).model_dump_json().encode())
+    if not 1 <= len(idempotency_key) <= 255:
+        raise BadRequest("Idempotency-Key must be 1 to 255 characters", param="Idempotency-Key")
+    key_hash, request_hash = _hash("service:" + idempotency_key), _hash(raw_body)
+    now = utcnow()
+    await session.execute(
+        sa.delete(IdempotencyKey).where(
+            IdempotencyKey.key_hash == key_hash, IdempotencyKey.expires_at <= now
+        )
+    )
+    replay = await _replay(session, key_hash, request_hash)
+    if replay is not None:
+        return replay
+    row = IdempotencyKey(key_hash=key_hash, request_hash=request_hash, created_at=now,
+                         expires_at=now + IDEMPOTENCY_TTL)
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        replay = await _replay(session, key_hash, request_hash)
+        if replay is None:
+            raise
+        return replay
+    order = await create_order(session, settings, request)
+    body = order_response(order).model_dump_json()
+    row.response_status, row.response_body = 201, body
+    await session.flush()
+    return StoredResponse(201, body.encode())
+
+
+async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise NotFound("order not found")
+    return order
+
+
+async def change_status(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    *,
+    to: OrderStatus,
+    allowed_from: tuple[OrderStatus, ...] = (OrderStatus.PENDING,),
+    reason: str | None = None,
+) -> Order | None:
+    """Move an order to `to` if its status is one of `allowed_from`; None if it was not.
+
+    The winner also writes the webhook outbox row and queues the push, in this transaction.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {"status": to, "updated_at": now, "status_reason": reason}
+    if to is OrderStatus.PAID:
+        values["paid_at"] = now
+    result = await session.execute(
+        sa.update(Order)
+        .where(Order.id == order_id, Order.status.in_(allowed_from))
+        .values(**values)
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.scalar_one_or_none() is None:
+        return None
+    order = await session.get(Order, order_id, populate_existing=True)
+    assert order is not None
+    await _status_changed(session, order)
+    return order
+
+
+async def _status_changed(session: AsyncSession, order: Order) -> None:
+    await close_order_deposits(session, order)
+    await enqueue_order_status_changed(session, order)
+    order_changed(session, order.id, order_message(order))
+
+
+async def expire_due_orders(session: AsyncSession, *, limit: int = 500) -> list[Order]:
+    """Expire pending orders past `expires_at`; safe to run in several processes at once."""
+    now = utcnow()
+    due = await session.scalars(
+        sa.select(Order.id)
+        .where(Order.status == OrderStatus.PENDING, Order.expires_at <= now)
+        .order_by(Order.expires_at)
+        .limit(limit)
+    )
+    expired = []
+    for order_id in due.all():
+        order = await change_status(session, order_id, to=OrderStatus.EXPIRED)
+        if order is not None:
+            expired.append(order)
+    return expired

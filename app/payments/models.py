@@ -1,0 +1,61 @@
+"""The `deposits` table: one per (order, chain, coin) a shopper chose to pay with."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, BaseUnits, UtcDateTime, utcnow
+
+
+class DepositStatus(StrEnum):
+    ACTIVE = "active"
+    """The order is pending and the shopper may pay this amount."""
+    LINGERING = "lingering"
+    """The order ended unpaid; the amount stays reserved until `reserved_until` so a late payment
+    is linked to this order and never to another one."""
+    MATCHED = "matched"
+    RELEASED = "released"
+
+
+RESERVED_STATUSES = (DepositStatus.ACTIVE, DepositStatus.LINGERING)
+_RESERVED_SQL = "status IN ('active', 'lingering')"
+
+
+class Deposit(Base):
+    __tablename__ = "deposits"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"),
+                                                index=True)
+    blockchain: Mapped[str] = mapped_column(sa.String(16))
+    token: Mapped[str] = mapped_column(sa.String(8))
+    wallet_address: Mapped[str] = mapped_column(sa.String(128))
+    amount: Mapped[int] = mapped_column(BaseUnits())
+    """Exact amount the shopper must send, in the token's base units (unique among reserved)."""
+    decimals: Mapped[int] = mapped_column(sa.SmallInteger())
+    status: Mapped[str] = mapped_column(sa.String(16), default=DepositStatus.ACTIVE)
+    user_address: Mapped[str | None] = mapped_column(sa.String(128))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    reserved_until: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_scanned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    transfer_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+
+    __table_args__ = (
+        sa.Index(
+            "uq_deposits_reserved_amount",
+            "blockchain", "token", "wallet_address", "amount",
+            unique=True,
+            sqlite_where=sa.text(_RESERVED_SQL),
+            postgresql_where=sa.text(_RESERVED_SQL),
+        ),
+        sa.Index("ix_deposits_status_reserved_until", "status", "reserved_until"),
+        sa.CheckConstraint(
+            "status IN ('active','lingering','matched','released')", name="status_valid"
+        ),
+    )

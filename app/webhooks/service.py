@@ -1,0 +1,34 @@
+"""Writing webhook events into the outbox, in the same transaction as the change they report."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.ids import new_id
+from app.orders.models import Order
+from app.webhooks.models import EventType, WebhookEvent
+
+
+def order_status_payload(order: Order) -> dict[str, object]:
+    """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`."""
+    return {
+        "event_type": EventType.ORDER_STATUS_CHANGED.value,
+        "order_id": str(order.id),
+        "merchant_order_id": order.merchant_order_id,
+        "status": order.status,
+        "amount": str(order.amount),
+    }
+
+
+async def enqueue_order_status_changed(session: AsyncSession, order: Order) -> WebhookEvent:
+    event = WebhookEvent(
+        id=new_id(),
+        event_type=EventType.ORDER_STATUS_CHANGED,
+        order_id=order.id,
+        target_url=order.webhook_url,
+        payload=order_status_payload(order),
+        next_attempt_at=utcnow(),
+    )
+    session.add(event)
+    return event
