@@ -54,7 +54,11 @@ _DAI = 18
 
 CHAINS: dict[Blockchain, ChainInfo] = {
     Blockchain.ETH: ChainInfo(
-        Blockchain.ETH, ChainFamily.EVM, 1, 12, "erc20:Ethereum",
+        Blockchain.ETH,
+        ChainFamily.EVM,
+        1,
+        12,
+        "erc20:Ethereum",
         {
             Coin.USDT: TokenInfo("0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
             Coin.USDC: TokenInfo("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", _USDC_EVM),
@@ -62,7 +66,11 @@ CHAINS: dict[Blockchain, ChainInfo] = {
         },
     ),
     Blockchain.POLYGON: ChainInfo(
-        Blockchain.POLYGON, ChainFamily.EVM, 137, 128, "erc20:Polygon",
+        Blockchain.POLYGON,
+        ChainFamily.EVM,
+        137,
+        128,
+        "erc20:Polygon",
         {
             # Ocrch lists Avalanche's USDt here; this is Polygon PoS USDT.
             Coin.USDT: TokenInfo("0xc2132D05D31c914a87C6611C10748AEb04B58e8F", 6),
@@ -71,48 +79,72 @@ CHAINS: dict[Blockchain, ChainInfo] = {
         },
     ),
     Blockchain.BASE: ChainInfo(
-        Blockchain.BASE, ChainFamily.EVM, 8453, 10, "erc20:Base",
+        Blockchain.BASE,
+        ChainFamily.EVM,
+        8453,
+        10,
+        "erc20:Base",
         {
             Coin.USDC: TokenInfo("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", _USDC_EVM),
             Coin.DAI: TokenInfo("0x50c5725949A6F0c72E6C4a641F24049A917DB0Cb", _DAI),
         },
     ),
     Blockchain.ARB: ChainInfo(
-        Blockchain.ARB, ChainFamily.EVM, 42161, 10, "erc20:ArbitrumOne",
+        Blockchain.ARB,
+        ChainFamily.EVM,
+        42161,
+        10,
+        "erc20:ArbitrumOne",
         {
             Coin.USDC: TokenInfo("0xaf88d065e77c8cC2239327C5EDb3A432268e5831", _USDC_EVM),
             Coin.DAI: TokenInfo("0xDA10009cBd5D07dd0CeCc66161FC93D7c9000da1", _DAI),
         },
     ),
     Blockchain.OP: ChainInfo(
-        Blockchain.OP, ChainFamily.EVM, 10, 10, "erc20:Optimism",
+        Blockchain.OP,
+        ChainFamily.EVM,
+        10,
+        10,
+        "erc20:Optimism",
         {
             Coin.USDC: TokenInfo("0x0b2C639c533813f4Aa9D7837CAf62653d097Ff85", _USDC_EVM),
             Coin.DAI: TokenInfo("0xDA10009cBd5D07dd0CeCc66161FC93D7c9000da1", _DAI),
         },
     ),
     Blockchain.LINEA: ChainInfo(
-        Blockchain.LINEA, ChainFamily.EVM, 59144, 10, "erc20:Linea",
+        Blockchain.LINEA,
+        ChainFamily.EVM,
+        59144,
+        10,
+        "erc20:Linea",
         {
             Coin.USDC: TokenInfo("0x176211869cA2b568f2A7D4EE941E073a821EE1ff", _USDC_EVM),
             Coin.DAI: TokenInfo("0x4AF15ec2A0BD43Db75dd04E62FAA3B8EF36b00d5", _DAI),
         },
     ),
     Blockchain.AVAXC: ChainInfo(
-        Blockchain.AVAXC, ChainFamily.EVM, 43114, 12, "erc20:AvalancheC",
+        Blockchain.AVAXC,
+        ChainFamily.EVM,
+        43114,
+        12,
+        "erc20:AvalancheC",
         {
             Coin.USDC: TokenInfo("0xB97EF9Ef8734C71904D8002F8b6Bc66Dd9c48a6E", _USDC_EVM),
             Coin.DAI: TokenInfo("0xbA7dEebBFC5fA1100Fb055a87773e1E99Cd3507a", _DAI),
         },
     ),
     Blockchain.TRON: ChainInfo(
-        Blockchain.TRON, ChainFamily.TRON, None, 0, "trc20",
+        Blockchain.TRON,
+        ChainFamily.TRON,
+        None,
+        0,
+        "trc20",
         {Coin.USDT: TokenInfo("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", 6)},
     ),
 }
 
 COIN_DECIMALS: dict[Coin, int] = {Coin.USDT: 6, Coin.USDC: 6, Coin.DAI: 18}
-"""Decimals a coin has on every chain we know; used to validate order amounts before a chain is chosen."""
+"""Decimals of each coin on every chain we know; checks order amounts before a chain is chosen."""
 
 ANY_COIN_DECIMALS = min(COIN_DECIMALS.values())
 """An order that names no coin must be payable in every coin, so it may not be finer than this."""

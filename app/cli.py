@@ -1,4 +1,4 @@
-"""The `stablecheckout` command. Its subcommands and flags are a promised contract (contracts.md)."""
+"""The `stablecheckout` command. Its subcommands and flags are a promised contract."""
 
 from __future__ import annotations
 
@@ -49,8 +49,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_ensure_schema(settings, args.migrate))
     app = create_app(settings, run_jobs=not args.api_only)
     log.info("serve.listening url=http://%s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level, access_log=False,
-                ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        access_log=False,
+        ws="websockets-sansio",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 
@@ -103,17 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stablecheckout",
         description="Self-hosted stablecoin checkout server (Ocrch-compatible).",
     )
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the API (and, unless --api-only, the workers)")
     serve.add_argument("-c", "--config", required=True, help="path to the TOML config file")
     serve.add_argument("--listen", help="HOST:PORT (default: [server].listen)")
-    serve.add_argument("--migrate", action="store_true",
-                       help="apply database migrations first (always done on SQLite)")
-    serve.add_argument("--api-only", action="store_true",
-                       help="run only the API; watchers and senders run in `watch` processes")
+    serve.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply database migrations first (always done on SQLite)",
+    )
+    serve.add_argument(
+        "--api-only",
+        action="store_true",
+        help="run only the API; watchers and senders run in `watch` processes",
+    )
     serve.set_defaults(func=cmd_serve)
 
     watch = sub.add_parser("watch", help="run chain watchers, expiry sweeper and webhook sender")

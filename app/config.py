@@ -31,7 +31,7 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     listen: str = "0.0.0.0:8080"
     public_url: str | None = None
-    """Where shoppers reach this server; used to build checkout links. Defaults to the listen address."""
+    """Where shoppers reach this server, for checkout links; defaults to the listen address."""
 
     @field_validator("listen")
     @classmethod
@@ -71,10 +71,10 @@ class OrderSettings(_Section):
 
 class SecuritySettings(_Section):
     signature_max_age_seconds: int = Field(default=300, ge=1)
-    signature_max_future_seconds: int | None = Field(default=300, ge=0)
-    """Signatures dated further ahead than this are refused; `None` restores Ocrch's unbounded rule."""
+    signature_max_future_seconds: int = Field(default=300, ge=-1)
+    """Signatures dated further ahead are refused; -1 restores Ocrch's unbounded rule."""
     signed_url_binds_order: bool = True
-    """A signed URL opens only the order named by its `order_id` query value (false = Ocrch rule)."""
+    """A signed URL opens only the order named by its `order_id` query (false: Ocrch's rule)."""
     max_body_bytes: int = 1024 * 1024
     user_rate_limit_per_minute: int = Field(default=600, ge=0)
 

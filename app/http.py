@@ -33,9 +33,15 @@ log = logging.getLogger("app.http")
 OCRCH_PREFIXES = ("/api/v1/service", "/api/v1/user", "/api/v1/admin")
 M = TypeVar("M", bound=BaseModel)
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found", 409: "invalid_request_error", 422: "invalid_request_error",
-                429: "rate_limit_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found",
+    409: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
 @dataclass
@@ -57,11 +63,16 @@ def is_ocrch_path(path: str) -> bool:
     return path.startswith(OCRCH_PREFIXES)
 
 
-def error_response(request: Request[Any, Any, Any], status: int, message: str,
-                   param: str | None = None, *, empty: bool = False) -> Response[Any]:
+def error_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    message: str,
+    param: str | None = None,
+    *,
+    empty: bool = False,
+) -> Response[Any]:
     if is_ocrch_path(request.url.path):
-        return Response(b"" if empty else message, status_code=status,
-                        media_type=MediaType.TEXT)
+        return Response(b"" if empty else message, status_code=status, media_type=MediaType.TEXT)
     error: dict[str, Any] = {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}
     if param:
         error["param"] = param

@@ -7,11 +7,13 @@ others stand by, and conditional updates keep even overlapping runs correct.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from app.db import unit_of_work
 from app.http import Services
@@ -21,7 +23,7 @@ from app.payments.service import release_lapsed_reservations
 
 log = logging.getLogger("app.jobs")
 
-Job = Callable[[asyncio.Event], Awaitable[None]]
+Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def holder_id() -> str:
@@ -29,10 +31,8 @@ def holder_id() -> str:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 def expiry_sweeper(services: Services) -> Job:

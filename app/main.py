@@ -71,7 +71,9 @@ def create_app(settings: Settings, *, run_jobs: bool = False) -> Litestar:
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Ocrch-Signed-Url", "Ocrch-Signature", "Content-Type"],
             max_age=600,
-        ) if settings.merchant.allowed_origins else None,
+        )
+        if settings.merchant.allowed_origins
+        else None,
         openapi_config=OpenAPIConfig(
             title="stablecheckout",
             version=__version__,

@@ -23,7 +23,7 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 async def upgrade_to_head(url: str) -> None:
-    """Upgrade the database at `url` to the newest revision, on one connection, in one transaction."""
+    """Upgrade the database at `url` to the newest revision, in one transaction."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:

@@ -47,16 +47,17 @@ class Amount:
         return f"{digits[: -self.scale]}.{digits[-self.scale :]}"
 
     def to_decimal(self) -> Decimal:
-        return Decimal(self.units).scaleb(-self.scale)
+        # Built from the text: Decimal arithmetic would round past its 28-digit context.
+        return Decimal(str(self))
 
     def to_base_units(self, decimals: int) -> int:
         """Express in a token's base units; refuses amounts finer than the token can carry."""
         if self.scale <= decimals:
-            return self.units * 10 ** (decimals - self.scale)
-        factor = 10 ** (self.scale - decimals)
+            return self.units * int(10 ** (decimals - self.scale))
+        factor = int(10 ** (self.scale - decimals))
         if self.units % factor:
             raise AmountError(f"more precise than {decimals} decimals")
-        return self.units // factor
+        return int(self.units // factor)
 
     @property
     def significant_scale(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,16 +29,24 @@ class ServiceOrdersController(Controller):
         description=_SIGNED + " An `Idempotency-Key` header makes retries safe.",
         responses={201: ResponseSpec(OrderResponse, description="The new order")},
     )
-    async def create_order(self, request: Request[Any, Any, Any], db_session: AsyncSession,
-                           settings: Settings) -> Response[bytes]:
+    async def create_order(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> Response[bytes]:
         body, raw = await signed_request(request, settings, CreateOrderRequest)
         result = await service.create_order_response(
-            db_session, settings, body, raw_body=raw,
+            db_session,
+            settings,
+            body,
+            raw_body=raw,
             idempotency_key=request.headers.get("idempotency-key"),
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-        return Response(result.body, status_code=result.status_code, media_type=MediaType.JSON,
-                        headers=headers)
+        return Response(
+            result.body, status_code=result.status_code, media_type=MediaType.JSON, headers=headers
+        )
 
     @post(
         "/orders/status",
@@ -46,8 +55,12 @@ class ServiceOrdersController(Controller):
         description=_SIGNED,
         responses={200: ResponseSpec(OrderResponse, description="The order")},
     )
-    async def order_status(self, request: Request[Any, Any, Any], db_session: AsyncSession,
-                           settings: Settings) -> OrderResponse:
+    async def order_status(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> OrderResponse:
         body, _ = await signed_request(request, settings, OrderStatusRequest)
         order = await service.get_order(db_session, body.order_id)
         return service.order_response(order)

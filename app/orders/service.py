@@ -99,8 +99,9 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
     if not request.order_id:
         raise BadRequest("order_id must not be empty", param="order_id")
     if len(request.order_id) > MAX_MERCHANT_ORDER_ID:
-        raise BadRequest(f"order_id is longer than {MAX_MERCHANT_ORDER_ID} characters",
-                         param="order_id")
+        raise BadRequest(
+            f"order_id is longer than {MAX_MERCHANT_ORDER_ID} characters", param="order_id"
+        )
     amount = _validated_amount(request)
     max_url = settings.webhooks.max_url_length
     _check_http_url("webhook_url", request.webhook_url, max_url)
@@ -117,8 +118,9 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
     return amount, ttl
 
 
-async def create_order(session: AsyncSession, settings: Settings,
-                       request: CreateOrderRequest) -> Order:
+async def create_order(
+    session: AsyncSession, settings: Settings, request: CreateOrderRequest
+) -> Order:
     amount, ttl = _validate(request, settings)
     now = utcnow()
     order = Order(
@@ -186,8 +188,12 @@ async def create_order_response(
     replay = await _replay(session, key_hash, request_hash)
     if replay is not None:
         return replay
-    row = IdempotencyKey(key_hash=key_hash, request_hash=request_hash, created_at=now,
-                         expires_at=now + IDEMPOTENCY_TTL)
+    row = IdempotencyKey(
+        key_hash=key_hash,
+        request_hash=request_hash,
+        created_at=now,
+        expires_at=now + IDEMPOTENCY_TTL,
+    )
     try:
         async with session.begin_nested():
             session.add(row)

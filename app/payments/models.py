@@ -29,10 +29,12 @@ _RESERVED_SQL = "status IN ('active', 'lingering')"
 class Deposit(Base):
     __tablename__ = "deposits"
 
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                                    primary_key=True, autoincrement=True)
-    order_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"),
-                                                index=True)
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
     blockchain: Mapped[str] = mapped_column(sa.String(16))
     token: Mapped[str] = mapped_column(sa.String(8))
     wallet_address: Mapped[str] = mapped_column(sa.String(128))
@@ -49,7 +51,10 @@ class Deposit(Base):
     __table_args__ = (
         sa.Index(
             "uq_deposits_reserved_amount",
-            "blockchain", "token", "wallet_address", "amount",
+            "blockchain",
+            "token",
+            "wallet_address",
+            "amount",
             unique=True,
             sqlite_where=sa.text(_RESERVED_SQL),
             postgresql_where=sa.text(_RESERVED_SQL),

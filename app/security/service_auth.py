@@ -15,12 +15,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def freshness(settings: Settings) -> Freshness:
-    return Freshness(settings.security.signature_max_age_seconds,
-                     settings.security.signature_max_future_seconds)
+    future = settings.security.signature_max_future_seconds
+    return Freshness(settings.security.signature_max_age_seconds, None if future < 0 else future)
 
 
-async def signed_request(request: Request[Any, Any, Any], settings: Settings,
-                         model: type[M]) -> tuple[M, bytes]:
+async def signed_request(
+    request: Request[Any, Any, Any], settings: Settings, model: type[M]
+) -> tuple[M, bytes]:
     """Verify a signed Service API request; returns the parsed body and its raw bytes."""
     body = await read_limited_body(request, settings.security.max_body_bytes)
     parsed = verify_body_signature(

@@ -26,8 +26,9 @@ class TransferStatus(StrEnum):
 class Transfer(Base):
     __tablename__ = "transfers"
 
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                                    primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     blockchain: Mapped[str] = mapped_column(sa.String(16))
     token: Mapped[str] = mapped_column(sa.String(8))
     contract_address: Mapped[str] = mapped_column(sa.String(128))
@@ -39,8 +40,9 @@ class Transfer(Base):
     block_number: Mapped[int] = mapped_column(sa.BigInteger())
     block_hash: Mapped[str] = mapped_column(sa.String(80))
     block_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
-    status: Mapped[str] = mapped_column(sa.String(32),
-                                        default=TransferStatus.WAITING_FOR_CONFIRMATION)
+    status: Mapped[str] = mapped_column(
+        sa.String(32), default=TransferStatus.WAITING_FOR_CONFIRMATION
+    )
     confirmed: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
     deposit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("deposits.id"))
     order_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("orders.id"), index=True)

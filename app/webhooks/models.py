@@ -51,8 +51,9 @@ class WebhookEvent(Base):
 class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"
 
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                                    primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     event_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("webhook_events.id"), index=True)
     attempt: Mapped[int] = mapped_column(sa.Integer())
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

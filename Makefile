@@ -1,0 +1,35 @@
+# stablecheckout — the commands a newcomer, CI and an operator use.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+CONFIG ?= examples/config.toml
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: install dev serve test lint format bench clean
+
+$(UV):
+	python3 -m pip install --user --quiet uv
+
+install: $(UV)  ## Python venv from the lock file, plus npm tools (local EVM node, solc)
+	$(UV) sync --frozen --quiet
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+
+dev: install  ## run the whole thing on the embedded default (SQLite, in-process channels)
+	$(UV) run stablecheckout serve -c $(CONFIG) --listen $(LISTEN)
+
+test: install  ## the test suite (PostgreSQL and Redis tests skip when those servers are absent)
+	$(UV) run pytest
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+format: install
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+bench: install  ## benchmarks that print numbers (see docs/benchmarks.md)
+	$(UV) run python bench/service_api.py
+
+clean:
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache stablecheckout.db*

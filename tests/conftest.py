@@ -1,0 +1,230 @@
+"""Fixtures that start real services: a fresh PostgreSQL database per test session, SQLite files,
+an in-process app, and a real `stablecheckout serve` process.
+
+PostgreSQL and Redis tests skip with a visible reason where those servers are unreachable, unless
+STABLECHECKOUT_TEST_REQUIRE_SERVICES=1 (set by .ci/run), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from litestar.testing import AsyncTestClient
+
+from app.config import Settings, load_settings
+from app.db import create_engine, create_sessionmaker
+from app.main import create_app
+from app.migrate import upgrade_to_head
+from app.models import Base
+
+REPO = Path(__file__).resolve().parent.parent
+K1 = "test-merchant-secret"
+ADMIN_SECRET = "change-me-to-a-secure-password"
+PG_SERVER = os.environ.get("STABLECHECKOUT_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("STABLECHECKOUT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("STABLECHECKOUT_TEST_REQUIRE_SERVICES") == "1"
+TEST_WALLET_ETH = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+TEST_WALLET_TRON = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail when CI demands that every real service is exercised."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (STABLECHECKOUT_TEST_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _pg_exec(url: str, statement: str) -> None:
+    engine = sa.ext.asyncio.create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_database_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
+    name = f"sc_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        asyncio.run(_pg_exec(f"{PG_SERVER}/test", f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+        unavailable(f"PostgreSQL unreachable at {PG_SERVER}: {type(exc).__name__}: {exc}")
+    url = f"{PG_SERVER}/{name}"
+    asyncio.run(upgrade_to_head(url))
+    yield url
+    asyncio.run(_pg_exec(f"{PG_SERVER}/test", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    asyncio.run(upgrade_to_head(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+        unavailable(f"Redis unreachable at {REDIS_URL}: {type(exc).__name__}")
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Both databases, each emptied before the test."""
+    url: str = request.getfixturevalue(f"{request.param}_database_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+async def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            names = [t.name for t in reversed(Base.metadata.sorted_tables)]
+            if url.startswith("postgresql"):
+                await conn.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in names:
+                    await conn.execute(sa.text(f"DELETE FROM {name}"))
+    finally:
+        await engine.dispose()
+
+
+def settings_dict(database_url: str, **sections: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "admin": {"secret": ADMIN_SECRET},
+        "merchant": {
+            "name": "Test Shop",
+            "secret": K1,
+            "allowed_origins": ["https://checkout.example.com", "http://127.0.0.1:3000"],
+        },
+        "wallets": [
+            {"blockchain": "eth", "address": TEST_WALLET_ETH, "enabled_coins": ["USDT", "USDC"]},
+            {"blockchain": "tron", "address": TEST_WALLET_TRON, "enabled_coins": ["USDT"]},
+        ],
+        "database_url": database_url,
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return data
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(None, **settings_dict(database_url))
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app in-process (no background jobs), over the real database."""
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[sa.ext.asyncio.async_sessionmaker[Any]]:
+    engine = create_engine(settings.database_url)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    import tomlkit
+
+    doc = {k: v for k, v in data.items() if k not in ("database_url", "redis_url")}
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    return path
+
+
+@dataclass
+class ServerProcess:
+    """A real `stablecheckout serve` process on a free loopback port."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(
+    config: Path, database_url: str, log_path: Path, *extra: str, env: dict[str, str] | None = None
+) -> ServerProcess:
+    port = free_port()
+    full_env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "-c",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--migrate",
+            *extra,
+        ],
+        cwd=REPO,
+        env=full_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"serve did not become healthy:\n{server.log()}")
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
+    config = write_config(tmp_path / "config.toml", settings_dict(settings.database_url))
+    proc = start_server(config, settings.database_url, tmp_path / "serve.log")
+    yield proc
+    proc.stop()

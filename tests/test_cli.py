@@ -1,0 +1,84 @@
+"""The CLI contract (contracts.md): commands, flags and outputs scripts rely on."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from app.migrate import current_revision, head_revision
+from tests.conftest import PG_SERVER, REPO, _pg_exec, settings_dict, write_config
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_sign_url_prints_the_signature_value(tmp_path: Path) -> None:
+    data = settings_dict("sqlite+aiosqlite:///unused.db")
+    config = write_config(tmp_path / "c.toml", data)
+    url = "https://checkout.example.com/pay?order_id=0190f5c2-7b1e-7c3a-9d4e-2f6a8b0c1d2e"
+    result = run_cli("sign-url", "-c", str(config), url, "--timestamp", "1711900800")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1711900800.aN1ACklfLN73eiQ3RjOuPee+23g1lBVXFlBiu/R7wFY"
+    now = run_cli("sign-url", "-c", str(config), url)
+    assert now.stdout.strip().split(".")[0].isdigit()
+
+
+def test_bad_config_fails_naming_the_key(tmp_path: Path) -> None:
+    data = settings_dict("sqlite+aiosqlite:///unused.db")
+    data["wallets"][0]["blockchain"] = "bitcoin"
+    config = write_config(tmp_path / "c.toml", data)
+    result = run_cli("serve", "-c", str(config), "--listen", "127.0.0.1:1")
+    assert result.returncode != 0
+    assert "wallets.0.blockchain" in result.stderr
+
+
+def test_migrate_then_serve_checks_schema_on_postgresql(
+    tmp_path: Path, postgresql_database_url: str
+) -> None:
+    name = f"sc_cli_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_exec(f"{PG_SERVER}/test", f'CREATE DATABASE "{name}"'))
+    url = f"{PG_SERVER}/{name}"
+    try:
+        config = write_config(tmp_path / "c.toml", settings_dict(url))
+        refused = run_cli(
+            "serve", "-c", str(config), "--listen", "127.0.0.1:1", env={"DATABASE_URL": url}
+        )
+        assert refused.returncode != 0
+        assert "stablecheckout migrate" in refused.stderr
+        migrated = run_cli("migrate", "-c", str(config), env={"DATABASE_URL": url})
+        assert migrated.returncode == 0, migrated.stderr
+        assert asyncio.run(current_revision(url)) == head_revision()
+    finally:
+        asyncio.run(_pg_exec(f"{PG_SERVER}/test", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_help_lists_the_contract() -> None:
+    result = run_cli("--help")
+    for command in ("serve", "watch", "migrate", "sign-url"):
+        assert command in result.stdout
+    serve = run_cli("serve", "--help").stdout
+    for flag in ("-c", "--listen", "--migrate", "--api-only"):
+        assert flag in serve
+
+
+@pytest.mark.parametrize("listen", ["8080", "host:", "host:99999"])
+def test_bad_listen(tmp_path: Path, listen: str) -> None:
+    config = write_config(tmp_path / "c.toml", settings_dict("sqlite+aiosqlite:///unused.db"))
+    result = run_cli("serve", "-c", str(config), "--listen", listen)
+    assert result.returncode != 0
+    assert "--listen" in result.stderr
