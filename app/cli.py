@@ -15,6 +15,13 @@ from app.config import ConfigError, Settings, load_settings, parse_listen
 log = logging.getLogger("app.cli")
 
 
+class _DenialNoise(logging.Filter):
+    """uvicorn logs an error after a WebSocket upgrade is refused by an HTTP response (a 401)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
+
+
 def _settings(path: str | None) -> Settings:
     try:
         return load_settings(path)
@@ -155,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").addFilter(_DenialNoise())
     result: int = args.func(args)
     return result
 

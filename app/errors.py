@@ -35,6 +35,10 @@ class Conflict(AppError):
     status_code = 409
 
 
+class UnsupportedMediaType(AppError):
+    status_code = 415
+
+
 class UnprocessableEntity(AppError):
     status_code = 422
 

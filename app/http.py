@@ -19,6 +19,7 @@ from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
     NotFoundException,
+    TooManyRequestsException,
     ValidationException,
 )
 from pydantic import BaseModel, ValidationError
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work
-from app.errors import AppError, BadRequest
+from app.errors import AppError, BadRequest, UnprocessableEntity, UnsupportedMediaType
 from app.realtime.changes import Publisher
 
 log = logging.getLogger("app.http")
@@ -70,13 +71,17 @@ def error_response(
     param: str | None = None,
     *,
     empty: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     if is_ocrch_path(request.url.path):
-        return Response(b"" if empty else message, status_code=status, media_type=MediaType.TEXT)
+        body = b"" if empty else message
+        return Response(body, status_code=status, media_type=MediaType.TEXT, headers=headers)
     error: dict[str, Any] = {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}
     if param:
         error["param"] = param
-    return Response({"error": error}, status_code=status, media_type=MediaType.JSON)
+    return Response(
+        {"error": error}, status_code=status, media_type=MediaType.JSON, headers=headers
+    )
 
 
 def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
@@ -89,6 +94,9 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         return error_response(request, exc.status_code, exc.detail, empty=True)
     if isinstance(exc, ValidationException):
         return error_response(request, 400, "invalid request")
+    if isinstance(exc, TooManyRequestsException):
+        limits = dict(exc.headers or {})
+        return error_response(request, 429, "rate limit exceeded, retry later", headers=limits)
     if exc.status_code >= 500:
         log.error("http.error", exc_info=exc)
         return error_response(request, exc.status_code, "internal server error")
@@ -140,3 +148,25 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
 
 def provide_settings(state: State) -> Settings:
     return services_of(state).settings
+
+
+async def read_json_body(request: Request[Any, Any, Any], model: type[M], limit: int) -> M:
+    """A JSON body with the rejections (and texts) of Ocrch's framework, axum's `Json` extractor."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType("Expected request with `Content-Type: application/json`")
+    body = await read_limited_body(request, limit)
+    if body is None:
+        raise BadRequest("Failed to buffer the request body: length limit exceeded")
+    try:
+        data = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Failed to parse the request body as JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise UnprocessableEntity(
+            f"Failed to deserialize the JSON body into the target type: {where}: {first['msg']}"
+        ) from None

@@ -6,11 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
@@ -29,7 +30,9 @@ from app.http import (
 )
 from app.jobs import JobRunner, default_jobs
 from app.orders.routes import ServiceOrdersController
+from app.payments.routes import UserApiController
 from app.realtime.channels import ChannelsPublisher, make_channels_plugin
+from app.realtime.routes import order_socket
 
 log = logging.getLogger("app")
 
@@ -54,8 +57,15 @@ def create_app(settings: Settings, *, run_jobs: bool = False) -> Litestar:
             await runner.stop()
             await engine.dispose()
 
+    limit = settings.security.user_rate_limit_per_minute
+    user_api = Router(
+        path="/",
+        route_handlers=[UserApiController, order_socket],
+        middleware=[RateLimitConfig(rate_limit=("minute", limit)).middleware] if limit else [],
+    )
+
     return Litestar(
-        route_handlers=[ServiceOrdersController, health],
+        route_handlers=[ServiceOrdersController, user_api, health],
         dependencies={
             "db_session": Provide(provide_db_session),
             "settings": Provide(provide_settings, sync_to_thread=False),

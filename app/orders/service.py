@@ -269,3 +269,13 @@ async def expire_due_orders(session: AsyncSession, *, limit: int = 500) -> list[
         if order is not None:
             expired.append(order)
     return expired
+
+
+async def cancel_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
+    """The shopper gives up: pending → cancelled, with its webhook and push."""
+    order = await change_status(session, order_id, to=OrderStatus.CANCELLED)
+    if order is not None:
+        return order
+    if await session.get(Order, order_id) is None:
+        raise NotFound("order not found")
+    raise Conflict("order is not pending")

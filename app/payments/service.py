@@ -1,13 +1,171 @@
-"""Deposit rules: what happens to the amounts an order reserved when the order ends."""
+"""Deposit rules: choosing an exact, unique amount for a payment, and releasing it afterwards.
+
+A transfer is matched to an order by (chain, token, wallet, exact amount) alone, so no two reserved
+deposits may share that key. The partial unique index `uq_deposits_reserved_amount` guarantees it;
+this module only proposes candidates (the order's amount, then + one step, + two steps, …, across
+the wallet pool) and lets the database decide races.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.chains import CHAINS, Blockchain, ChainFamily, Coin
+from app.config import Settings
 from app.db import utcnow
+from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from app.money import Amount, AmountError, format_base_units
 from app.orders.models import Order, OrderStatus
-from app.payments.models import Deposit, DepositStatus
+from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
+from app.payments.schemas import ChainCoinPair, PaymentDetail
+from app.tokens import PaymentOption, find_option, payment_options
+
+CANDIDATES_PER_QUERY = 64
+
+
+def list_pairs(settings: Settings) -> list[ChainCoinPair]:
+    return [
+        ChainCoinPair(blockchain=o.blockchain, stablecoin=o.coin, wallet_address=o.wallets[0])
+        for o in payment_options(settings)
+    ]
+
+
+async def create_payment(
+    session: AsyncSession,
+    settings: Settings,
+    order_id: uuid.UUID,
+    blockchain: Blockchain,
+    coin: Coin,
+) -> PaymentDetail:
+    """Reserve (or return the already reserved) exact amount for paying `order_id` on a pair."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise NotFound("order not found")
+    if order.status != OrderStatus.PENDING:
+        raise Conflict("order is not pending")
+    option = find_option(settings, blockchain, coin)
+    if option is None:
+        raise BadRequest("no wallet available for the selected chain and coin")
+    existing = await session.scalar(
+        sa.select(Deposit).where(
+            Deposit.order_id == order.id,
+            Deposit.blockchain == blockchain,
+            Deposit.token == coin,
+            Deposit.status == DepositStatus.ACTIVE,
+        )
+    )
+    deposit = existing or await _reserve(session, settings, order, option)
+    return payment_detail(order, deposit, option)
+
+
+async def _reserve(
+    session: AsyncSession, settings: Settings, order: Order, option: PaymentOption
+) -> Deposit:
+    decimals = option.token.decimals
+    try:
+        base = order.amount.to_base_units(decimals)
+        step = Amount.parse(str(settings.orders.amount_step)).to_base_units(decimals)
+    except AmountError:
+        raise BadRequest(f"order amount is finer than {option.coin} can carry") from None
+    step = max(step, 1)
+    reserved_until = order.expires_at + dt.timedelta(
+        seconds=settings.orders.late_payment_window_seconds
+    )
+    tried: set[tuple[str, int]] = set()
+    max_tries = settings.orders.amount_step_max_tries
+    for first in range(0, max_tries, CANDIDATES_PER_QUERY):
+        amounts = [
+            base + step * i for i in range(first, min(first + CANDIDATES_PER_QUERY, max_tries))
+        ]
+        for wallet, amount in await _free_candidates(session, option, amounts):
+            if (wallet, amount) in tried:
+                continue
+            tried.add((wallet, amount))
+            deposit = Deposit(
+                order_id=order.id,
+                blockchain=option.blockchain,
+                token=option.coin,
+                wallet_address=wallet,
+                amount=amount,
+                decimals=decimals,
+                status=DepositStatus.ACTIVE,
+                started_at=utcnow(),
+                reserved_until=reserved_until,
+            )
+            try:
+                async with session.begin_nested():
+                    session.add(deposit)
+                    await session.flush()
+            except IntegrityError:
+                continue  # another checkout took it first; try the next candidate
+            return deposit
+    raise ServiceUnavailable(
+        f"no unique amount is free for {option.coin} on {option.blockchain}; try another "
+        "chain or coin, or try again later"
+    )
+
+
+async def _free_candidates(
+    session: AsyncSession, option: PaymentOption, amounts: list[int]
+) -> list[tuple[str, int]]:
+    """(wallet, amount) pairs not reserved right now, in preference order: smallest step first."""
+    taken = set(
+        (
+            await session.execute(
+                sa.select(Deposit.wallet_address, Deposit.amount).where(
+                    Deposit.blockchain == option.blockchain,
+                    Deposit.token == option.coin,
+                    Deposit.wallet_address.in_(option.wallets),
+                    Deposit.amount.in_(amounts),
+                    Deposit.status.in_(RESERVED_STATUSES),
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
+    return [(w, a) for a in amounts for w in option.wallets if (w, a) not in taken]
+
+
+def display_amount(order: Order, units: int, decimals: int) -> str:
+    """The deposit amount in coin units, as short as possible but never shorter than the order's."""
+    text = format_base_units(units, decimals)
+    if "." not in text:
+        return text
+    whole, frac = text.split(".")
+    keep = max(len(frac.rstrip("0")), min(order.amount_scale, decimals))
+    return f"{whole}.{frac[:keep]}" if keep else whole
+
+
+def payment_uri(option: PaymentOption, wallet: str, units: int, decimals: int) -> str:
+    """EIP-681 for EVM chains; a `tron:` link with the token and amount for TRON."""
+    if CHAINS[option.blockchain].family is ChainFamily.EVM:
+        chain = f"@{option.chain_id}" if option.chain_id else ""
+        return f"ethereum:{option.token.contract}{chain}/transfer?address={wallet}&uint256={units}"
+    return (
+        f"tron:{wallet}?token={option.token.contract}&amount={format_base_units(units, decimals)}"
+    )
+
+
+def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> PaymentDetail:
+    return PaymentDetail(
+        order_id=order.id,
+        wallet_address=deposit.wallet_address,
+        amount=display_amount(order, deposit.amount, deposit.decimals),
+        blockchain=option.blockchain,
+        stablecoin=option.coin,
+        amount_base_units=str(deposit.amount),
+        decimals=deposit.decimals,
+        token_contract=option.token.contract,
+        chain_id=option.chain_id,
+        expires_at=int(order.expires_at.timestamp()),
+        payment_uri=payment_uri(option, deposit.wallet_address, deposit.amount, deposit.decimals),
+    )
 
 
 async def close_order_deposits(session: AsyncSession, order: Order) -> None:

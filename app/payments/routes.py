@@ -1,0 +1,71 @@
+"""User API routes (api.md §3): what the checkout page calls, authenticated by a signed URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.http import read_json_body
+from app.orders import service as orders
+from app.orders.schemas import OrderResponse
+from app.payments import service as payments
+from app.payments.schemas import ChainCoinPair, PaymentDetail, PaymentRequest
+from app.security.user_auth import parse_order_id, user_signature_guard
+
+_SIGNED = (
+    "Authenticated by `Ocrch-Signed-Url` (the merchant-signed checkout URL) and "
+    "`Ocrch-Signature: {ts}.{base64 HMAC-SHA256(secret, url + '.' + ts)}`."
+)
+
+
+class UserApiController(Controller):
+    path = "/api/v1/user"
+    tags = ["User API"]
+    guards = [user_signature_guard]
+    request_max_body_size = None
+
+    @get("/chains", summary="Payment options", description=_SIGNED)
+    async def chains(self, settings: NamedDependency[Settings]) -> list[ChainCoinPair]:
+        return payments.list_pairs(settings)
+
+    @post(
+        "/orders/{order_id:str}/payment",
+        status_code=201,
+        summary="Get a payment address and exact amount",
+        description=_SIGNED,
+    )
+    async def payment(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: str,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> PaymentDetail:
+        oid = parse_order_id(order_id)
+        body = await read_json_body(request, PaymentRequest, settings.security.max_body_bytes)
+        return await payments.create_payment(
+            db_session, settings, oid, body.blockchain, body.stablecoin
+        )
+
+    @post(
+        "/orders/{order_id:str}/cancel",
+        status_code=200,
+        summary="Cancel a pending order",
+        description=_SIGNED,
+    )
+    async def cancel(
+        self, order_id: str, db_session: NamedDependency[AsyncSession]
+    ) -> OrderResponse:
+        order = await orders.cancel_order(db_session, parse_order_id(order_id))
+        return orders.order_response(order)
+
+    @get("/orders/{order_id:str}/status", summary="Order status (polling)", description=_SIGNED)
+    async def status(
+        self, order_id: str, db_session: NamedDependency[AsyncSession]
+    ) -> OrderResponse:
+        order = await orders.get_order(db_session, parse_order_id(order_id))
+        return orders.order_response(order)

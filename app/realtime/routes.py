@@ -1,0 +1,93 @@
+"""`GET /api/v1/user/orders/{id}/ws`: the order's snapshot, then every change, then close.
+
+Subscribing happens before the snapshot is read, so a change committed in between is not missed
+(at worst it is sent twice, which is harmless: frames carry the whole order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from litestar import WebSocket, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.channels.subscriber import Subscriber
+from litestar.exceptions import WebSocketDisconnect
+
+from app.errors import AppError
+from app.http import services_of
+from app.orders.models import TERMINAL_STATUSES, Order
+from app.orders.service import order_message
+from app.realtime.changes import order_channel
+from app.security.user_auth import authenticate_user, parse_order_id
+
+log = logging.getLogger("app.realtime")
+
+
+async def _deny(socket: WebSocket[Any, Any, Any], status: int, text: str) -> None:
+    """Refuse the upgrade with a plain HTTP response, as Ocrch does; a close where unsupported."""
+    if "websocket.http.response" in (socket.scope.get("extensions") or {}):
+        start: Any = {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+        await socket.send(start)
+        body: Any = {"type": "websocket.http.response.body", "body": text.encode()}
+        await socket.send(body)
+    else:
+        await socket.close(code=4000 + status, reason=text)
+
+
+async def _close_on_client_close(socket: WebSocket[Any, Any, Any], subscriber: Subscriber) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+    subscriber.put_nowait(None)
+
+
+@websocket("/api/v1/user/orders/{order_id:str}/ws", name="order_socket")
+async def order_socket(
+    socket: WebSocket[Any, Any, Any], order_id: str, channels: ChannelsPlugin
+) -> None:
+    services = services_of(socket.app.state)
+    try:
+        authenticate_user(services.settings, socket.headers, order_id, socket.query_params)
+        oid = parse_order_id(order_id)
+    except AppError as exc:
+        await _deny(socket, exc.status_code, exc.message)
+        return
+    await socket.accept()
+    async with channels.start_subscription([order_channel(oid)]) as subscriber:
+        try:
+            async with services.sessionmaker() as session:
+                order = await session.get(Order, oid)
+        except Exception:
+            log.exception("realtime.snapshot_failed order_id=%s", oid)
+            await socket.send_text('{"type":"error","code":1011,"reason":"internal error"}')
+            await socket.close(code=1011, reason="internal error")
+            return
+        if order is None:
+            await socket.send_text('{"type":"error","code":4004,"reason":"order not found"}')
+            await socket.close(code=4004, reason="order not found")
+            return
+        await socket.send_text(json.dumps(order_message(order), separators=(",", ":")))
+        if order.status in TERMINAL_STATUSES:
+            await socket.close(code=1000)
+            return
+        watcher = asyncio.create_task(_close_on_client_close(socket, subscriber))
+        try:
+            async for event in subscriber.iter_events():
+                await socket.send_text(event.decode())
+                if json.loads(event).get("order", {}).get("status") in TERMINAL_STATUSES:
+                    await socket.close(code=1000)
+                    break
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            watcher.cancel()
