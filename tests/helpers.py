@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from app.security.signatures import sign_body
+from app.security.signatures import sign_body, sign_url
 from tests.conftest import K1
 
 
@@ -36,3 +36,13 @@ def order_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def checkout_url(order_id: str, base: str = "https://checkout.example.com/pay") -> str:
+    """The URL a merchant backend signs for the hosted page (the page's address without `sig`)."""
+    return f"{base}?order_id={order_id}"
+
+
+def user_headers(url: str, *, key: str = K1, ts: int | None = None) -> dict[str, str]:
+    ts = int(time.time()) if ts is None else ts
+    return {"Ocrch-Signed-Url": url, "Ocrch-Signature": sign_url(key, url, ts)}

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -41,7 +42,7 @@ class UserApiController(Controller):
     async def payment(
         self,
         request: Request[Any, Any, Any],
-        order_id: str,
+        order_id: FromPath[str],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
     ) -> PaymentDetail:
@@ -58,14 +59,14 @@ class UserApiController(Controller):
         description=_SIGNED,
     )
     async def cancel(
-        self, order_id: str, db_session: NamedDependency[AsyncSession]
+        self, order_id: FromPath[str], db_session: NamedDependency[AsyncSession]
     ) -> OrderResponse:
         order = await orders.cancel_order(db_session, parse_order_id(order_id))
         return orders.order_response(order)
 
     @get("/orders/{order_id:str}/status", summary="Order status (polling)", description=_SIGNED)
     async def status(
-        self, order_id: str, db_session: NamedDependency[AsyncSession]
+        self, order_id: FromPath[str], db_session: NamedDependency[AsyncSession]
     ) -> OrderResponse:
         order = await orders.get_order(db_session, parse_order_id(order_id))
         return orders.order_response(order)

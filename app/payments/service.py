@@ -125,9 +125,7 @@ async def _free_candidates(
                     Deposit.status.in_(RESERVED_STATUSES),
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return [(w, a) for a in amounts for w in option.wallets if (w, a) not in taken]
 

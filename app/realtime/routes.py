@@ -15,7 +15,9 @@ from typing import Any
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.channels.subscriber import Subscriber
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
 
 from app.errors import AppError
 from app.http import services_of
@@ -53,7 +55,9 @@ async def _close_on_client_close(socket: WebSocket[Any, Any, Any], subscriber: S
 
 @websocket("/api/v1/user/orders/{order_id:str}/ws", name="order_socket")
 async def order_socket(
-    socket: WebSocket[Any, Any, Any], order_id: str, channels: ChannelsPlugin
+    socket: WebSocket[Any, Any, Any],
+    order_id: FromPath[str],
+    channels: NamedDependency[ChannelsPlugin],
 ) -> None:
     services = services_of(socket.app.state)
     try:
