@@ -13,7 +13,11 @@ def test_create_order_example(server: ServerProcess) -> None:
     config = server.log_path.parent / "config.toml"
     result = subprocess.run(
         [sys.executable, "docs/examples/create_order.py", server.url, str(config)],
-        cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     created, status = (json.loads(line.split(":", 1)[1]) for line in result.stdout.splitlines())
