@@ -54,7 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"stablecheckout: --listen: {exc}") from None
     asyncio.run(_ensure_schema(settings, args.migrate))
-    app = create_app(settings, run_jobs=not args.api_only)
+    from watchers.registry import watcher_jobs
+
+    app = create_app(settings, run_jobs=not args.api_only, extra_jobs=watcher_jobs)
     log.info("serve.listening url=http://%s:%d", host, port)
     uvicorn.run(
         app,
@@ -73,14 +75,20 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from app.db import create_engine, create_sessionmaker
     from app.http import Services
     from app.jobs import JobRunner, default_jobs
+    from watchers.registry import watcher_jobs
 
     settings = _settings(args.config)
 
     async def run() -> None:
         await _ensure_schema(settings, migrate=False)
         engine = create_engine(settings.database_url)
-        services = Services(settings, engine, create_sessionmaker(engine))
-        runner = JobRunner(default_jobs(services))
+        publisher = None
+        if settings.redis_url:
+            from app.realtime.channels import RedisPublisher
+
+            publisher = RedisPublisher(settings.redis_url)
+        services = Services(settings, engine, create_sessionmaker(engine), publisher)
+        runner = JobRunner(default_jobs(services) + watcher_jobs(services))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -67,6 +67,8 @@ class OrderSettings(_Section):
     """Smallest increment added to make a deposit amount unique on a wallet."""
     amount_step_max_tries: int = Field(default=1000, ge=1)
     expiry_sweep_interval_seconds: float = Field(default=1.0, gt=0)
+    match_clock_skew_seconds: int = Field(default=5, ge=0)
+    """How far a transfer's block time may precede its deposit and still pay it (clock drift)."""
 
 
 class SecuritySettings(_Section):

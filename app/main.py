@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
@@ -28,7 +28,7 @@ from app.http import (
     provide_db_session,
     provide_settings,
 )
-from app.jobs import JobRunner, default_jobs
+from app.jobs import Job, JobRunner, default_jobs
 from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
 from app.realtime.channels import ChannelsPublisher, make_channels_plugin
@@ -37,7 +37,14 @@ from app.realtime.routes import order_socket
 log = logging.getLogger("app")
 
 
-def create_app(settings: Settings, *, run_jobs: bool = False) -> Litestar:
+def create_app(
+    settings: Settings,
+    *,
+    run_jobs: bool = False,
+    extra_jobs: Callable[[Services], list[Job]] | None = None,
+) -> Litestar:
+    """The app; with `run_jobs`, the background jobs (and `extra_jobs`, e.g. chain watchers)
+    run in-process, which is what makes one `serve` a whole shop."""
     engine = create_engine(settings.database_url)
     channels = make_channels_plugin(settings.redis_url)
     services = Services(
@@ -49,7 +56,8 @@ def create_app(settings: Settings, *, run_jobs: bool = False) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runner = JobRunner(default_jobs(services) if run_jobs else [])
+        jobs = default_jobs(services) + (extra_jobs(services) if extra_jobs else [])
+        runner = JobRunner(jobs if run_jobs else [])
         await runner.start()
         try:
             yield

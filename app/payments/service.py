@@ -172,10 +172,12 @@ async def close_order_deposits(session: AsyncSession, order: Order) -> None:
     Paid: the unmatched ones are released at once. Expired or cancelled: they linger, still
     reserved until `reserved_until`, so a late payment is linked to this order, never another.
     """
-    target = DepositStatus.RELEASED if order.status == OrderStatus.PAID else DepositStatus.LINGERING
+    paid = order.status == OrderStatus.PAID
+    target = DepositStatus.RELEASED if paid else DepositStatus.LINGERING
+    closing = RESERVED_STATUSES if paid else (DepositStatus.ACTIVE,)
     await session.execute(
         sa.update(Deposit)
-        .where(Deposit.order_id == order.id, Deposit.status == DepositStatus.ACTIVE)
+        .where(Deposit.order_id == order.id, Deposit.status.in_(closing))
         .values(status=target)
         .execution_options(synchronize_session=False)
     )

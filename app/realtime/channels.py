@@ -28,3 +28,19 @@ class ChannelsPublisher:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         self._plugin.publish(json.dumps(message, separators=(",", ":")), channels=[channel])
+
+
+class RedisPublisher:
+    """Publishes straight to Redis from processes that serve no sockets (`watch`).
+
+    Litestar's Redis pub/sub backend delivers raw channel messages, so a plain PUBLISH on the same
+    channel name reaches every API process's subscribers.
+    """
+
+    def __init__(self, redis_url: str) -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(redis_url)
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        await self._redis.publish(channel, json.dumps(message, separators=(",", ":")))
