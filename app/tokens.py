@@ -36,6 +36,14 @@ def chain_id(settings: Settings, blockchain: Blockchain) -> int | None:
     return CHAINS[blockchain].evm_chain_id
 
 
+def required_confirmations(settings: Settings, blockchain: Blockchain) -> int:
+    """Blocks (including its own) a transfer needs before it pays; at least 1."""
+    chain = settings.chains.get(blockchain)
+    if chain is not None and chain.confirmations is not None:
+        return max(chain.confirmations, 1)
+    return max(CHAINS[blockchain].confirmations, 1)
+
+
 def payment_options(settings: Settings) -> list[PaymentOption]:
     """Every (chain, coin) a wallet is configured for and a token contract is known, config order.
 

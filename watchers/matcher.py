@@ -27,13 +27,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chains import CHAINS
+from app.chains import Blockchain
 from app.config import Settings
 from app.db import utcnow
 from app.orders.models import Order, OrderStatus
-from app.orders.service import change_status, order_response
+from app.orders.service import change_status, order_response, progress_fields
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.realtime.changes import order_changed
+from app.tokens import required_confirmations
 from app.transfers.models import Transfer, TransferStatus
 from app.webhooks.service import enqueue_unknown_transfer
 from watchers.base import ObservedTransfer
@@ -54,13 +55,9 @@ class MatchRules:
 
     @classmethod
     def for_chain(cls, settings: Settings, blockchain: str) -> MatchRules:
-        chain = settings.chains.get(blockchain)  # type: ignore[call-overload]
-        depth = chain.confirmations if chain and chain.confirmations is not None else None
-        if depth is None:
-            depth = CHAINS[blockchain].confirmations  # type: ignore[index]
         return cls(
             blockchain=blockchain,
-            required_confirmations=max(depth, 1),
+            required_confirmations=required_confirmations(settings, Blockchain(blockchain)),
             clock_skew=dt.timedelta(seconds=settings.orders.match_clock_skew_seconds),
             unknown_transfer_url=settings.merchant.unknown_transfer_webhook_url,
         )
@@ -69,23 +66,6 @@ class MatchRules:
 def confirmations(head: int, block_number: int) -> int:
     """Blocks on top of and including the transfer's block (1 = just included)."""
     return max(0, head - block_number + 1)
-
-
-def progress_fields(transfer: Transfer, head: int, required: int) -> dict[str, Any]:
-    """Additive order fields that tell a page "payment detected, k of n confirmations"."""
-    return {
-        "transfer": {
-            "blockchain": transfer.blockchain,
-            "stablecoin": transfer.token,
-            "tx_hash": transfer.tx_hash,
-            "log_index": transfer.log_index,
-            "from_address": transfer.from_address,
-            "amount_base_units": str(transfer.amount),
-            "block_number": transfer.block_number,
-        },
-        "confirmations": confirmations(head, transfer.block_number),
-        "required_confirmations": required,
-    }
 
 
 def detected_message(order: Order, transfer: Transfer, head: int, required: int) -> dict[str, Any]:

@@ -44,6 +44,10 @@ class CreateOrderRequest(BaseModel):
     metadata: dict[str, Any] | None = None
     success_url: str | None = None
     cancel_url: str | None = None
+    transfer: dict[str, Any] | None = None
+    """While a payment is confirming: the transfer seen on chain (User API only)."""
+    confirmations: int | None = None
+    required_confirmations: int | None = None
 
 
 class OrderStatusRequest(BaseModel):
@@ -64,3 +68,7 @@ class OrderResponse(BaseModel):
     metadata: dict[str, Any] | None = None
     success_url: str | None = None
     cancel_url: str | None = None
+    transfer: dict[str, Any] | None = None
+    """While a payment is confirming: the transfer seen on chain (User API only)."""
+    confirmations: int | None = None
+    required_confirmations: int | None = None

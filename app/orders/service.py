@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chains import ANY_COIN_DECIMALS, COIN_DECIMALS
+from app.chains import ANY_COIN_DECIMALS, COIN_DECIMALS, Blockchain
 from app.config import Settings
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound
@@ -29,6 +29,8 @@ from app.orders.models import IdempotencyKey, Order, OrderStatus
 from app.orders.schemas import CreateOrderRequest, OrderResponse
 from app.payments.service import close_order_deposits
 from app.realtime.changes import order_changed
+from app.tokens import required_confirmations
+from app.transfers.models import ChainCursor, Transfer, TransferStatus
 from app.webhooks.service import enqueue_order_status_changed
 
 IDEMPOTENCY_TTL = dt.timedelta(hours=24)
@@ -279,3 +281,51 @@ async def cancel_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
     if await session.get(Order, order_id) is None:
         raise NotFound("order not found")
     raise Conflict("order is not pending")
+
+
+async def order_view(session: AsyncSession, settings: Settings, order: Order) -> dict[str, Any]:
+    """The order as pages see it: the wire fields plus, while a payment is confirming, its progress.
+
+    Polling (`GET …/status`) and the WebSocket snapshot use this, so a page that reconnects shows
+    "payment detected, k of n confirmations" exactly as one that received the pushes.
+    """
+    view = order_response(order).model_dump(mode="json")
+    if order.status != OrderStatus.PENDING:
+        return view
+    transfer = await session.scalar(
+        sa.select(Transfer)
+        .where(
+            Transfer.order_id == order.id,
+            Transfer.deposit_id.is_not(None),
+            Transfer.status == TransferStatus.WAITING_FOR_CONFIRMATION,
+        )
+        .order_by(Transfer.id.desc())
+        .limit(1)
+    )
+    if transfer is None:
+        return view
+    cursor = await session.get(ChainCursor, transfer.blockchain)
+    head = cursor.block_number if cursor else transfer.block_number
+    view.update(
+        progress_fields(
+            transfer, head, required_confirmations(settings, Blockchain(transfer.blockchain))
+        )
+    )
+    return view
+
+
+def progress_fields(transfer: Transfer, head: int, required: int) -> dict[str, Any]:
+    """Additive order fields that tell a page "payment detected, k of n confirmations"."""
+    return {
+        "transfer": {
+            "blockchain": transfer.blockchain,
+            "stablecoin": transfer.token,
+            "tx_hash": transfer.tx_hash,
+            "log_index": transfer.log_index,
+            "from_address": transfer.from_address,
+            "amount_base_units": str(transfer.amount),
+            "block_number": transfer.block_number,
+        },
+        "confirmations": max(0, head - transfer.block_number + 1),
+        "required_confirmations": required,
+    }

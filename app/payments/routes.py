@@ -66,7 +66,10 @@ class UserApiController(Controller):
 
     @get("/orders/{order_id:str}/status", summary="Order status (polling)", description=_SIGNED)
     async def status(
-        self, order_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+        self,
+        order_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
     ) -> OrderResponse:
         order = await orders.get_order(db_session, parse_order_id(order_id))
-        return orders.order_response(order)
+        return OrderResponse.model_validate(await orders.order_view(db_session, settings, order))

@@ -22,7 +22,7 @@ from litestar.params import FromPath
 from app.errors import AppError
 from app.http import services_of
 from app.orders.models import TERMINAL_STATUSES, Order
-from app.orders.service import order_message
+from app.orders.service import order_view
 from app.realtime.changes import order_channel
 from app.security.user_auth import authenticate_user, parse_order_id
 
@@ -71,6 +71,7 @@ async def order_socket(
         try:
             async with services.sessionmaker() as session:
                 order = await session.get(Order, oid)
+                view = await order_view(session, services.settings, order) if order else None
         except Exception:
             log.exception("realtime.snapshot_failed order_id=%s", oid)
             await socket.send_text('{"type":"error","code":1011,"reason":"internal error"}')
@@ -80,7 +81,8 @@ async def order_socket(
             await socket.send_text('{"type":"error","code":4004,"reason":"order not found"}')
             await socket.close(code=4004, reason="order not found")
             return
-        await socket.send_text(json.dumps(order_message(order), separators=(",", ":")))
+        snapshot = {"type": "status_update", "order": view}
+        await socket.send_text(json.dumps(snapshot, separators=(",", ":")))
         if order.status in TERMINAL_STATUSES:
             await socket.close(code=1000)
             return
