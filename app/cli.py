@@ -74,7 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from app.db import create_engine, create_sessionmaker
     from app.http import Services
-    from app.jobs import JobRunner, default_jobs
+    from app.jobs import JobRunner
+    from app.workers import default_jobs
     from watchers.registry import watcher_jobs
 
     settings = _settings(args.config)

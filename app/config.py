@@ -86,6 +86,12 @@ class WebhookSettings(_Section):
     max_age_seconds: int = Field(default=86400, ge=0)
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_url_length: int = 2048
+    concurrency: int = Field(default=50, ge=1)
+    """Deliveries in flight at once per sender process."""
+    poll_interval_seconds: float = Field(default=0.2, gt=0)
+    """How often a sender looks for rows written by other processes."""
+    first_retry_seconds: float = Field(default=2.0, gt=0)
+    max_retry_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
 class TokenSettings(_Section):

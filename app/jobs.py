@@ -60,10 +60,6 @@ def expiry_sweeper(services: Services) -> Job:
     return run
 
 
-def default_jobs(services: Services) -> list[Job]:
-    return [expiry_sweeper(services)]
-
-
 class JobRunner:
     """Starts jobs as tasks and stops them together."""
 

@@ -28,11 +28,12 @@ from app.http import (
     provide_db_session,
     provide_settings,
 )
-from app.jobs import Job, JobRunner, default_jobs
+from app.jobs import Job, JobRunner
 from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
 from app.realtime.channels import ChannelsPublisher, make_channels_plugin
 from app.realtime.routes import order_socket
+from app.workers import default_jobs
 
 log = logging.getLogger("app")
 

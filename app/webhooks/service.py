@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chains import CHAINS, Blockchain
-from app.db import utcnow
+from app.db import after_commit, utcnow
+from app.errors import NotFound
 from app.ids import new_id
 from app.orders.models import Order
 from app.transfers.models import Transfer
-from app.webhooks.models import EventType, WebhookEvent
+from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
+from app.webhooks.signal import outbox_written
 
 
 def order_status_payload(order: Order) -> dict[str, object]:
@@ -33,6 +39,7 @@ async def enqueue_order_status_changed(session: AsyncSession, order: Order) -> W
         next_attempt_at=utcnow(),
     )
     session.add(event)
+    after_commit(session, outbox_written)
     return event
 
 
@@ -58,4 +65,72 @@ def enqueue_unknown_transfer(
         next_attempt_at=utcnow(),
     )
     session.add(event)
+    after_commit(session, outbox_written)
     return event
+
+
+async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> WebhookEvent:
+    """A new `order_status_changed` event with the order's current status (even `pending`)."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise NotFound("resource not found")
+    return await enqueue_order_status_changed(session, order)
+
+
+async def resend_unknown_transfer(
+    session: AsyncSession, transfer_id: int, target_url: str | None
+) -> WebhookEvent | None:
+    """Report a transfer again; nothing is sent when no unknown-transfer URL is configured."""
+    transfer = await session.get(Transfer, transfer_id)
+    if transfer is None:
+        raise NotFound("resource not found")
+    return enqueue_unknown_transfer(session, transfer, target_url) if target_url else None
+
+
+async def delivery_log(session: AsyncSession, order_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every webhook event of an order with all its attempts: what an operator reads to see why
+    a merchant did not hear about a payment."""
+    events = (
+        await session.scalars(
+            sa.select(WebhookEvent)
+            .where(WebhookEvent.order_id == order_id)
+            .order_by(WebhookEvent.created_at)
+        )
+    ).all()
+    attempts = (
+        (
+            await session.scalars(
+                sa.select(WebhookAttempt)
+                .where(WebhookAttempt.event_id.in_([e.id for e in events]))
+                .order_by(WebhookAttempt.event_id, WebhookAttempt.attempt)
+            )
+        ).all()
+        if events
+        else []
+    )
+    by_event: dict[uuid.UUID, list[WebhookAttempt]] = {}
+    for attempt in attempts:
+        by_event.setdefault(attempt.event_id, []).append(attempt)
+    return [
+        {
+            "event_id": str(e.id),
+            "event_type": e.event_type,
+            "target_url": e.target_url,
+            "status": e.status,
+            "payload": e.payload,
+            "created_at": int(e.created_at.timestamp()),
+            "delivered_at": int(e.delivered_at.timestamp()) if e.delivered_at else None,
+            "next_attempt_at": int(e.next_attempt_at.timestamp()),
+            "attempts": [
+                {
+                    "attempt": a.attempt,
+                    "started_at": int(a.started_at.timestamp()),
+                    "status_code": a.status_code,
+                    "latency_ms": a.latency_ms,
+                    "error": a.error,
+                }
+                for a in by_event.get(e.id, [])
+            ],
+        }
+        for e in events
+    ]
