@@ -94,6 +94,13 @@ class WebhookSettings(_Section):
     max_retry_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
+class CheckoutSettings(_Section):
+    signature_refresh_url: str | None = None
+    """Merchant endpoint the hosted page calls for a fresh signature once its own expired."""
+    frontend_dir: str | None = None
+    """Serve the checkout page from this directory instead of the bundled `frontend/`."""
+
+
 class TokenSettings(_Section):
     contract: str
     decimals: int = Field(ge=0, le=36)
@@ -128,6 +135,7 @@ class Settings(BaseSettings):
     orders: OrderSettings = Field(default_factory=OrderSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
 
     database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)

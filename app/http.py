@@ -93,7 +93,11 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         # Ocrch: unknown route 404 and wrong method 405, with empty bodies.
         return error_response(request, exc.status_code, exc.detail, empty=True)
     if isinstance(exc, ValidationException):
-        return error_response(request, 400, "invalid request")
+        first = exc.extra[0] if isinstance(exc.extra, list) and exc.extra else {}
+        where = first.get("key") if isinstance(first, dict) else None
+        detail = first.get("message") if isinstance(first, dict) else None
+        message = f"invalid {where}: {detail}" if where and detail else "invalid request"
+        return error_response(request, 400, message, param=where)
     if isinstance(exc, TooManyRequestsException):
         limits = dict(exc.headers or {})
         return error_response(request, 429, "rate limit exceeded, retry later", headers=limits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
@@ -16,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from app import __version__
+from app.checkout.routes import checkout_router
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import AppError
@@ -74,7 +76,14 @@ def create_app(
     )
 
     return Litestar(
-        route_handlers=[ServiceOrdersController, user_api, health],
+        route_handlers=[
+            ServiceOrdersController,
+            user_api,
+            health,
+            checkout_router(
+                Path(settings.checkout.frontend_dir) if settings.checkout.frontend_dir else None
+            ),
+        ],
         dependencies={
             "db_session": Provide(provide_db_session),
             "settings": Provide(provide_settings, sync_to_thread=False),

@@ -1,0 +1,75 @@
+"""The hosted checkout page (`frontend/`, served at `/checkout/`) and the two things it asks of us:
+a QR code drawn here (no third-party service ever sees a payment link) and its settings."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Annotated
+
+import segno
+from litestar import MediaType, Response, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+
+from app.errors import BadRequest
+from app.http import services_of
+
+FRONTEND_DIR = Path(__file__).resolve().parent.parent.parent / "frontend"
+MAX_QR_DATA = 1024
+
+
+def qr_svg(data: str) -> bytes:
+    if not data or len(data) > MAX_QR_DATA:
+        raise BadRequest(f"data must be 1 to {MAX_QR_DATA} characters", param="data")
+    buffer = io.BytesIO()
+    segno.make(data, error="m", micro=False).save(
+        buffer, kind="svg", border=4, xmldecl=False, omitsize=True, title="Payment QR code"
+    )
+    return buffer.getvalue()
+
+
+@get(
+    "/checkout/qr.svg",
+    media_type="image/svg+xml",
+    tags=["Checkout page"],
+    summary="QR code of a payment link",
+    cache_control=None,
+)
+async def checkout_qr(
+    text: Annotated[str, Parameter(query="data", max_length=MAX_QR_DATA)],
+) -> Response[bytes]:
+    return Response(
+        qr_svg(text), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+@get(
+    "/checkout/config.json",
+    media_type=MediaType.JSON,
+    tags=["Checkout page"],
+    summary="Settings the hosted page reads at start",
+)
+async def checkout_config(state: State) -> dict[str, str | None]:
+    settings = services_of(state).settings
+    return {"refresh_url": settings.checkout.signature_refresh_url, "api_base": ""}
+
+
+def checkout_router(frontend_dir: Path | None = None) -> Router:
+    directory = frontend_dir or FRONTEND_DIR
+    return Router(
+        path="/",
+        route_handlers=[
+            checkout_qr,
+            checkout_config,
+            create_static_files_router(
+                path="/checkout",
+                directories=[directory],
+                html_mode=True,
+                name="checkout",
+                include_in_schema=False,
+            ),
+        ],
+    )
