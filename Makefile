@@ -3,6 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 CONFIG ?= examples/config.toml
 LISTEN ?= 127.0.0.1:8080
+PORT ?= 8080
 
 .PHONY: install dev serve test lint format bench clean
 
@@ -13,7 +14,10 @@ install: $(UV)  ## Python venv from the lock file, plus npm tools (local EVM nod
 	$(UV) sync --frozen --quiet
 	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 
-dev: install  ## run the whole thing on the embedded default (SQLite, in-process channels)
+dev: install  ## the whole payment loop: local chain, API, watchers, demo shop at /demo
+	$(UV) run stablecheckout dev --port $(PORT)
+
+serve: install  ## just the server on SQLite with the example config
 	$(UV) run stablecheckout serve -c $(CONFIG) --listen $(LISTEN)
 
 test: install  ## the test suite (PostgreSQL and Redis tests skip when those servers are absent)

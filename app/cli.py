@@ -122,6 +122,12 @@ def cmd_sign_url(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dev(args: argparse.Namespace) -> int:
+    from app.devserver import main as run_dev
+
+    return run_dev(args.host, args.port, args.workdir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stablecheckout",
@@ -151,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("-c", "--config", required=True)
     watch.set_defaults(func=cmd_watch)
 
+    dev = sub.add_parser("dev", help="the all-in-one demo: local chain, API, watchers, demo shop")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8080)
+    dev.add_argument(
+        "--workdir", default=".stablecheckout-dev", help="scratch directory (new on every start)"
+    )
+    dev.set_defaults(func=cmd_dev)
+
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
     migrate.add_argument("-c", "--config", required=True)
     migrate.set_defaults(func=cmd_migrate)
@@ -170,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "web3", "httpx", "websockets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").addFilter(_DenialNoise())
     result: int = args.func(args)
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ControllerRouterHandler
 
 from app import __version__
 from app.checkout.routes import checkout_router
@@ -45,6 +46,7 @@ def create_app(
     *,
     run_jobs: bool = False,
     extra_jobs: Callable[[Services], list[Job]] | None = None,
+    extra_routes: Sequence[ControllerRouterHandler] = (),
 ) -> Litestar:
     """The app; with `run_jobs`, the background jobs (and `extra_jobs`, e.g. chain watchers)
     run in-process, which is what makes one `serve` a whole shop."""
@@ -83,6 +85,7 @@ def create_app(
             checkout_router(
                 Path(settings.checkout.frontend_dir) if settings.checkout.frontend_dir else None
             ),
+            *extra_routes,
         ],
         dependencies={
             "db_session": Provide(provide_db_session),

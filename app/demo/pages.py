@@ -1,0 +1,117 @@
+"""HTML and JavaScript of the demo shop and its test wallet (dev mode only)."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.demo.routes import DemoShop
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    key: str
+    name: str
+    price: str
+    blurb: str
+
+
+CATALOG = {
+    item.key: item
+    for item in (
+        Item(
+            "tee", "Stablecoin T-shirt", "19.99", "Soft cotton, printed with a QR code that pays."
+        ),
+        Item("mug", "Confirmation mug", "12.50", "Holds exactly twelve confirmations of coffee."),
+        Item("stickers", "Sticker pack", "4.00", "Six stickers for your hardware wallet."),
+    )
+}
+
+_STYLE = """
+:root{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2433;
+background:#f5f6f8}
+body{margin:0}main{max-width:880px;margin:0 auto;padding:24px 16px}
+header{display:flex;justify-content:space-between;align-items:baseline;flex-wrap:wrap;gap:8px}
+h1{margin:0;font-size:1.6rem}.note{color:#5b6475;font-size:.9rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:16px;margin:24px 0}
+.card{background:#fff;border-radius:12px;padding:18px;box-shadow:0 1px 3px #0002;display:flex;
+flex-direction:column;gap:8px}.card h2{margin:0;font-size:1.1rem}
+.price{font-weight:700;font-size:1.2rem}
+button{font:inherit;background:#2f5bea;color:#fff;border:0;border-radius:8px;padding:10px 14px;
+cursor:pointer}button:focus-visible{outline:3px solid #9db4ff;outline-offset:2px}
+.banner{background:#e6f6ec;border:1px solid #9bd3ae;border-radius:8px;padding:12px;margin-top:16px}
+table{width:100%;border-collapse:collapse;background:#fff;border-radius:12px;overflow:hidden}
+td,th{padding:8px 10px;border-bottom:1px solid #eee;text-align:left;font-size:.9rem}
+"""
+
+
+def shop_page(shop: DemoShop) -> str:
+    cards = "".join(
+        f"""<form class="card" method="post" action="/demo/buy">
+<h2>{html.escape(item.name)}</h2><p class="note">{html.escape(item.blurb)}</p>
+<div class="price">{item.price} USDT</div><input type="hidden" name="item" value="{item.key}">
+<button type="submit" data-testid="buy-{item.key}">Buy with stablecoins</button></form>"""
+        for item in CATALOG.values()
+    )
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>Demo shop</title>
+<style>{_STYLE}</style></head><body><main>
+<header><h1>Demo shop</h1><span class="note">stablecheckout dev · local chain (anvil) ·
+test wallet {html.escape(shop.payer[:10])}…</span></header>
+<div id="paid" class="banner" hidden role="status"></div>
+<div class="grid">{cards}</div>
+<h2>Webhooks this shop received</h2>
+<p class="note">Each is verified with the merchant secret, as docs/webhooks.md shows.</p>
+<table><thead><tr><th>event</th><th>order</th><th>status</th><th>amount</th><th>signature</th>
+</tr></thead><tbody id="hooks"><tr><td colspan="5">none yet</td></tr></tbody></table>
+</main><script>
+const paid = new URLSearchParams(location.search).get("paid");
+if (paid) {{ const b = document.getElementById("paid"); b.hidden = false;
+  b.textContent = "Thank you! Your " + paid + " is paid."; }}
+async function hooks() {{
+  const rows = await (await fetch("/demo/webhooks.json")).json();
+  if (!rows.length) return;
+  const tbody = document.getElementById("hooks"); tbody.textContent = "";
+  for (const h of rows) {{
+    const tr = document.createElement("tr");
+    for (const v of [h.body.event_type, h.body.merchant_order_id || h.body.transfer_id,
+                     h.body.status || h.body.blockchain, h.body.amount || "",
+                     h.valid ? "valid" : "INVALID"]) {{
+      const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }}
+    tbody.appendChild(tr);
+  }}
+}}
+hooks(); setInterval(hooks, 2000);
+</script></body></html>"""
+
+
+def wallet_script(shop: DemoShop) -> str:
+    """An EIP-1193 provider that pays from the funded anvil account (injected by `dev` only)."""
+    return f"""// stablecheckout dev: a test wallet backed by a funded account on the local chain.
+(() => {{
+  const payer = {json.dumps(shop.payer)};
+  async function request({{ method, params }}) {{
+    const response = await fetch("/demo/rpc", {{
+      method: "POST", headers: {{ "Content-Type": "application/json" }},
+      body: JSON.stringify({{ method, params }}),
+    }});
+    const answer = await response.json();
+    if (answer.error) {{
+      const error = new Error(answer.error.message); error.code = answer.error.code; throw error;
+    }}
+    return answer.result;
+  }}
+  window.ethereum = {{ isStablecheckoutTestWallet: true, selectedAddress: payer, request,
+                       on() {{}}, removeListener() {{}} }};
+  document.addEventListener("DOMContentLoaded", () => {{
+    const badge = document.createElement("div");
+    badge.textContent = "Test wallet " + payer.slice(0, 8) + "… (local chain)";
+    badge.setAttribute("style", "position:fixed;bottom:8px;left:8px;font:12px system-ui;" +
+      "background:#fff3cd;border:1px solid #e0c36b;border-radius:6px;padding:4px 8px;z-index:9");
+    document.body.appendChild(badge);
+  }});
+}})();
+"""

@@ -1,0 +1,99 @@
+"""`stablecheckout dev` end to end, as a newcomer uses it: buy in the demo shop, pay with the
+test wallet, watch the order get paid and the shop receive a verified webhook."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tests.conftest import REPO, free_port, unavailable
+
+
+def test_dev_runs_the_whole_loop(tmp_path: object) -> None:
+    from app.devchain.anvil import AnvilNotFoundError, find_anvil
+
+    try:
+        find_anvil()
+    except AnvilNotFoundError as exc:
+        unavailable(str(exc))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "dev", "--port", str(port), "--workdir", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    output: list[str] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            output.append(line)
+            if f"running at {base}" in line or process.poll() is not None:
+                break
+        assert any(re.search(r"running at http://127\.0\.0\.1:\d+", x) for x in output), output
+        client = httpx.Client(base_url=base, timeout=10)
+        assert client.get("/demo").status_code == 200
+        bought = client.post("/demo/buy", data={"item": "mug"}, follow_redirects=False)
+        assert bought.status_code == 303
+        location = bought.headers["location"]
+        query = parse_qs(urlsplit(location).query)
+        order_id, signature = query["order_id"][0], query["sig"][0]
+        auth = {"Ocrch-Signed-Url": location.split("&sig=")[0], "Ocrch-Signature": signature}
+        page = client.get(location)
+        assert page.status_code == 200 and "/demo/test-wallet.js" in page.text
+        detail = client.post(
+            f"/api/v1/user/orders/{order_id}/payment",
+            headers=auth,
+            json={"blockchain": "eth", "stablecoin": "USDT"},
+        ).json()
+        assert detail["amount"] == "12.50" and detail["chain_id"] == 31337
+        call = (
+            "0xa9059cbb"
+            + detail["wallet_address"][2:].lower().rjust(64, "0")
+            + format(int(detail["amount_base_units"]), "x").rjust(64, "0")
+        )
+        sent = client.post(
+            "/demo/rpc",
+            json={
+                "method": "eth_sendTransaction",
+                "params": [{"to": detail["token_contract"], "data": call}],
+            },
+        ).json()
+        assert sent.get("result", "").startswith("0x"), sent
+        status = ""
+        deadline = time.monotonic() + 20
+        while status != "paid" and time.monotonic() < deadline:
+            status = client.get(f"/api/v1/user/orders/{order_id}/status", headers=auth).json()[
+                "status"
+            ]
+            time.sleep(0.3)
+        assert status == "paid"
+        hooks: list[dict[str, object]] = []
+        deadline = time.monotonic() + 10
+        while not hooks and time.monotonic() < deadline:
+            hooks = client.get("/demo/webhooks.json").json()
+            time.sleep(0.2)
+        assert hooks and hooks[0]["valid"] is True
+        assert hooks[0]["body"]["status"] == "paid"  # type: ignore[index]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            rest, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            rest, _ = process.communicate()
+    assert process.returncode == 0, "".join(output) + rest
+    assert "stopped" in rest
