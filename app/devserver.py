@@ -129,7 +129,7 @@ async def _announce_when_listening(
     server: uvicorn.Server, base_url: str, anvil: AnvilProcess, token: str
 ) -> None:
     """Print the URL only once it answers: scripts wait for this line."""
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
         await asyncio.sleep(0.05)
     _announce(base_url, anvil, token)
 

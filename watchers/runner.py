@@ -112,7 +112,7 @@ class ChainRunner:
         if number < head:
             to_block = min(head, number + self.options.max_scan_blocks)
             more = to_block < head
-            await self._scan(number + 1, to_block, head)
+            await self._scan(number + 1, to_block, head, stored_hash)
         await self._settle(head)
         return more
 
@@ -131,11 +131,19 @@ class ChainRunner:
         log.info("watcher.cursor_seeded blockchain=%s block=%s", self.rules.blockchain, number)
         return None
 
-    async def _scan(self, from_block: int, to_block: int, head: int) -> None:
+    async def _scan(self, from_block: int, to_block: int, head: int, parent_hash: str) -> None:
         before = await self.source.block_hash(to_block)
         found = await self.source.transfers(from_block, to_block)
         after = await self.source.block_hash(to_block)
-        if before is None or before != after:
+        # The range must still hang off the cursor: a reorg between the cursor check and this
+        # read would otherwise leave the transfers stored from the orphaned blocks waiting forever
+        # (never rewound, never canonical), and a re-mined copy of one would be taken for a
+        # duplicate. Not saving the cursor makes the next step's check find the reorg.
+        if (
+            before is None
+            or before != after
+            or await self.source.block_hash(from_block - 1) != parent_hash
+        ):
             log.info(
                 "watcher.moved_under_scan blockchain=%s block=%s", self.rules.blockchain, to_block
             )
@@ -143,6 +151,10 @@ class ChainRunner:
         async with unit_of_work(self.services.sessionmaker, self.services.publisher) as session:
             new = await ingest(session, self.rules, found, head)
             await self._save_cursor(session, to_block, after)
+        for transfer in new:
+            if transfer.deposit_id is not None:
+                # ingest() told the page "detected, k of n": no second push for the same k.
+                self._pushed[transfer.id] = confirmations(head, transfer.block_number)
         if new:
             log.info(
                 "watcher.ingested blockchain=%s blocks=%s-%s new=%d",
