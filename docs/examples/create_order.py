@@ -1,6 +1,6 @@
 """Create an order through the signed Service API and read it back — the merchant side, curl-free.
 
-    uv run python docs/examples/create_order.py http://127.0.0.1:8080 examples/config.toml
+uv run python docs/examples/create_order.py http://127.0.0.1:8080 examples/config.toml
 """
 
 from __future__ import annotations
@@ -39,11 +39,16 @@ def main() -> None:
     base_url, config_path = sys.argv[1], sys.argv[2]
     with open(config_path, "rb") as file:
         secret = tomllib.load(file)["merchant"]["secret"]
-    order = call(base_url, secret, "/api/v1/service/orders", {
-        "order_id": "shop-order-1001",
-        "amount": "19.99",
-        "webhook_url": "https://shop.example.com/webhooks/stablecheckout",
-    })
+    order = call(
+        base_url,
+        secret,
+        "/api/v1/service/orders",
+        {
+            "order_id": "shop-order-1001",
+            "amount": "19.99",
+            "webhook_url": "https://shop.example.com/webhooks/stablecheckout",
+        },
+    )
     print("created:", json.dumps(order))
     again = call(base_url, secret, "/api/v1/service/orders/status", {"order_id": order["order_id"]})
     print("status: ", json.dumps(again))

@@ -39,8 +39,14 @@ class Recorder:
 def chain_settings(database_url: str, anvil: AnvilProcess, token: str) -> Settings:
     data = settings_dict(
         database_url,
-        chains={"eth": {"rpc_urls": [anvil.http_url], "confirmations": 3, "chain_id": 31337,
-                        "tokens": {"USDT": {"contract": token, "decimals": 6}}}},
+        chains={
+            "eth": {
+                "rpc_urls": [anvil.http_url],
+                "confirmations": 3,
+                "chain_id": 31337,
+                "tokens": {"USDT": {"contract": token, "decimals": 6}},
+            }
+        },
         merchant={"unknown_transfer_webhook_url": "https://shop.example.com/unknown"},
         orders={"match_clock_skew_seconds": 0},
     )
@@ -54,8 +60,13 @@ async def runner(chain_settings: Settings, anvil: AnvilProcess) -> Any:
     recorder = Recorder()
     services = Services(chain_settings, engine, create_sessionmaker(engine), recorder)
     source = EvmSource.from_settings("eth", chain_settings.chains["eth"], chain_settings.wallets)
-    chain_runner = ChainRunner(services, source, MatchRules.for_chain(chain_settings, "eth"),
-                               holder="test", options=RunnerOptions())
+    chain_runner = ChainRunner(
+        services,
+        source,
+        MatchRules.for_chain(chain_settings, "eth"),
+        holder="test",
+        options=RunnerOptions(),
+    )
     yield chain_runner, recorder
     await source.close()
     await engine.dispose()
@@ -68,22 +79,29 @@ async def drain(chain_runner: ChainRunner) -> None:
 
 async def new_payment(client: AsyncTestClient[Any], amount: str) -> tuple[str, int]:
     raw = body_bytes(order_body(amount=amount))
-    order_id = (await client.post("/api/v1/service/orders", content=raw,
-                                  headers=signed_headers(raw))).json()["order_id"]
-    detail = (await client.post(f"/api/v1/user/orders/{order_id}/payment",
-                                json={"blockchain": "eth", "stablecoin": "USDT"},
-                                headers=user_headers(checkout_url(order_id)))).json()
+    order_id = (
+        await client.post("/api/v1/service/orders", content=raw, headers=signed_headers(raw))
+    ).json()["order_id"]
+    detail = (
+        await client.post(
+            f"/api/v1/user/orders/{order_id}/payment",
+            json={"blockchain": "eth", "stablecoin": "USDT"},
+            headers=user_headers(checkout_url(order_id)),
+        )
+    ).json()
     return order_id, int(detail["amount_base_units"])
 
 
 async def order_status(db: Any, order_id: str) -> str:
     async with db() as session:
-        return str(await session.scalar(sa.select(Order.status).where(
-            Order.id == uuid.UUID(order_id))))
+        return str(
+            await session.scalar(sa.select(Order.status).where(Order.id == uuid.UUID(order_id)))
+        )
 
 
-async def test_payment_detected_then_paid_at_depth(chain_settings: Settings, runner: Any,
-                                                   w3: AsyncWeb3[Any], token: str) -> None:
+async def test_payment_detected_then_paid_at_depth(
+    chain_settings: Settings, runner: Any, w3: AsyncWeb3[Any], token: str
+) -> None:
     chain_runner, recorder = runner
     engine = create_engine(chain_settings.database_url)
     db = create_sessionmaker(engine)
@@ -109,7 +127,8 @@ async def test_payment_detected_then_paid_at_depth(chain_settings: Settings, run
     async with db() as session:
         events = (await session.scalars(sa.select(WebhookEvent))).all()
         assert [(e.event_type, e.payload.get("status")) for e in events] == [
-            ("order_status_changed", "paid")]
+            ("order_status_changed", "paid")
+        ]
         transfer = await session.scalar(sa.select(Transfer))
         assert transfer is not None and transfer.status == "matched" and transfer.confirmed
     await engine.dispose()
@@ -124,8 +143,12 @@ async def test_wrong_amounts_and_strangers_are_recorded_not_credited(
     async with AsyncTestClient(app=create_app(chain_settings)) as client:
         await drain(chain_runner)
         order_id, amount = await new_payment(client, "3")
-        await batch_transfer_tokens(w3, token, [(WALLET, amount - 1), (WALLET, amount + 1),
-                                                (STRANGER, amount)], sender=PAYER)
+        await batch_transfer_tokens(
+            w3,
+            token,
+            [(WALLET, amount - 1), (WALLET, amount + 1), (STRANGER, amount)],
+            sender=PAYER,
+        )
         for _ in range(3):
             await w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         await drain(chain_runner)
@@ -133,7 +156,9 @@ async def test_wrong_amounts_and_strangers_are_recorded_not_credited(
     async with db() as session:
         rows = (await session.scalars(sa.select(Transfer).order_by(Transfer.log_index))).all()
         assert [(r.amount - amount, r.status) for r in rows] == [
-            (-1, "no_matched_deposit"), (1, "no_matched_deposit")]
+            (-1, "no_matched_deposit"),
+            (1, "no_matched_deposit"),
+        ]
         assert len({r.tx_hash for r in rows}) == 1
         unknown = (await session.scalars(sa.select(WebhookEvent))).all()
         assert sorted(e.payload["transfer_id"] for e in unknown) == sorted(r.id for r in rows)
