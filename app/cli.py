@@ -47,6 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.security.admin_auth import hash_plaintext_in_config
+    from watchers.registry import watcher_jobs
 
     settings = _settings(args.config)
     try:
@@ -54,7 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"stablecheckout: --listen: {exc}") from None
     asyncio.run(_ensure_schema(settings, args.migrate))
-    from watchers.registry import watcher_jobs
+    hash_plaintext_in_config(settings)
 
     app = create_app(settings, run_jobs=not args.api_only, extra_jobs=watcher_jobs)
     log.info("serve.listening url=http://%s:%d", host, port)

@@ -6,16 +6,26 @@ the `[api_keys]` table is accepted and ignored. Precedence: environment > file >
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from app.chains import Blockchain, Coin
+from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///stablecheckout.db"
 
@@ -56,6 +66,17 @@ class WalletSettings(_Section):
     address: str = Field(min_length=1)
     enabled_coins: list[Coin] = Field(min_length=1)
     starting_tx: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address_for_chain(cls, value: str, info: ValidationInfo) -> str:
+        blockchain = info.data.get("blockchain")
+        if blockchain is None:  # the blockchain itself is invalid and reported on its own
+            return value
+        try:
+            return normalize_address(Blockchain(blockchain), value)
+        except ValueError as exc:
+            raise PydanticCustomError("address", "{message}", {"message": str(exc)}) from None
 
 
 class OrderSettings(_Section):
@@ -154,9 +175,106 @@ class Settings(BaseSettings):
         # The file's values arrive as init kwargs; the environment must win over them.
         return (env_settings, init_settings)
 
+    @field_validator("chains")
+    @classmethod
+    def _chain_addresses(
+        cls, value: dict[Blockchain, ChainSettings]
+    ) -> dict[Blockchain, ChainSettings]:
+        """Token contract overrides must be addresses of the chain's family (normalized here)."""
+        errors: list[InitErrorDetails] = []
+        for blockchain, chain in value.items():
+            key = str(blockchain)
+            if CHAINS[blockchain].family is ChainFamily.TRON and chain.rpc_urls:
+                errors.append(
+                    _error(
+                        (key, "rpc_urls"),
+                        "TRON is read over the java-tron HTTP API: list its base URLs in "
+                        "api_urls, not rpc_urls",
+                        chain.rpc_urls,
+                    )
+                )
+            for coin, token in chain.tokens.items():
+                try:
+                    token.contract = normalize_address(blockchain, token.contract)
+                except ValueError as exc:
+                    errors.append(
+                        _error((key, "tokens", str(coin), "contract"), str(exc), token.contract)
+                    )
+        if errors:
+            raise ValidationError.from_exception_data("chains", errors)
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+# -- addresses
+
+_BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_BASE58_INDEX = {char: index for index, char in enumerate(_BASE58_ALPHABET)}
+_EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HEX_TRON = re.compile(r"^(0x)?41[0-9a-fA-F]{40}$")
+
+
+def _error(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("address", "{message}", {"message": message}),
+        loc=loc,
+        input=value,
+    )
+
+
+def _base58_decode(text: str) -> bytes:
+    number = 0
+    for char in text:
+        digit = _BASE58_INDEX.get(char)
+        if digit is None:
+            raise ValueError(f"{char!r} is not a base58 character")
+        number = number * 58 + digit
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\x00" * (len(text) - len(text.lstrip("1"))) + body
+
+
+def tron_address_problem(address: str) -> str | None:
+    """Why `address` is not a base58check TRON address (T…), or None if it is one."""
+    if _HEX_TRON.match(address):
+        return "is a hex TRON address: write its base58 form (T…)"
+    if not address.startswith("T") or len(address) != 34:
+        return "is not a TRON address (base58, 34 characters, starting with T)"
+    try:
+        raw = _base58_decode(address)
+    except ValueError as exc:
+        return f"is not a TRON address ({exc})"
+    if len(raw) != 25 or raw[0] != 0x41:
+        return "is not a TRON address (wrong length or prefix)"
+    digest = hashlib.sha256(hashlib.sha256(raw[:21]).digest()).digest()
+    if digest[:4] != raw[21:]:
+        return "has a wrong base58check checksum (a typo?)"
+    return None
+
+
+def normalize_address(blockchain: Blockchain, address: str) -> str:
+    """The canonical spelling of a wallet or contract address on `blockchain`.
+
+    TRON: a valid base58check address, returned as given (base58 has one spelling). EVM: 0x + 40
+    hex digits; a mixed-case address must carry a valid EIP-55 checksum, and the result is the
+    checksummed form. Raises ValueError with a message fit for the operator.
+    """
+    value = address.strip()
+    if CHAINS[blockchain].family is ChainFamily.TRON:
+        problem = tron_address_problem(value)
+        if problem is not None:
+            raise ValueError(f"{address!r} {problem}")
+        return value
+    if not _EVM_ADDRESS.match(value):
+        raise ValueError(f"{address!r} is not an EVM address (0x followed by 40 hex digits)")
+    from eth_utils.address import is_checksum_address, to_checksum_address
+
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
+        raise ValueError(f"{address!r} has an invalid EIP-55 checksum (a typo?)")
+    return str(to_checksum_address(value))
 
 
 def parse_listen(value: str) -> tuple[str, int]:

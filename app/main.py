@@ -18,6 +18,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from app import __version__
+from app.admin.routes import AdminController
 from app.checkout.routes import checkout_router
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
@@ -80,6 +81,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             ServiceOrdersController,
+            AdminController,
             user_api,
             health,
             checkout_router(

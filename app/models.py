@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic and tests see the whole schema."""
 
+from app.admin.models import AdminAction
 from app.db import Base
 from app.leases import Lease
 from app.orders.models import IdempotencyKey, Order
@@ -8,6 +9,7 @@ from app.transfers.models import ChainBlock, ChainCursor, Transfer
 from app.webhooks.models import WebhookAttempt, WebhookEvent
 
 __all__ = [
+    "AdminAction",
     "Base",
     "ChainBlock",
     "ChainCursor",

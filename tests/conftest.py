@@ -208,7 +208,7 @@ def start_server(
         stderr=subprocess.STDOUT,
     )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # generous: a loaded CI machine starts Python slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"serve exited with {process.returncode}:\n{server.log()}")

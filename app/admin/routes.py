@@ -1,0 +1,272 @@
+"""Admin API (api.md §4) for the Ocrch dashboard, plus additive endpoints for operators."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.admin import service
+from app.admin.schemas import (
+    AdminActionOut,
+    AdminDeposit,
+    AdminOrder,
+    AdminTransfer,
+    AdminWallet,
+    AttachRequest,
+    CheckoutLink,
+    MarkPaidRequest,
+    Total,
+)
+from app.chains import Blockchain, Coin
+from app.config import Settings
+from app.errors import BadRequest
+from app.http import json_parser, read_limited_body
+from app.orders.models import OrderStatus
+from app.security.admin_auth import admin_guard
+from app.transfers.models import TransferStatus
+from app.webhooks import service as webhooks
+
+Limit = Annotated[int | None, Parameter(query="limit")]
+Offset = Annotated[int | None, Parameter(query="offset")]
+
+
+def actor(request: Request[Any, Any, Any]) -> str:
+    return f"api:{request.client.host if request.client else 'unknown'}"
+
+
+def transfer_id_of(value: str) -> int:
+    if not value.isdigit():
+        raise BadRequest("invalid transfer id")
+    return int(value)
+
+
+async def optional_body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
+    """Ocrch's admin POSTs carry no body; ours may carry a reason."""
+    raw = await read_limited_body(request, 64 * 1024)
+    if not raw or not raw.strip():
+        return model()
+    return json_parser(model)(raw.decode("utf-8", "replace"))
+
+
+def _day(value: str | None, default: dt.datetime) -> dt.datetime:
+    if value is None:
+        return default
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise BadRequest("dates are YYYY-MM-DD") from None
+
+
+class AdminController(Controller):
+    path = "/api/v1/admin"
+    tags = ["Admin API"]
+    guards = [admin_guard]
+    request_max_body_size = None
+
+    @get("/orders", summary="Orders, newest first")
+    async def orders(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        limit: Limit = None,
+        offset: Offset = None,
+        status: OrderStatus | None = None,
+        merchant_order_id: str | None = None,
+    ) -> list[AdminOrder]:
+        return await service.list_orders(
+            db_session,
+            limit=limit,
+            offset=offset,
+            status=status,
+            merchant_order_id=merchant_order_id,
+        )
+
+    @get("/orders/{order_id:str}", summary="One order")
+    async def order(
+        self, order_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+    ) -> AdminOrder:
+        return await service.get_admin_order(db_session, service.parse_uuid(order_id))
+
+    @get("/orders/{order_id:str}/webhooks", summary="Webhook events and every delivery attempt")
+    async def order_webhooks(
+        self, order_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+    ) -> list[dict[str, Any]]:
+        oid = service.parse_uuid(order_id)
+        await service.get_admin_order(db_session, oid)
+        return await webhooks.delivery_log(db_session, oid)
+
+    @post("/orders/{order_id:str}/mark-paid", status_code=200, summary="Mark an order paid")
+    async def mark_paid(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+    ) -> AdminOrder:
+        oid = service.parse_uuid(order_id)
+        body: MarkPaidRequest = await optional_body(request, MarkPaidRequest)
+        return await service.mark_paid(db_session, oid, actor=actor(request), reason=body.reason)
+
+    @post(
+        "/orders/{order_id:str}/resend-webhook",
+        status_code=202,
+        summary="Send the order's current status again",
+    )
+    async def resend_order(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+    ) -> Response[bytes]:
+        oid = service.parse_uuid(order_id)
+        await webhooks.resend_order_status(db_session, oid)
+        await service.record_action(db_session, actor(request), "order.resend_webhook", str(oid))
+        return Response(b"", status_code=202)
+
+    @post(
+        "/orders/{order_id:str}/checkout-link",
+        status_code=200,
+        summary="A freshly signed checkout link (a new signature window)",
+    )
+    async def checkout_link(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> CheckoutLink:
+        base = settings.server.public_url or str(request.base_url).rstrip("/")
+        return await service.checkout_link(
+            db_session,
+            settings,
+            service.parse_uuid(order_id),
+            f"{base}/checkout/",
+            actor=actor(request),
+        )
+
+    @get("/deposits", summary="Deposits, newest first")
+    async def deposits(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        limit: Limit = None,
+        offset: Offset = None,
+        order_id: str | None = None,
+        blockchain: Blockchain | None = None,
+        token: Coin | None = None,
+    ) -> list[AdminDeposit]:
+        oid = service.parse_uuid(order_id) if order_id is not None else None
+        return await service.list_deposits(
+            db_session, limit=limit, offset=offset, order_id=oid, blockchain=blockchain, token=token
+        )
+
+    @get("/wallets", summary="Configured wallets")
+    async def wallets(self, settings: NamedDependency[Settings]) -> list[AdminWallet]:
+        return service.list_wallets(settings)
+
+    @get("/wallets/{address:str}/transfers", summary="Transfers to one wallet, newest first")
+    async def wallet_transfers(
+        self,
+        address: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        limit: Limit = None,
+        offset: Offset = None,
+        status: TransferStatus | None = None,
+        blockchain: Blockchain | None = None,
+        token: Coin | None = None,
+    ) -> list[AdminTransfer]:
+        return await service.list_transfers(
+            db_session,
+            settings,
+            address=address,
+            limit=limit,
+            offset=offset,
+            status=status,
+            blockchain=blockchain,
+            token=token,
+        )
+
+    @get("/transfers", summary="All transfers, newest first (filter by status, tx hash, order)")
+    async def transfers(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        limit: Limit = None,
+        offset: Offset = None,
+        status: TransferStatus | None = None,
+        blockchain: Blockchain | None = None,
+        token: Coin | None = None,
+        tx_hash: str | None = None,
+        order_id: str | None = None,
+    ) -> list[AdminTransfer]:
+        oid = service.parse_uuid(order_id) if order_id is not None else None
+        return await service.list_transfers(
+            db_session,
+            settings,
+            limit=limit,
+            offset=offset,
+            status=status,
+            blockchain=blockchain,
+            token=token,
+            tx_hash=tx_hash,
+            order_id=oid,
+        )
+
+    @post(
+        "/transfers/{transfer_id:str}/resend-webhook",
+        status_code=202,
+        summary="Report an unmatched transfer again",
+    )
+    async def resend_transfer(
+        self,
+        request: Request[Any, Any, Any],
+        transfer_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> Response[bytes]:
+        tid = transfer_id_of(transfer_id)
+        await webhooks.resend_unknown_transfer(
+            db_session, tid, settings.merchant.unknown_transfer_webhook_url
+        )
+        await service.record_action(db_session, actor(request), "transfer.resend_webhook", str(tid))
+        return Response(b"", status_code=202)
+
+    @post(
+        "/transfers/{transfer_id:str}/attach",
+        status_code=200,
+        summary="Credit an unmatched transfer to an order",
+    )
+    async def attach(
+        self,
+        request: Request[Any, Any, Any],
+        transfer_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> AdminOrder:
+        tid = transfer_id_of(transfer_id)
+        body = json_parser(AttachRequest)((await request.body()).decode("utf-8", "replace"))
+        return await service.attach_transfer(
+            db_session, settings, tid, body.order_id, actor=actor(request), reason=body.reason
+        )
+
+    @get("/totals", summary="Received per day, chain and coin (for reconciliation)")
+    async def totals(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[Total]:
+        now = dt.datetime.now(dt.UTC)
+        start = _day(since, now - dt.timedelta(days=30))
+        end = _day(until, now) + (dt.timedelta(days=1) if until else dt.timedelta(0))
+        return await service.totals(db_session, settings, start, end)
+
+    @get("/actions", summary="The audit trail of admin actions")
+    async def actions(
+        self, db_session: NamedDependency[AsyncSession], limit: Limit = None, offset: Offset = None
+    ) -> list[AdminActionOut]:
+        return await service.list_actions(db_session, limit=limit, offset=offset)

@@ -1,0 +1,413 @@
+"""Operator rules: listing everything, and the few corrections a person may make, each audited.
+
+Used by both the Admin API and `stablecheckout admin`, so the dashboard and the CLI can never
+disagree about what an action does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.admin.models import AdminAction
+from app.admin.schemas import (
+    AdminActionOut,
+    AdminDeposit,
+    AdminOrder,
+    AdminTransfer,
+    AdminWallet,
+    CheckoutLink,
+    Total,
+)
+from app.chains import Blockchain, Coin
+from app.config import Settings
+from app.db import utcnow
+from app.errors import BadRequest, Conflict, NotFound
+from app.money import format_base_units
+from app.orders.models import Order, OrderStatus
+from app.orders.service import change_status
+from app.payments.models import Deposit
+from app.security.signatures import sign_url
+from app.tokens import resolve_token
+from app.transfers.models import Transfer, TransferStatus
+from app.webhooks.models import EventType, WebhookEvent
+
+MAX_LIMIT, MAX_OFFSET, DEFAULT_LIMIT = 200, 100_000, 20
+
+
+def page(limit: int | None, offset: int | None) -> tuple[int, int]:
+    """Ocrch's clamps: limit 1..200 (default 20), offset 0..100000."""
+    return (
+        min(max(limit if limit is not None else DEFAULT_LIMIT, 1), MAX_LIMIT),
+        min(max(offset or 0, 0), MAX_OFFSET),
+    )
+
+
+def _ts(value: dt.datetime | None) -> int | None:
+    return int(value.timestamp()) if value is not None else None
+
+
+async def record_action(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    target: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AdminAction(
+            actor=actor,
+            action=action,
+            target=target,
+            reason=reason,
+            details=details,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def _webhook_summary(
+    session: AsyncSession, order_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, Any, Any]]:
+    """Ocrch's per-order webhook fields, derived from our per-event outbox rows."""
+    if not order_ids:
+        return {}
+    failed = WebhookEvent.attempts - sa.case((WebhookEvent.delivered_at.is_not(None), 1), else_=0)
+    rows = await session.execute(
+        sa.select(
+            WebhookEvent.order_id,
+            sa.func.sum(failed),
+            sa.func.max(WebhookEvent.delivered_at),
+            sa.func.max(WebhookEvent.last_attempt_at),
+        )
+        .where(
+            WebhookEvent.order_id.in_(order_ids),
+            WebhookEvent.event_type == EventType.ORDER_STATUS_CHANGED,
+        )
+        .group_by(WebhookEvent.order_id)
+    )
+    return {
+        oid: (int(count or 0), success, tried)
+        for oid, count, success, tried in rows
+        if oid is not None
+    }
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    moment: dt.datetime = value
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+async def admin_orders(session: AsyncSession, orders: list[Order]) -> list[AdminOrder]:
+    summary = await _webhook_summary(session, [o.id for o in orders])
+    result = []
+    for order in orders:
+        retries, success, tried = summary.get(order.id, (0, None, None))
+        result.append(
+            AdminOrder(
+                order_id=order.id,
+                merchant_order_id=order.merchant_order_id,
+                amount=str(order.amount),
+                status=order.status,
+                created_at=int(order.created_at.timestamp()),
+                webhook_url=order.webhook_url,
+                webhook_retry_count=retries,
+                webhook_success_at=_ts(_aware(success)),
+                webhook_last_tried_at=_ts(_aware(tried)),
+                expires_at=int(order.expires_at.timestamp()),
+                paid_at=_ts(order.paid_at),
+                status_reason=order.status_reason,
+                metadata=order.metadata_,
+            )
+        )
+    return result
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    limit: int | None = None,
+    offset: int | None = None,
+    status: OrderStatus | None = None,
+    merchant_order_id: str | None = None,
+) -> list[AdminOrder]:
+    limit, offset = page(limit, offset)
+    query = sa.select(Order).order_by(Order.created_at.desc(), Order.id.desc())
+    if status is not None:
+        query = query.where(Order.status == status)
+    if merchant_order_id is not None:
+        query = query.where(Order.merchant_order_id == merchant_order_id)
+    orders = list(await session.scalars(query.limit(limit).offset(offset)))
+    return await admin_orders(session, orders)
+
+
+async def get_admin_order(session: AsyncSession, order_id: uuid.UUID) -> AdminOrder:
+    order = await session.get(Order, order_id, populate_existing=True)
+    if order is None:
+        raise NotFound("resource not found")
+    return (await admin_orders(session, [order]))[0]
+
+
+def admin_deposit(deposit: Deposit) -> AdminDeposit:
+    return AdminDeposit(
+        id=deposit.id,
+        order_id=deposit.order_id,
+        blockchain=deposit.blockchain,
+        token=deposit.token,
+        user_address=deposit.user_address,
+        wallet_address=deposit.wallet_address,
+        value=format_base_units(deposit.amount, deposit.decimals),
+        started_at=int(deposit.started_at.timestamp()),
+        last_scanned_at=_ts(deposit.last_scanned_at),
+        status=deposit.status,
+        reserved_until=int(deposit.reserved_until.timestamp()),
+    )
+
+
+async def list_deposits(
+    session: AsyncSession,
+    *,
+    limit: int | None = None,
+    offset: int | None = None,
+    order_id: uuid.UUID | None = None,
+    blockchain: Blockchain | None = None,
+    token: Coin | None = None,
+) -> list[AdminDeposit]:
+    limit, offset = page(limit, offset)
+    query = sa.select(Deposit).order_by(Deposit.started_at.desc(), Deposit.id.desc())
+    if order_id is not None:
+        query = query.where(Deposit.order_id == order_id)
+    if blockchain is not None:
+        query = query.where(Deposit.blockchain == blockchain)
+    if token is not None:
+        query = query.where(Deposit.token == token)
+    return [admin_deposit(d) for d in await session.scalars(query.limit(limit).offset(offset))]
+
+
+def admin_transfer(settings: Settings, transfer: Transfer) -> AdminTransfer:
+    token = resolve_token(settings, Blockchain(transfer.blockchain), Coin(transfer.token))
+    decimals = token.decimals if token else 0
+    return AdminTransfer(
+        id=transfer.id,
+        blockchain=transfer.blockchain,
+        token=transfer.token,
+        from_address=transfer.from_address,
+        to_address=transfer.to_address,
+        txn_hash=transfer.tx_hash,
+        value=format_base_units(transfer.amount, decimals),
+        block_number=transfer.block_number,
+        block_timestamp=int(transfer.block_time.timestamp()),
+        blockchain_confirmed=transfer.confirmed,
+        created_at=int(transfer.created_at.timestamp()),
+        status=transfer.status,
+        fulfillment_id=transfer.deposit_id,
+        log_index=transfer.log_index,
+        order_id=transfer.order_id,
+        late=transfer.late,
+    )
+
+
+async def list_transfers(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    address: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+    status: TransferStatus | None = None,
+    blockchain: Blockchain | None = None,
+    token: Coin | None = None,
+    tx_hash: str | None = None,
+    order_id: uuid.UUID | None = None,
+) -> list[AdminTransfer]:
+    """Transfers, newest first. Addresses match case-insensitively (explorers lowercase them)."""
+    limit, offset = page(limit, offset)
+    query = sa.select(Transfer).order_by(Transfer.created_at.desc(), Transfer.id.desc())
+    if address is not None:
+        query = query.where(sa.func.lower(Transfer.to_address) == address.lower())
+    if status is not None:
+        query = query.where(Transfer.status == status)
+    if blockchain is not None:
+        query = query.where(Transfer.blockchain == blockchain)
+    if token is not None:
+        query = query.where(Transfer.token == token)
+    if tx_hash is not None:
+        query = query.where(Transfer.tx_hash == tx_hash.lower())
+    if order_id is not None:
+        query = query.where(Transfer.order_id == order_id)
+    rows = await session.scalars(query.limit(limit).offset(offset))
+    return [admin_transfer(settings, t) for t in rows]
+
+
+def list_wallets(settings: Settings) -> list[AdminWallet]:
+    return [
+        AdminWallet(
+            blockchain=w.blockchain,
+            address=w.address,
+            enabled_coins=[str(c) for c in w.enabled_coins],
+        )
+        for w in settings.wallets
+    ]
+
+
+async def mark_paid(
+    session: AsyncSession, order_id: uuid.UUID, *, actor: str, reason: str | None
+) -> AdminOrder:
+    """Pay an order by hand (pending, expired or cancelled); already paid is a no-op."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise NotFound("resource not found")
+    previous = order.status
+    if previous != OrderStatus.PAID:
+        why = reason or "marked paid by an operator"
+        changed = await change_status(
+            session,
+            order_id,
+            to=OrderStatus.PAID,
+            allowed_from=(OrderStatus.PENDING, OrderStatus.EXPIRED, OrderStatus.CANCELLED),
+            reason=why[:255],
+        )
+        if changed is not None:
+            await record_action(
+                session, actor, "order.mark_paid", str(order_id), why, {"from_status": previous}
+            )
+    return await get_admin_order(session, order_id)
+
+
+async def attach_transfer(
+    session: AsyncSession,
+    settings: Settings,
+    transfer_id: int,
+    order_id: uuid.UUID,
+    *,
+    actor: str,
+    reason: str | None,
+) -> AdminOrder:
+    """Credit an unmatched, confirmed transfer to an order (a wrong amount the merchant accepts,
+    a late payment): the order is paid, the transfer is linked, and the trail says who and why."""
+    transfer = await session.get(Transfer, transfer_id, with_for_update=True)
+    if transfer is None:
+        raise NotFound("resource not found")
+    if transfer.status == TransferStatus.MATCHED:
+        raise Conflict("transfer already pays an order")
+    if not transfer.confirmed or transfer.status != TransferStatus.NO_MATCHED_DEPOSIT:
+        raise Conflict("transfer is not confirmed yet")
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise NotFound("resource not found")
+    if order.status == OrderStatus.PAID:
+        raise Conflict("order is already paid")
+    why = reason or f"transfer {transfer_id} attached by an operator"
+    await change_status(
+        session,
+        order_id,
+        to=OrderStatus.PAID,
+        allowed_from=(OrderStatus.PENDING, OrderStatus.EXPIRED, OrderStatus.CANCELLED),
+        reason=why[:255],
+    )
+    transfer.status, transfer.order_id, transfer.updated_at = (
+        TransferStatus.MATCHED,
+        order_id,
+        utcnow(),
+    )
+    await record_action(
+        session,
+        actor,
+        "transfer.attach",
+        str(transfer_id),
+        why,
+        {"order_id": str(order_id), "amount": str(transfer.amount), "tx_hash": transfer.tx_hash},
+    )
+    return await get_admin_order(session, order_id)
+
+
+async def checkout_link(
+    session: AsyncSession, settings: Settings, order_id: uuid.UUID, page_url: str, *, actor: str
+) -> CheckoutLink:
+    """A freshly signed link to the hosted page: a new 300-second window for a shopper."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise NotFound("resource not found")
+    ts = int(time.time())
+    signed = f"{page_url}?order_id={order_id}"
+    signature = sign_url(settings.merchant.secret, signed, ts)
+    await record_action(session, actor, "order.checkout_link", str(order_id))
+    return CheckoutLink(
+        url=f"{signed}&sig={quote(signature, safe='')}",
+        signed_url=signed,
+        signature=signature,
+        expires_at=ts + settings.security.signature_max_age_seconds,
+    )
+
+
+async def totals(
+    session: AsyncSession, settings: Settings, since: dt.datetime, until: dt.datetime
+) -> list[Total]:
+    """Received per day, chain and coin, counting only transfers that paid an order.
+
+    Summed in Python: amounts are exact integers, which SQLite stores as text."""
+    rows = await session.execute(
+        sa.select(Transfer.block_time, Transfer.blockchain, Transfer.token, Transfer.amount).where(
+            Transfer.status == TransferStatus.MATCHED,
+            Transfer.block_time >= since,
+            Transfer.block_time < until,
+        )
+    )
+    sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for block_time, blockchain, token, amount in rows:
+        entry = sums[(block_time.date().isoformat(), blockchain, token)]
+        entry[0] += 1
+        entry[1] += amount
+    result = []
+    for (day, blockchain, token), (count, amount) in sorted(sums.items()):
+        info = resolve_token(settings, Blockchain(blockchain), Coin(token))
+        result.append(
+            Total(
+                day=day,
+                blockchain=blockchain,
+                token=token,
+                count=count,
+                amount=format_base_units(amount, info.decimals if info else 0),
+            )
+        )
+    return result
+
+
+async def list_actions(
+    session: AsyncSession, *, limit: int | None = None, offset: int | None = None
+) -> list[AdminActionOut]:
+    limit, offset = page(limit, offset)
+    rows = await session.scalars(
+        sa.select(AdminAction).order_by(AdminAction.id.desc()).limit(limit).offset(offset)
+    )
+    return [
+        AdminActionOut(
+            id=a.id,
+            created_at=int(a.created_at.timestamp()),
+            actor=a.actor,
+            action=a.action,
+            target=a.target,
+            reason=a.reason,
+            details=a.details,
+        )
+        for a in rows
+    ]
+
+
+def parse_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadRequest("invalid order id") from None
