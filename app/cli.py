@@ -124,6 +124,12 @@ def cmd_sign_url(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admin(args: argparse.Namespace) -> int:
+    from app.admin.cli import run
+
+    return run(_settings(args.config), args)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from app.devserver import main as run_dev
 
@@ -166,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--workdir", default=".stablecheckout-dev", help="scratch directory (new on every start)"
     )
     dev.set_defaults(func=cmd_dev)
+
+    from app.admin.cli import add_parser as add_admin
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", required=True, help="path to the TOML config file")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.set_defaults(func=cmd_admin)
+    add_admin(sub, common)
 
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
     migrate.add_argument("-c", "--config", required=True)
