@@ -1,0 +1,542 @@
+// The checkout page: reads its signed address, lists the chain/coin choices, creates the payment,
+// and follows the order live until it is paid, expired or cancelled. See docs/checkout-page.md.
+
+import { ApiError, Client, Live, TERMINAL, splitSignedUrl } from "./api.js";
+import { pickLanguage, setLanguage, t } from "./i18n.js";
+import { payWithWallet, provider } from "./wallet.js";
+
+const $ = (id) => document.getElementById(id);
+const NETWORKS = {
+  eth: "Ethereum", polygon: "Polygon", base: "Base", arb: "Arbitrum One", op: "Optimism",
+  linea: "Linea", avaxc: "Avalanche C-Chain", tron: "TRON",
+};
+const TEST_CHAINS = new Set([31337, 1337]);
+const COIN_MARKS = { USDT: "T", USDC: "C", DAI: "D" };
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+const REDIRECT_SECONDS = 3;
+const FATAL = new Set(["expired", "invalid", "origin", "not_found"]);
+const LATE_WATCH_MS = 60 * 60 * 1000;
+
+const state = {
+  lang: "en", client: null, live: null, apiBase: "", order: null, detail: null, view: "",
+  final: false, busy: false, tick: null, statusText: "", confirmingSince: null,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function show(view) {
+  for (const name of ["loading", "choose", "pay", "done", "error"]) $(`v-${name}`).hidden = name !== view;
+  state.view = view;
+  $("card").setAttribute("aria-busy", String(view === "loading"));
+}
+
+function focusHeading(id) {
+  const el = $(id);
+  if (el) el.focus({ preventScroll: false });
+}
+
+function translate() {
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+}
+
+function networkName(chain, chainId) {
+  const name = NETWORKS[chain] || chain;
+  return TEST_CHAINS.has(chainId) ? `${name} (${t("test_network")})` : name;
+}
+
+const shortHash = (hash) => (String(hash).length > 20 ? `${String(hash).slice(0, 10)}…${String(hash).slice(-6)}` : String(hash));
+const standard = (chain) => (chain === "tron" ? "TRC-20" : "ERC-20");
+
+function safeHttpUrl(value) {
+  if (typeof value !== "string" || !value) return null;
+  try {
+    const url = new URL(value, location.href);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function storage(key, value) {
+  try {
+    if (value === undefined) return JSON.parse(sessionStorage.getItem(key) || "null");
+    if (value === null) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, JSON.stringify(value));
+  } catch { /* storage disabled: the page works without it */ }
+  return null;
+}
+
+function alertMessage(text) {
+  const el = $("alert");
+  el.textContent = text || "";
+  el.hidden = !text;
+}
+
+function announce(text) {
+  const el = $("announce");
+  el.textContent = "";
+  setTimeout(() => { el.textContent = text; }, 50);
+}
+
+function errorText(error) {
+  const key = {
+    network: "err_network", busy: "err_busy", unavailable: "err_unavailable", no_wallet: "err_no_wallet",
+    not_pending: "err_not_pending", server: "err_server",
+  }[error.kind];
+  return t(key || "err_server");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status line, countdown, order summary
+
+function setStatus(word, text) {
+  const el = $("status");
+  el.hidden = false;
+  if (el.dataset.status === word && state.statusText === text) return;
+  state.statusText = text;
+  el.dataset.status = word;
+  const dot = document.createElement("span");
+  dot.className = "dot";
+  dot.setAttribute("aria-hidden", "true");
+  const label = document.createElement("span");
+  label.textContent = text;
+  el.replaceChildren(dot, label);
+  if (!text.includes(word)) {
+    // The status word is a contract (docs/checkout-page.md); other languages carry it hidden.
+    const keyword = document.createElement("span");
+    keyword.className = "keyword";
+    keyword.setAttribute("aria-hidden", "true");
+    keyword.textContent = ` (${word})`;
+    el.append(keyword);
+  }
+}
+
+function renderProgress(k, n) {
+  const box = $("progress");
+  box.hidden = !(n > 0);
+  if (box.hidden) return;
+  box.setAttribute("aria-valuenow", String(k));
+  box.setAttribute("aria-valuemax", String(n));
+  $("progress-bar").style.width = `${Math.max(6, Math.min(100, (k / n) * 100))}%`;
+}
+
+function formatTime(seconds) {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  const mm = String(m).padStart(h ? 2 : 1, "0");
+  return `${h ? `${h}:` : ""}${mm}:${String(s).padStart(2, "0")}`;
+}
+
+function startCountdown() {
+  if (state.tick) return;
+  let zeroTicks = 0;
+  const update = () => {
+    if (state.final || !state.order) return;
+    const left = Math.max(0, Math.floor(state.order.expires_at - Date.now() / 1000));
+    const el = $("countdown");
+    el.hidden = Boolean(state.order.transfer);  // a payment is confirming: the clock no longer matters
+    el.classList.toggle("soon", left < 120);
+    el.textContent = left > 0 ? t("expires_in", { time: formatTime(left) }) : t("expiring");
+    if (left === 0 && state.live && zeroTicks++ % 3 === 0) state.live.pollOnce();
+  };
+  update();
+  state.tick = setInterval(update, 1000);
+}
+
+function stopCountdown() {
+  clearInterval(state.tick);
+  state.tick = null;
+  $("countdown").hidden = true;
+}
+
+function renderSummary() {
+  const order = state.order;
+  $("summary").hidden = false;
+  $("order-ref").textContent = t("order_ref", { ref: order.merchant_order_id });
+  $("due").textContent = state.detail ? `${order.amount} ${state.detail.stablecoin}` : order.amount;
+  $("due-label").textContent = t({ pending: "amount_due", paid: "amount_paid" }[order.status] || "order_total");
+}
+
+/** Show an order state from any source (first load, socket, poll, cancel). */
+function applyOrder(order) {
+  if (state.final || !order || !order.status) return;
+  state.order = order;
+  renderSummary();
+  if (TERMINAL.has(order.status)) {
+    if (lateConfirming(order)) showLateConfirming(order);
+    else finish(order);
+    return;
+  }
+  startCountdown();
+  const n = Number(order.required_confirmations) || 0;
+  const detected = Boolean(order.transfer) && n > 0;
+  if (detected) {
+    state.confirmingSince ??= Date.now();
+    const k = Math.min(Number(order.confirmations) || 0, n);
+    setStatus("detected", t("st_detected", { k, n }));
+    renderProgress(k, n);
+    if (state.view === "choose" && !state.busy && order.transfer.blockchain) {
+      choose(order.transfer.blockchain, order.transfer.stablecoin, { quiet: true });
+    }
+  } else {
+    setStatus("pending", t(state.view === "pay" ? "st_waiting" : "st_pending"));
+    renderProgress(0, 0);
+  }
+  for (const id of ["cancel", "change"]) $(id).hidden = detected;
+  $("v-pay").dataset.phase = detected ? "detected" : "waiting";
+  $("pay-title").textContent = t(detected ? "confirming_title" : "pay_title");
+  const hash = detected && order.transfer.tx_hash;
+  $("tx").hidden = !hash;
+  if (hash) $("tx").textContent = `${t("tx")} ${shortHash(hash)}`;
+  $("wallet-pay").hidden = detected || !walletUsable();
+}
+
+/**
+ * An order that expires while its payment confirms is still paid if the transfer came in time
+ * (the server credits it on time): the page keeps watching instead of announcing a dead end.
+ */
+function lateConfirming(order) {
+  return order.status === "expired" && state.confirmingSince != null
+    && Date.now() - state.confirmingSince < LATE_WATCH_MS;
+}
+
+function showLateConfirming(order) {
+  state.order = order;
+  stopCountdown();
+  setStatus("expired", t("st_expired_confirming"));
+  for (const id of ["cancel", "change", "wallet-pay"]) $(id).hidden = true;
+}
+
+function finish(order) {
+  state.final = true;
+  if (state.live) state.live.stop();
+  stopCountdown();
+  renderProgress(0, 0);
+  storage(`sc-choice:${order.order_id}`, null);
+  const word = order.status;
+  setStatus(word, t(`st_${word}`));
+  const done = $("v-done");
+  done.dataset.state = word;
+  $("done-title").textContent = t(`${word}_title`);
+  $("done-text").textContent = t(`${word}_text`);
+  const link = $("done-link");
+  const target = safeHttpUrl(word === "paid" ? order.success_url : order.cancel_url);
+  link.hidden = !target;
+  $("done-note").textContent = target ? "" : t("close_page");
+  if (target) {
+    link.href = target;
+    link.textContent = t(word === "paid" ? "return_now" : "back");
+  }
+  show("done");
+  focusHeading("done-title");
+  if (word === "paid" && target) {
+    let left = REDIRECT_SECONDS;
+    $("done-note").textContent = t("redirecting", { s: left });
+    const timer = setInterval(() => {
+      left -= 1;
+      if (left > 0) {
+        $("done-note").textContent = t("redirecting", { s: left });
+      } else {
+        clearInterval(timer);
+        location.assign(target);
+      }
+    }, 1000);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+function fail(error) {
+  if (state.final) return;
+  if (!(error instanceof ApiError)) error = new ApiError(0, String(error && error.message || error));
+  if (error.kind === "not_pending") {
+    refreshStatus();
+    return;
+  }
+  const paying = state.view === "pay";
+  const key = {
+    incomplete: "err_incomplete", expired: paying ? "err_expired_paying" : "err_expired",
+    invalid: "err_invalid", origin: "err_origin", not_found: "err_not_found",
+  }[error.kind];
+  if (state.live) state.live.stop();
+  stopCountdown();
+  $("error-text").textContent = key ? t(key) : errorText(error);
+  let detail = `${error.status || "network error"} ${error.text}`.trim();
+  if (error.kind === "origin") {
+    try { detail += ` — ${new URL(state.client.auth.signedUrl).origin}`; } catch { /* no URL */ }
+  }
+  $("error-detail").textContent = detail;
+  $("error-details").hidden = !detail;
+  $("retry").hidden = FATAL.has(error.kind) || error.kind === "incomplete";
+  show("error");
+  focusHeading("error-title");
+}
+
+async function refreshStatus() {
+  try {
+    applyOrder(await state.client.status());
+  } catch (error) {
+    fail(error);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choosing a chain/coin and paying
+
+function walletUsable() {
+  const d = state.detail;
+  return Boolean(d && provider() && d.chain_id != null && d.blockchain !== "tron");
+}
+
+function renderOptions(pairs) {
+  const list = $("options");
+  list.replaceChildren();
+  for (const pair of pairs) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "option";
+    button.dataset.testid = `option-${pair.blockchain}-${pair.stablecoin}`;
+    button.dataset.chain = pair.blockchain;
+    button.dataset.coin = pair.stablecoin;
+    const badge = document.createElement("span");
+    badge.className = `coin coin-${pair.stablecoin.toLowerCase()}`;
+    badge.setAttribute("aria-hidden", "true");
+    badge.textContent = COIN_MARKS[pair.stablecoin] || pair.stablecoin.slice(0, 1);
+    const text = document.createElement("span");
+    text.className = "option-text";
+    const coin = document.createElement("strong");
+    coin.textContent = pair.stablecoin;
+    const net = document.createElement("span");
+    net.textContent = `${networkName(pair.blockchain)} · ${standard(pair.blockchain)}`;
+    text.append(coin, net);
+    const chevron = document.createElement("span");
+    chevron.className = "chevron";
+    chevron.setAttribute("aria-hidden", "true");
+    button.append(badge, text, chevron);
+    button.addEventListener("click", () => choose(pair.blockchain, pair.stablecoin));
+    item.append(button);
+    list.append(item);
+  }
+}
+
+async function choose(blockchain, stablecoin, { quiet = false } = {}) {
+  if (state.busy || state.final) return;
+  state.busy = true;
+  alertMessage("");
+  const buttons = [...document.querySelectorAll(".option")];
+  const chosen = buttons.find((b) => b.dataset.chain === blockchain && b.dataset.coin === stablecoin);
+  for (const b of buttons) b.disabled = true;
+  if (chosen) chosen.setAttribute("aria-busy", "true");
+  try {
+    const detail = await state.client.payment(blockchain, stablecoin);
+    if (state.final) return;
+    state.detail = detail;
+    storage(`sc-choice:${state.client.orderId}`, { blockchain, stablecoin });
+    renderPay(detail);
+    show("pay");
+    applyOrder(state.order);
+    if (!quiet) focusHeading("pay-title");
+  } catch (error) {
+    if (["expired", "invalid", "origin", "not_found", "not_pending"].includes(error.kind)) fail(error);
+    else alertMessage(errorText(error));
+  } finally {
+    state.busy = false;
+    for (const b of buttons) { b.disabled = false; b.removeAttribute("aria-busy"); }
+  }
+}
+
+function renderPay(d) {
+  const network = networkName(d.blockchain, d.chain_id);
+  $("amount").textContent = d.amount;
+  $("coin").textContent = d.stablecoin;
+  $("network").textContent = `${network} · ${standard(d.blockchain)}`;
+  $("address").textContent = d.wallet_address;
+  const qr = $("qr");
+  qr.src = `${state.apiBase}/checkout/qr.svg?data=${encodeURIComponent(d.payment_uri)}`;
+  qr.alt = t("qr_alt", { amount: d.amount, coin: d.stablecoin, network });
+  let note = t("exact_note", { amount: d.amount, coin: d.stablecoin, network });
+  if (state.order && Number(d.amount) !== Number(state.order.amount)) note += ` ${t("unique_note")}`;
+  $("note").textContent = note;
+  $("open-wallet").href = d.payment_uri;
+  $("wallet-pay").hidden = !walletUsable();
+  $("wallet-msg").textContent = "";
+  renderSummary();
+}
+
+async function copy(button, text) {
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    ok = true;
+  } catch {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.append(area);
+    area.select();
+    try { ok = document.execCommand("copy"); } catch { ok = false; }
+    area.remove();
+    button.focus();
+  }
+  const label = button.querySelector(".copy-label");
+  label.textContent = ok ? t("copied") : t("copy");
+  button.classList.toggle("done", ok);
+  announce(ok ? t("copied") : t("copy_failed"));
+  clearTimeout(button.resetTimer);
+  button.resetTimer = setTimeout(() => { label.textContent = t("copy"); button.classList.remove("done"); }, 2000);
+}
+
+async function walletPay() {
+  const button = $("wallet-pay");
+  const message = $("wallet-msg");
+  button.disabled = true;
+  message.textContent = t("wallet_busy");
+  try {
+    const hash = await payWithWallet(provider(), state.detail);
+    message.textContent = t("wallet_sent", { hash: shortHash(hash) });
+  } catch (error) {
+    const code = error && (error.code ?? error.data?.originalError?.code);
+    if (code === 4001) message.textContent = t("wallet_rejected");
+    else if (code === 4902) message.textContent = t("wallet_chain", { id: state.detail.chain_id });
+    else message.textContent = t("wallet_failed", { msg: error && error.message || String(error) });
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function cancelOrder() {
+  const button = $("cancel");
+  button.disabled = true;
+  button.textContent = t("cancelling");
+  alertMessage("");
+  try {
+    applyOrder(await state.client.cancel());
+  } catch (error) {
+    if (FATAL.has(error.kind) || error.kind === "not_pending") fail(error);
+    else alertMessage(errorText(error));
+  } finally {
+    button.disabled = false;
+    button.textContent = t("cancel");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+async function loadConfig() {
+  try {
+    const response = await fetch("config.json", { cache: "no-store", credentials: "same-origin" });
+    if (!response.ok) return { present: false };
+    const config = await response.json();
+    return config && typeof config === "object" ? { ...config, present: true } : { present: false };
+  } catch {
+    return { present: false };
+  }
+}
+
+/**
+ * Where the User API lives: `?api=` in the page address when allowed, else config.json's api_base,
+ * else this origin. `?api=` is only honoured without a config.json, or when config.json says
+ * `"allow_api_param": true`: the parameter is not covered by any check the page can make, and a
+ * forged link must not point a shop's own page at someone else's payment server.
+ */
+function apiBaseFrom(config, param) {
+  const pick = param && (!config.present || config.allow_api_param === true) ? param : config.api_base;
+  const url = safeHttpUrl(pick || "");
+  return pick && url ? url.replace(/\/+$/, "").replace(/\?.*$/, "") : "";
+}
+
+function rememberAuth(auth) {
+  try {
+    const url = new URL(auth.signedUrl);
+    if (url.origin !== location.origin) return;
+    const sep = auth.signedUrl.includes("?") ? "&" : "?";
+    history.replaceState(history.state, "", `${auth.signedUrl}${sep}sig=${encodeURIComponent(auth.signature)}`);
+  } catch { /* keep the old address */ }
+}
+
+function startLive() {
+  if (state.live || state.final) return;
+  state.live = new Live(state.client, {
+    onOrder: applyOrder,
+    onError: fail,
+    keepWatching: lateConfirming,
+    onLink: (up) => {
+      clearTimeout(state.linkTimer);
+      if (up) $("link-state").hidden = true;
+      else state.linkTimer = setTimeout(() => { $("link-state").hidden = state.final; }, 2500);
+    },
+  });
+  state.live.start();
+}
+
+async function load() {
+  show("loading");
+  try {
+    const [order, pairs] = await Promise.all([state.client.status(), state.client.chains()]);
+    renderOptions(pairs);
+    if (TERMINAL.has(order.status)) {
+      applyOrder(order);
+      return;
+    }
+    show("choose");
+    applyOrder(order);
+    startLive();
+    const remembered = storage(`sc-choice:${state.client.orderId}`);
+    if (state.view === "choose" && remembered && pairs.some((p) => p.blockchain === remembered.blockchain && p.stablecoin === remembered.stablecoin)) {
+      await choose(remembered.blockchain, remembered.stablecoin, { quiet: true });
+    }
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function main() {
+  const params = new URLSearchParams(location.search);
+  state.lang = pickLanguage([params.get("lang"), ...(navigator.languages || [navigator.language])]);
+  setLanguage(state.lang);
+  document.documentElement.lang = state.lang;
+  document.title = t("title");
+  translate();
+
+  $("copy-amount").addEventListener("click", (e) => copy(e.currentTarget, $("amount").textContent));
+  $("copy-address").addEventListener("click", (e) => copy(e.currentTarget, $("address").textContent));
+  $("wallet-pay").addEventListener("click", walletPay);
+  $("cancel").addEventListener("click", cancelOrder);
+  $("change").addEventListener("click", () => {
+    show("choose");
+    applyOrder(state.order);
+    const first = document.querySelector(`.option[data-chain="${state.detail?.blockchain}"][data-coin="${state.detail?.stablecoin}"]`) || document.querySelector(".option");
+    if (first) first.focus();
+  });
+  $("retry").addEventListener("click", () => {
+    state.final = false;
+    state.live = null;
+    load();
+  });
+
+  const { signedUrl, signature } = splitSignedUrl(location.href);
+  const orderId = params.get("order_id");
+  if (!orderId || !UUID.test(orderId) || !signature) {
+    fail(new ApiError(0, "the page address needs order_id and sig", "incomplete"));
+    return;
+  }
+  const config = await loadConfig();
+  state.apiBase = apiBaseFrom(config, params.get("api"));
+  state.client = new Client({
+    apiBase: state.apiBase,
+    orderId,
+    auth: { signedUrl, signature },
+    refreshUrl: safeHttpUrl(config.refresh_url),
+    onAuth: rememberAuth,
+  });
+  await load();
+}
+
+main();
