@@ -31,7 +31,7 @@ starting_tx = "0xabc"
 
 [[wallets]]
 blockchain = "tron"
-address = "TXyz1234567890abcdefghijklmnopqrst"
+address = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
 enabled_coins = ["USDT"]
 """
 

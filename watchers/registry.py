@@ -14,6 +14,7 @@ from watchers.base import ChainSource
 from watchers.evm import EvmSource
 from watchers.matcher import MatchRules
 from watchers.runner import ChainRunner, RunnerOptions
+from watchers.tron import TronSource
 
 log = logging.getLogger("watchers.registry")
 
@@ -21,6 +22,7 @@ SourceFactory = Callable[[Blockchain, ChainSettings, list[WalletSettings]], Chai
 
 SOURCES: dict[ChainFamily, SourceFactory] = {
     ChainFamily.EVM: EvmSource.from_settings,
+    ChainFamily.TRON: TronSource.from_settings,
 }
 
 

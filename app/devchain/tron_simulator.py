@@ -766,7 +766,13 @@ async def _serve(args: argparse.Namespace) -> None:
     token = sim.deploy_token("TestUSDT")
     wallets = [sim_address(f"{sim.seed}/wallet/{i}") for i in range(args.wallets)]
     if args.prefill_blocks:
-        sim.fill(args.prefill_blocks, args.txs_per_block, token=token, wallets=wallets)
+        sim.fill(
+            args.prefill_blocks,
+            args.txs_per_block,
+            token=token,
+            wallets=wallets,
+            ours_per_block=args.ours_per_block,
+        )
         for block in sim.blocks:  # serialize now: serving should not pay for building
             block.block_bytes()
             block.infos_bytes(sim.logs_on_failure)
@@ -789,6 +795,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--prefill-blocks", type=int, default=0)
     parser.add_argument("--txs-per-block", type=int, default=300)
     parser.add_argument("--wallets", type=int, default=3)
+    parser.add_argument("--ours-per-block", type=int, default=1)
     args = parser.parse_args(list(argv) if argv is not None else None)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
