@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
-import sys
 import time
 from collections.abc import Sequence
 
@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--log-format",
+        default=os.environ.get("STABLECHECKOUT_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="json: one object per line with request ids (env STABLECHECKOUT_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the API (and, unless --api-only, the workers)")
@@ -195,13 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("alembic", "web3", "httpx", "websockets"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from app.observability import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
     logging.getLogger("uvicorn.error").addFilter(_DenialNoise())
     result: int = args.func(args)
     return result

@@ -33,6 +33,7 @@ from app.http import (
     provide_settings,
 )
 from app.jobs import Job, JobRunner
+from app.observability import RequestContextMiddleware, metrics
 from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
 from app.realtime.channels import ChannelsPublisher, make_channels_plugin
@@ -84,6 +85,7 @@ def create_app(
             AdminController,
             user_api,
             health,
+            metrics,
             checkout_router(
                 Path(settings.checkout.frontend_dir) if settings.checkout.frontend_dir else None
             ),
@@ -116,5 +118,7 @@ def create_app(
         ),
         state=State({"services": services}),
         lifespan=[lifespan],
+        middleware=[RequestContextMiddleware],
+        logging_config=None,
         debug=False,
     )

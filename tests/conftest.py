@@ -184,7 +184,12 @@ class ServerProcess:
 
 
 def start_server(
-    config: Path, database_url: str, log_path: Path, *extra: str, env: dict[str, str] | None = None
+    config: Path,
+    database_url: str,
+    log_path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    ready: tuple[int, ...] = (200,),
 ) -> ServerProcess:
     port = free_port()
     full_env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
@@ -213,7 +218,7 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"serve exited with {process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/health", timeout=1).status_code in ready:
                 return server
         except httpx.HTTPError:
             pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -18,6 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import unit_of_work, utcnow
 from app.http import Services
 from app.leases import release, try_acquire
+from app.observability import (
+    DETECTION_LATENCY,
+    PAID,
+    RPC_ERRORS,
+    WATCHER_HEAD,
+    WATCHER_LAG,
+)
 from app.orders.models import Order
 from app.realtime.changes import order_changed
 from app.transfers.models import ChainBlock, ChainCursor, Transfer
@@ -72,6 +80,7 @@ class ChainRunner:
                 elif await self.step():
                     continue
             except SourceError as exc:
+                RPC_ERRORS.labels(self.rules.blockchain).inc()
                 log.warning(
                     "watcher.source_error blockchain=%s error=%s", self.rules.blockchain, exc
                 )
@@ -101,6 +110,7 @@ class ChainRunner:
     async def step(self) -> bool:
         """One round of work; True if there is more to do right away."""
         head = await self.source.head()
+        WATCHER_HEAD.labels(self.rules.blockchain).set(head)
         cursor = await self._cursor(head)
         if cursor is None:
             return True
@@ -113,6 +123,7 @@ class ChainRunner:
             to_block = min(head, number + self.options.max_scan_blocks)
             more = to_block < head
             await self._scan(number + 1, to_block, head, stored_hash)
+            WATCHER_LAG.labels(self.rules.blockchain).set(head - to_block)
         await self._settle(head)
         return more
 
@@ -152,6 +163,9 @@ class ChainRunner:
             new = await ingest(session, self.rules, found, head)
             await self._save_cursor(session, to_block, after)
         for transfer in new:
+            DETECTION_LATENCY.labels(self.rules.blockchain).observe(
+                max(0.0, time.time() - transfer.block_time.timestamp())
+            )
             if transfer.deposit_id is not None:
                 # ingest() told the page "detected, k of n": no second push for the same k.
                 self._pushed[transfer.id] = confirmations(head, transfer.block_number)
@@ -246,7 +260,8 @@ class ChainRunner:
                 canonical.append(transfer.id)
         if canonical:
             async with unit_of_work(self.services.sessionmaker, self.services.publisher) as session:
-                await confirm(session, self.rules, canonical)
+                paid = await confirm(session, self.rules, canonical)
+            PAID.labels(self.rules.blockchain).inc(paid)
             for transfer_id in canonical:
                 self._pushed.pop(transfer_id, None)
         if len(canonical) < len(due):

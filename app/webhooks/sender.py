@@ -33,6 +33,7 @@ from app.config import Settings
 from app.db import unit_of_work, utcnow
 from app.http import Services
 from app.jobs import Job, holder_id
+from app.observability import WEBHOOK_ATTEMPTS
 from app.security.signatures import sign_body
 from app.webhooks import signal
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookEvent
@@ -199,6 +200,7 @@ async def record(services: Services, holder: str, outcomes: Sequence[Outcome]) -
                 .execution_options(synchronize_session=False)
             )
     for outcome in outcomes:
+        WEBHOOK_ATTEMPTS.labels("delivered" if outcome.delivered else "failed").inc()
         level = logging.INFO if outcome.delivered else logging.WARNING
         log.log(
             level,

@@ -1,0 +1,206 @@
+"""What an operator watches: Prometheus metrics, request ids, structured logs.
+
+Metrics that describe the shop (orders by status, webhook backlog, how fresh each chain's scan is)
+are read from the database at scrape time, so every replica reports the same truth. Metrics that
+describe a process's own work (detection latency, RPC errors, webhook attempts, HTTP requests)
+are counted where that work happens.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import MediaType, Response, get
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from app.http import services_of
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+HTTP_REQUESTS = Counter(
+    "stablecheckout_http_requests_total", "HTTP requests answered", ["method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "stablecheckout_http_request_seconds",
+    "HTTP request duration",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+ORDERS = Gauge("stablecheckout_orders", "Orders by status", ["status"])
+WEBHOOK_BACKLOG = Gauge(
+    "stablecheckout_webhook_events", "Webhook events by delivery status", ["status"]
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "stablecheckout_webhook_attempts_total",
+    "Webhook delivery attempts by this process",
+    ["outcome"],
+)
+CHAIN_SCANNED = Gauge("stablecheckout_chain_scanned_block", "Last block scanned", ["blockchain"])
+CHAIN_SCAN_AGE = Gauge(
+    "stablecheckout_chain_scan_age_seconds",
+    "Seconds since the chain's cursor last moved",
+    ["blockchain"],
+)
+WATCHER_HEAD = Gauge(
+    "stablecheckout_watcher_head_block", "Chain head seen by this process", ["blockchain"]
+)
+WATCHER_LAG = Gauge(
+    "stablecheckout_watcher_lag_blocks",
+    "Blocks between the chain head and the last scanned block",
+    ["blockchain"],
+)
+RPC_ERRORS = Counter(
+    "stablecheckout_rpc_errors_total", "Chain node errors seen by watchers", ["blockchain"]
+)
+DETECTION_LATENCY = Histogram(
+    "stablecheckout_detection_latency_seconds",
+    "From a transfer's block time to its detection by the watcher",
+    ["blockchain"],
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+PAID = Counter(
+    "stablecheckout_orders_paid_total", "Orders paid by the matcher in this process", ["blockchain"]
+)
+
+
+async def refresh_from_database(state: State) -> None:
+    services = services_of(state)
+    async with services.sessionmaker() as session:
+        from app.orders.models import Order, OrderStatus
+        from app.transfers.models import ChainCursor
+        from app.webhooks.models import DeliveryStatus, WebhookEvent
+
+        counts = dict(
+            (
+                await session.execute(
+                    sa.select(Order.status, sa.func.count()).group_by(Order.status)
+                )
+            ).all()
+        )
+        for status in OrderStatus:
+            ORDERS.labels(status.value).set(counts.get(status.value, 0))
+        backlog = dict(
+            (
+                await session.execute(
+                    sa.select(WebhookEvent.status, sa.func.count()).group_by(WebhookEvent.status)
+                )
+            ).all()
+        )
+        for delivery in DeliveryStatus:
+            WEBHOOK_BACKLOG.labels(delivery.value).set(backlog.get(delivery.value, 0))
+        now = time.time()
+        for cursor in await session.scalars(sa.select(ChainCursor)):
+            CHAIN_SCANNED.labels(cursor.blockchain).set(cursor.block_number)
+            CHAIN_SCAN_AGE.labels(cursor.blockchain).set(now - cursor.updated_at.timestamp())
+
+
+@get(
+    "/metrics",
+    tags=["Operations"],
+    summary="Prometheus metrics",
+    include_in_schema=True,
+    media_type=MediaType.TEXT,
+)
+async def metrics(state: State) -> Response[bytes]:
+    await refresh_from_database(state)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the caller's `X-Request-Id`, or a new one), echoes it, logs
+    one `http.request` line, and counts it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        method = str(scope.get("method", "GET"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            HTTP_REQUESTS.labels(method, str(status)).inc()
+            HTTP_LATENCY.observe(elapsed)
+            if scope["path"] not in ("/health", "/metrics"):
+                logging.getLogger("app.http").info(
+                    "http.request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, event, request id, and any `extra`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    if fmt == "json":
+        formatter: logging.Formatter = JsonFormatter()
+        formatter.converter = time.gmtime
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper()))
+    for noisy in ("alembic", "web3", "httpx", "websockets", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
