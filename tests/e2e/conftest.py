@@ -161,6 +161,7 @@ class Chain:
     node: AnvilProcess
     w3: AsyncWeb3[Any]
     token: str
+    second_token: str
 
 
 # One chain, one server and one browser for the whole module (each test makes its own orders):
@@ -178,7 +179,8 @@ async def chain() -> AsyncIterator[Chain]:
     async with AnvilProcess(binary=binary) as node:
         w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(node.http_url))
         token = await deploy_token(w3, mint={PAYER: PAYER_FUNDS})
-        yield Chain(node, w3, token)
+        second = await deploy_token(w3, mint={PAYER: PAYER_FUNDS})  # plays USDC: two choices
+        yield Chain(node, w3, token, second)
         await w3.provider.disconnect()
 
 
@@ -196,13 +198,16 @@ def shop(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Any:
                 "rpc_urls": [chain.node.ws_url],
                 "confirmations": 2,
                 "chain_id": 31337,
-                "tokens": {"USDT": {"contract": chain.token, "decimals": 6}},
+                "tokens": {
+                    "USDT": {"contract": chain.token, "decimals": 6},
+                    "USDC": {"contract": chain.second_token, "decimals": 6},
+                },
             }
         },
         checkout={"signature_refresh_url": f"{SHOP_URL}/checkout-signature"},
         security={"user_rate_limit_per_minute": 100_000},
     )
-    data["wallets"] = [{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]}]
+    data["wallets"] = [{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT", "USDC"]}]
     config = write_config(tmp_path / "config.toml", data)
     server = Shop(port, config, database_url, tmp_path / "serve.log")
     server.start()

@@ -76,6 +76,7 @@ async def test_full_payment_through_the_page(
     await expect(status).to_contain_text("pending")
     await expect(page.get_by_test_id("countdown")).to_contain_text(re.compile(r"\d+:\d\d"))
     await expect(page.get_by_test_id(OPTION)).to_contain_text("USDT")
+    await expect(page.get_by_test_id("option-eth-USDC")).to_contain_text("USDC")
     await page.screenshot(path=shots / "choose.png", full_page=True)
 
     detail = await choose(page)
@@ -320,9 +321,12 @@ async def test_keyboard_only(shop: Shop, browser: Browser) -> None:
     await expect(option).to_be_focused()
     outline = await option.evaluate("el => getComputedStyle(el).outlineStyle")
     assert outline == "solid", "keyboard focus must be visible"
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_test_id("option-eth-USDC")).to_be_focused()
     await page.keyboard.press("Enter")
     amount = page.get_by_test_id("amount")
     await expect(amount).to_be_visible()
+    await expect(page.locator("#coin")).to_have_text("USDC")
     await expect(page.locator("#pay-title")).to_be_focused()  # screen readers land on the step
 
     copy_amount = page.get_by_test_id("copy-amount")
