@@ -57,8 +57,12 @@ def hash_plaintext_in_config(settings: Settings) -> Settings:
     if path is not None and _file_has_plaintext(path, secret):
         document = tomlkit.parse(Path(path).read_text(encoding="utf-8"))
         document["admin"]["secret"] = phc  # type: ignore[index]
-        Path(path).write_text(tomlkit.dumps(document), encoding="utf-8")
-        log.warning("admin.secret_hashed path=%s", path)
+        try:
+            Path(path).write_text(tomlkit.dumps(document), encoding="utf-8")
+            log.warning("admin.secret_hashed path=%s", path)
+        except OSError as exc:
+            # A read-only mount (containers): keep the hash in memory, tell the operator.
+            log.warning("admin.secret_plaintext_in_readonly_file path=%s error=%s", path, exc)
     settings.admin.secret = phc
     return settings
 

@@ -1,0 +1,95 @@
+"""The deployment files stay true to the CLI, though no Docker engine runs here to try them."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.cli import build_parser
+from app.config import load_settings
+from tests.conftest import REPO
+
+COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+OURS = {
+    name: spec
+    for name, spec in SERVICES.items()
+    if str(spec.get("image", "")).startswith("stablecheckout")
+}
+MOUNTED_CONFIG = "/etc/stablecheckout/config.toml"
+
+
+def test_the_promised_topology() -> None:
+    assert {
+        "postgres",
+        "redis",
+        "migrate",
+        "api1",
+        "api2",
+        "watch1",
+        "watch2",
+        "proxy",
+        "demo",
+    } <= set(SERVICES)
+    assert SERVICES["demo"]["profiles"] == ["demo"]
+
+
+@pytest.mark.parametrize("name", sorted(OURS))
+def test_every_command_is_a_valid_cli_call(name: str) -> None:
+    command = OURS[name]["command"]
+    args = build_parser().parse_args(command)
+    assert args.command in {"serve", "watch", "migrate", "dev"}
+    if args.command in {"serve", "watch", "migrate"}:
+        assert args.config == MOUNTED_CONFIG
+        mounts = [v.split(":")[1] for v in OURS[name].get("volumes", [])]
+        assert MOUNTED_CONFIG in mounts
+        env = OURS[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert env["REDIS_URL"].startswith("redis://")
+    if name.startswith("api"):
+        assert args.command == "serve" and args.api_only and args.listen == "0.0.0.0:8080"
+    if name.startswith("watch"):
+        assert args.command == "watch"
+
+
+def test_startup_order() -> None:
+    assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("api1", "api2", "watch1", "watch2"):
+        assert SERVICES[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+    assert SERVICES["migrate"]["restart"] == "no"
+
+
+def test_proxy_reaches_both_replicas_and_upgrades_websockets() -> None:
+    nginx = (REPO / "deploy" / "nginx.conf").read_text()
+    assert set(re.findall(r"server (api\d):8080", nginx)) == {"api1", "api2"}
+    assert "proxy_set_header Upgrade $http_upgrade" in nginx
+    source = SERVICES["proxy"]["volumes"][0].split(":")[0]
+    assert (REPO / source).resolve() == (REPO / "deploy" / "nginx.conf").resolve()
+
+
+def test_mounted_config_loads() -> None:
+    settings = load_settings(REPO / "deploy" / "config.toml")
+    assert settings.server.listen == "0.0.0.0:8080"
+
+
+def test_dockerfile_is_small_and_non_root() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    runtime = text.split("AS runtime", 1)[1].split("FROM ", 1)[0]
+    assert re.search(r"^USER stablecheckout$", runtime, re.M)
+    assert 'ENTRYPOINT ["stablecheckout"]' in runtime
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", runtime, re.M).group(1))  # type: ignore[union-attr]
+    assert build_parser().parse_args(cmd).command == "serve"
+    for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        for path in shlex.split(source):
+            assert (REPO / path).exists(), path
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".venv", "node_modules", ".git"} <= set(ignored)
+    assert Path(REPO / "uv.lock").exists()
