@@ -244,8 +244,9 @@ export class Live {
       this.deliver(await this.client.status());
     } catch (error) {
       if (this.stopped) return;
-      if (!["network", "busy", "server", "unavailable"].includes(error.kind)) {
-        if (this.ws) return;  // the socket still works, whatever the signature says now
+      const transient = ["network", "busy", "server", "unavailable"].includes(error.kind);
+      const socketUp = this.ws && this.ws.readyState === WebSocket.OPEN;
+      if (!transient && !socketUp) {  // an open socket still works, whatever the signature says now
         this.stop();
         this.onError(error);
         return;
