@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import service
@@ -31,8 +31,8 @@ from app.security.admin_auth import admin_guard
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
 
-Limit = Annotated[int | None, Parameter(query="limit")]
-Offset = Annotated[int | None, Parameter(query="offset")]
+Limit = int | None
+Offset = int | None
 
 
 def actor(request: Request[Any, Any, Any]) -> str:

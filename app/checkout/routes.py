@@ -10,7 +10,7 @@ from typing import Annotated
 import segno
 from litestar import MediaType, Response, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
@@ -39,7 +39,7 @@ def qr_svg(data: str) -> bytes:
     cache_control=None,
 )
 async def checkout_qr(
-    text: Annotated[str, Parameter(query="data", max_length=MAX_QR_DATA)],
+    text: Annotated[str, QueryParameter(name="data", max_length=MAX_QR_DATA)],
 ) -> Response[bytes]:
     return Response(
         qr_svg(text), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}

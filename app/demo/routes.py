@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Redirect
 from litestar.router import Router
 
@@ -101,7 +101,7 @@ async def demo_buy(request: Request[Any, Any, Any], state: State) -> Redirect:
 
 @get("/demo/refresh-signature", include_in_schema=False)
 async def demo_refresh(
-    state: State, order_id: Annotated[str, Parameter(query="order_id")]
+    state: State, order_id: Annotated[str, QueryParameter(name="order_id")]
 ) -> dict[str, str]:
     """The endpoint a shop offers its checkout page when the page's signature expired."""
     shop = demo_of(state)

@@ -1,0 +1,97 @@
+"""Bad input at scale: schemathesis fuzzes the OpenAPI schema of a running server.
+
+No request without a valid signature may change anything, and nothing may answer 5xx.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.models import AdminAction, Deposit, Order, Transfer, WebhookEvent
+from tests.conftest import ADMIN_SECRET, REPO, ServerProcess
+
+
+async def counts(db: Any) -> dict[str, int]:
+    async with db() as session:
+        return {
+            model.__tablename__: int(
+                await session.scalar(sa.select(sa.func.count()).select_from(model))
+            )
+            for model in (Order, Deposit, Transfer, WebhookEvent, AdminAction)
+        }
+
+
+async def test_schema_fuzz_no_5xx_no_unsigned_change(
+    server: ServerProcess, db: Any, tmp_path: Path
+) -> None:
+    before = await counts(db)
+    st = Path(sys.executable).parent / "st"
+    result = subprocess.run(
+        [
+            str(st),
+            "run",
+            f"{server.url}/schema/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-time",
+            "25",
+            "-n",
+            "40",
+            "--workers",
+            "2",
+            "--request-timeout",
+            "10",
+            "--suppress-health-check",
+            "all",
+            "--exclude-path-regex",
+            "^/demo",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    report = result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.returncode == 0, report
+    assert "not_a_server_error" in result.stdout or "passed" in result.stdout.lower(), report
+    assert await counts(db) == before, "an unsigned request changed the database"
+    admin = subprocess.run(
+        [
+            str(st),
+            "run",
+            f"{server.url}/schema/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-time",
+            "20",
+            "-n",
+            "30",
+            "--workers",
+            "2",
+            "--request-timeout",
+            "10",
+            "--suppress-health-check",
+            "all",
+            "--include-path-regex",
+            "^/api/v1/admin",
+            "-H",
+            f"Ocrch-Admin-Authorization: {ADMIN_SECRET}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert admin.returncode == 0, admin.stdout[-4000:] + admin.stderr[-2000:]
+    assert "Traceback" not in server.log(), server.log()[-3000:]
