@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +32,12 @@ from app.chains import Blockchain
 from app.config import Settings
 from app.db import utcnow
 from app.orders.models import Order, OrderStatus
-from app.orders.service import change_status, order_response, progress_fields
+from app.orders.service import order_message, order_response, progress_fields
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.realtime.changes import order_changed
 from app.tokens import required_confirmations
 from app.transfers.models import Transfer, TransferStatus
-from app.webhooks.service import enqueue_unknown_transfer
+from app.webhooks.service import enqueue_order_status_changed, enqueue_unknown_transfer
 from watchers.base import ObservedTransfer
 
 log = logging.getLogger("watchers.matcher")
@@ -86,16 +87,17 @@ async def ingest(
     if not fresh:
         return []
     now = utcnow()
-    insert = _insert(session)
+    # One statement compiled once and run with many parameter sets (the driver batches them),
+    # rather than a fresh 500-row VALUES list to compile for every batch.
+    statement = (
+        _insert(session)(Transfer)
+        .on_conflict_do_nothing(index_elements=["blockchain", "tx_hash", "log_index"])
+        .returning(Transfer.id)
+    )
     inserted: set[int] = set()
     for start in range(0, len(fresh), INSERT_BATCH):
         rows = [_row(t, now) for t in fresh[start : start + INSERT_BATCH]]
-        result = await session.execute(
-            insert(Transfer)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["blockchain", "tx_hash", "log_index"])
-            .returning(Transfer.id)
-        )
+        result = await session.execute(statement, rows)
         inserted.update(result.scalars())
     keys = {(t.tx_hash.lower(), t.log_index): t for t in fresh}
     new: list[Transfer] = []
@@ -237,17 +239,40 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
 
     Returns how many orders became paid. Every step is conditional, so running it twice (two
     watchers during a lease hand-over, a crash and retry) changes nothing the second time.
+
+    Batched: a constant number of statements per call, whatever the number of transfers (the
+    transfers are locked, their deposits and orders read, and the orders moved to `paid` with one
+    conditional UPDATE each); one statement per transfer made settling a backlog take
+    milliseconds per payment. When several transfers could pay one order (the shopper paid
+    twice), the first in `transfer_ids` order pays and the others are reported as unmatched.
     """
-    paid = 0
-    for transfer_id in transfer_ids:
-        transfer = await session.get(
-            Transfer, transfer_id, with_for_update=True, populate_existing=True
+    transfers: dict[int, Transfer] = {}
+    for start in range(0, len(transfer_ids), INSERT_BATCH):
+        chunk = list(transfer_ids[start : start + INSERT_BATCH])
+        found = await session.scalars(
+            sa.select(Transfer)
+            .where(
+                Transfer.id.in_(chunk),
+                Transfer.status == TransferStatus.WAITING_FOR_CONFIRMATION,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-        if transfer is None or transfer.status != TransferStatus.WAITING_FOR_CONFIRMATION:
-            continue
-        transfer.confirmed, transfer.updated_at = True, utcnow()
-        if transfer.deposit_id is not None and await _pay(session, transfer):
-            paid += 1
+        transfers.update((t.id, t) for t in found)
+    ordered = [transfers[i] for i in dict.fromkeys(transfer_ids) if i in transfers]
+    if not ordered:
+        return 0
+    paying = await _paying(session, ordered)
+    paid_orders = await _mark_paid(session, paying)
+    now = utcnow()
+    for transfer in ordered:
+        transfer.confirmed, transfer.updated_at = True, now
+        hit = paying.get(transfer.order_id) if transfer.order_id is not None else None
+        if hit is not None and hit[0] is transfer and transfer.order_id in paid_orders:
+            deposit = hit[1]
+            deposit.status, deposit.transfer_id = DepositStatus.MATCHED, transfer.id
+            transfer.status = TransferStatus.MATCHED
+            log.info("matcher.paid order_id=%s transfer_id=%s", transfer.order_id, transfer.id)
             continue
         transfer.status = TransferStatus.NO_MATCHED_DEPOSIT
         transfer.deposit_id = None
@@ -255,30 +280,83 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
             enqueue_unknown_transfer(session, transfer, rules.unknown_transfer_url)
         log.info("matcher.unmatched transfer_id=%s order_id=%s", transfer.id, transfer.order_id)
     await session.flush()
-    return paid
+    return len(paid_orders)
 
 
-async def _pay(session: AsyncSession, transfer: Transfer) -> bool:
-    deposit = await session.get(Deposit, transfer.deposit_id)
-    if deposit is None or transfer.order_id is None:
-        return False
-    allowed: tuple[OrderStatus, ...] = (OrderStatus.PENDING,)
-    order = await session.get(Order, transfer.order_id)
-    if (
-        order is not None
-        and order.status == OrderStatus.EXPIRED
-        and (transfer.block_time <= order.expires_at)
-    ):
-        allowed = (OrderStatus.PENDING, OrderStatus.EXPIRED)
-    changed = await change_status(
-        session, transfer.order_id, to=OrderStatus.PAID, allowed_from=allowed
+async def _paying(
+    session: AsyncSession, transfers: list[Transfer]
+) -> dict[uuid.UUID, tuple[Transfer, Deposit, Order]]:
+    """For each order, the first linked transfer that may pay it, with its deposit and order."""
+    linked = [t for t in transfers if t.deposit_id is not None and t.order_id is not None]
+    if not linked:
+        return {}
+    deposits = {
+        d.id: d
+        for d in await session.scalars(
+            sa.select(Deposit).where(Deposit.id.in_({t.deposit_id for t in linked}))
+        )
+    }
+    orders = {
+        o.id: o
+        for o in await session.scalars(
+            sa.select(Order)
+            .where(Order.id.in_({t.order_id for t in linked}))
+            .execution_options(populate_existing=True)
+        )
+    }
+    paying: dict[uuid.UUID, tuple[Transfer, Deposit, Order]] = {}
+    for transfer in linked:
+        assert transfer.order_id is not None and transfer.deposit_id is not None
+        deposit, order = deposits.get(transfer.deposit_id), orders.get(transfer.order_id)
+        if deposit is not None and order is not None and order.id not in paying:
+            paying[order.id] = (transfer, deposit, order)
+    return paying
+
+
+async def _mark_paid(
+    session: AsyncSession, paying: dict[uuid.UUID, tuple[Transfer, Deposit, Order]]
+) -> set[uuid.UUID]:
+    """Move the orders to `paid` with conditional UPDATEs; returns those that moved.
+
+    The same transition as `app.orders.service.change_status(..., to=PAID)` for many orders at
+    once: only from `pending`, or from `expired` when the transfer's block is not later than the
+    order's expiry; the winners get their outbox row, their push, and their other reserved
+    deposits released (`close_order_deposits` for a paid order), in this transaction.
+    """
+    groups: dict[tuple[OrderStatus, ...], list[uuid.UUID]] = {}
+    for order_id, (transfer, _, order) in paying.items():
+        allowed: tuple[OrderStatus, ...] = (OrderStatus.PENDING,)
+        if order.status == OrderStatus.EXPIRED and transfer.block_time <= order.expires_at:
+            allowed = (OrderStatus.PENDING, OrderStatus.EXPIRED)
+        groups.setdefault(allowed, []).append(order_id)
+    now = utcnow()
+    won: list[Order] = []
+    for allowed, order_ids in groups.items():
+        for start in range(0, len(order_ids), INSERT_BATCH):
+            result = await session.scalars(
+                sa.update(Order)
+                .where(
+                    Order.id.in_(order_ids[start : start + INSERT_BATCH]),
+                    Order.status.in_(allowed),
+                )
+                .values(status=OrderStatus.PAID, updated_at=now, paid_at=now, status_reason=None)
+                .returning(Order),
+                execution_options={"synchronize_session": False, "populate_existing": True},
+            )
+            won.extend(result)
+    if not won:
+        return set()
+    paid = {order.id for order in won}
+    await session.execute(
+        sa.update(Deposit)
+        .where(Deposit.order_id.in_(paid), Deposit.status.in_(RESERVED_STATUSES))
+        .values(status=DepositStatus.RELEASED)
+        .execution_options(synchronize_session=False)
     )
-    if changed is None:
-        return False
-    deposit.status, deposit.transfer_id = DepositStatus.MATCHED, transfer.id
-    transfer.status = TransferStatus.MATCHED
-    log.info("matcher.paid order_id=%s transfer_id=%s", transfer.order_id, transfer.id)
-    return True
+    for order in won:
+        await enqueue_order_status_changed(session, order)
+        order_changed(session, order.id, order_message(order))
+    return paid
 
 
 async def rewind(session: AsyncSession, rules: MatchRules, fork_block: int) -> list[Transfer]:
