@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -38,6 +39,7 @@ from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
 from app.realtime.channels import ChannelsPublisher, make_channels_plugin
 from app.realtime.routes import order_socket
+from app.sessions.routes import CheckoutSessionsController, session_link_router
 from app.workers import default_jobs
 
 log = logging.getLogger("app")
@@ -82,6 +84,8 @@ def create_app(
     return Litestar(
         route_handlers=[
             ServiceOrdersController,
+            CheckoutSessionsController,
+            session_link_router(),
             AdminController,
             user_api,
             health,
@@ -119,6 +123,7 @@ def create_app(
         state=State({"services": services}),
         lifespan=[lifespan],
         middleware=[RequestContextMiddleware],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         logging_config=None,
         debug=False,
     )

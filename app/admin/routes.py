@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import service
@@ -31,8 +31,8 @@ from app.security.admin_auth import admin_guard
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
 
-Limit = int | None
-Offset = int | None
+Limit = FromQuery[int | None]
+Offset = FromQuery[int | None]
 
 
 def actor(request: Request[Any, Any, Any]) -> str:
@@ -74,8 +74,8 @@ class AdminController(Controller):
         db_session: NamedDependency[AsyncSession],
         limit: Limit = None,
         offset: Offset = None,
-        status: OrderStatus | None = None,
-        merchant_order_id: str | None = None,
+        status: FromQuery[OrderStatus | None] = None,
+        merchant_order_id: FromQuery[str | None] = None,
     ) -> list[AdminOrder]:
         return await service.list_orders(
             db_session,
@@ -153,9 +153,9 @@ class AdminController(Controller):
         db_session: NamedDependency[AsyncSession],
         limit: Limit = None,
         offset: Offset = None,
-        order_id: str | None = None,
-        blockchain: Blockchain | None = None,
-        token: Coin | None = None,
+        order_id: FromQuery[str | None] = None,
+        blockchain: FromQuery[Blockchain | None] = None,
+        token: FromQuery[Coin | None] = None,
     ) -> list[AdminDeposit]:
         oid = service.parse_uuid(order_id) if order_id is not None else None
         return await service.list_deposits(
@@ -174,9 +174,9 @@ class AdminController(Controller):
         settings: NamedDependency[Settings],
         limit: Limit = None,
         offset: Offset = None,
-        status: TransferStatus | None = None,
-        blockchain: Blockchain | None = None,
-        token: Coin | None = None,
+        status: FromQuery[TransferStatus | None] = None,
+        blockchain: FromQuery[Blockchain | None] = None,
+        token: FromQuery[Coin | None] = None,
     ) -> list[AdminTransfer]:
         return await service.list_transfers(
             db_session,
@@ -196,11 +196,11 @@ class AdminController(Controller):
         settings: NamedDependency[Settings],
         limit: Limit = None,
         offset: Offset = None,
-        status: TransferStatus | None = None,
-        blockchain: Blockchain | None = None,
-        token: Coin | None = None,
-        tx_hash: str | None = None,
-        order_id: str | None = None,
+        status: FromQuery[TransferStatus | None] = None,
+        blockchain: FromQuery[Blockchain | None] = None,
+        token: FromQuery[Coin | None] = None,
+        tx_hash: FromQuery[str | None] = None,
+        order_id: FromQuery[str | None] = None,
     ) -> list[AdminTransfer]:
         oid = service.parse_uuid(order_id) if order_id is not None else None
         return await service.list_transfers(
@@ -257,8 +257,8 @@ class AdminController(Controller):
         self,
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        since: str | None = None,
-        until: str | None = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
     ) -> list[Total]:
         now = dt.datetime.now(dt.UTC)
         start = _day(since, now - dt.timedelta(days=30))

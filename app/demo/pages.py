@@ -109,8 +109,8 @@ def wallet_script(shop: DemoShop) -> str:
   document.addEventListener("DOMContentLoaded", () => {{
     const badge = document.createElement("div");
     badge.textContent = "Test wallet " + payer.slice(0, 8) + "… (local chain)";
-    badge.setAttribute("style", "position:fixed;bottom:8px;left:8px;font:12px system-ui;" +
-      "background:#fff3cd;border:1px solid #e0c36b;border-radius:6px;padding:4px 8px;z-index:9");
+    badge.style.cssText = "position:fixed;bottom:8px;left:8px;font:12px system-ui;" +
+      "background:#fff3cd;border:1px solid #e0c36b;border-radius:6px;padding:4px 8px;z-index:9";
     document.body.appendChild(badge);
   }});
 }})();
