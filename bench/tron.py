@@ -357,11 +357,12 @@ async def main() -> None:
     parser.add_argument("--txs-per-block", type=int, default=300)
     parser.add_argument("--payments", type=int)
     parser.add_argument("--block-time", type=float)
+    parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
     blocks = args.blocks or (200 if args.quick else 1000)
     payments = args.payments or (12 if args.quick else 60)
     block_time = args.block_time or 3.0
-    for ours in (0, 1):
+    for ours in () if args.skip_ingest else (0, 1):
         print(f"ingest: {blocks} blocks x {args.txs_per_block} transactions, {ours} to us each")
         result = await ingest(blocks, args.txs_per_block, ours)
         source_line = f"{result['source_bps']:.0f} blocks/s ({result['source_s']:.2f} s)"

@@ -30,8 +30,8 @@ What this module does and why:
   `Retry-After`, capped) before moving to the next URL. The `TRON-PRO-API-KEY` header is sent on
   every request when an API key is configured, whatever the host.
 * **New heads by timed polling.** TRON makes a block every 3 s; `wait_for_new_head()` sleeps
-  until about one block interval after the head last changed, then polls briskly until it moves
-  (never more often than `min_poll`, never sleeping longer than the poll interval).
+  until just before the next block is due (one interval after the head was last seen to move),
+  then polls every `min_poll` until it moves (never sleeping longer than the poll interval).
 
 Spellings: addresses in `ObservedTransfer` are base58check (`T…`), as wallets and explorers show
 them; `tx_hash` is the transaction id and `block_hash` the blockID, both 64 lowercase hex digits
@@ -697,8 +697,11 @@ class TronSource:
             await asyncio.sleep(max(0.0, min(timeout, self.poll_interval)))
             return
         now = time.monotonic()
-        due = self._head_changed_at + BLOCK_INTERVAL
-        if self._head is None or now > due + 2 * BLOCK_INTERVAL:
+        # We saw the head move a little after it moved; waking a little before the next block is
+        # due and then polling every `min_poll` keeps that lag within `min_poll` instead of
+        # carrying it from block to block.
+        due = self._head_changed_at + BLOCK_INTERVAL - 2 * self.min_poll
+        if self._head is None or now > due + 3 * BLOCK_INTERVAL:
             wait = self.poll_interval  # no rhythm yet, or the chain (or node) stalls
         else:
             wait = max(self.min_poll, due - now)

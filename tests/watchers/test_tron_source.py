@@ -110,7 +110,7 @@ async def test_wait_for_new_head_follows_the_block_rhythm(sim: TronSimulator, to
         started = time.monotonic()
         await tron.wait_for_new_head(10)
         waited = time.monotonic() - started
-        assert 1.5 < waited <= 2.2, "about one block interval after the head moved, capped"
+        assert 1.5 < waited <= 2.2, "until just before the next block, capped by the interval"
 
 
 async def test_registry_builds_a_tron_source(
