@@ -23,6 +23,7 @@ from app.checkout.routes import FRONTEND_DIR
 from app.config import Settings, load_settings
 from app.demo.routes import DemoShop, demo_router
 from app.devchain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess, deploy_token
+from app.devchain.tron_simulator import TronSimulator
 from app.main import create_app
 from app.migrate import upgrade_to_head
 
@@ -32,22 +33,35 @@ DEV_SECRET = "dev-merchant-secret"  # noqa: S105 - a local demo, printed on star
 PAYER = ANVIL_ACCOUNTS[1]
 SHOP_WALLET = ANVIL_ACCOUNTS[5]
 PAYER_FUNDS = 1_000_000 * 10**6
+TRON_SHOP_WALLET = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
+TRON_PAYER = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 
 
-def dev_settings(base_url: str, workdir: Path, rpc_url: str, token: str) -> Settings:
+def dev_settings(
+    base_url: str, workdir: Path, rpc_url: str, token: str, tron_url: str, tron_token: str
+) -> Settings:
     return load_settings(
         None,
         server={"listen": base_url.removeprefix("http://"), "public_url": base_url},
         admin={"secret": "dev-admin-secret"},
         merchant={"name": "Demo shop", "secret": DEV_SECRET, "allowed_origins": [base_url]},
-        wallets=[{"blockchain": "eth", "address": SHOP_WALLET, "enabled_coins": ["USDT"]}],
+        wallets=[
+            {"blockchain": "eth", "address": SHOP_WALLET, "enabled_coins": ["USDT"]},
+            {"blockchain": "tron", "address": TRON_SHOP_WALLET, "enabled_coins": ["USDT"]},
+        ],
         chains={
             "eth": {
                 "rpc_urls": [rpc_url],
                 "confirmations": 2,
                 "chain_id": 31337,
                 "tokens": {"USDT": {"contract": token, "decimals": 6}},
-            }
+            },
+            "tron": {
+                "api_urls": [tron_url],
+                "confirmations": 0,
+                "poll_interval_seconds": 1,
+                "tokens": {"USDT": {"contract": tron_token, "decimals": 6}},
+            },
         },
         orders={"ttl_seconds": 900},
         webhooks={"allow_private_targets": True},
@@ -87,6 +101,7 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
 
     base_url = f"http://{host}:{port}"
     _fresh_directory(workdir)
+    tron: TronSimulator | None = None
     try:
         anvil = AnvilProcess(block_time=1)
         await anvil.start()
@@ -98,13 +113,23 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
         w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(anvil.http_url))
         token = await deploy_token(w3, mint={PAYER: PAYER_FUNDS})
         await w3.provider.disconnect()
-        settings = dev_settings(base_url, workdir, anvil.ws_url, token)
+        tron = TronSimulator(solidify_lag=1)
+        await tron.start()
+        tron_token = tron.deploy_token()
+        tron.start_producing(1.0)
+        settings = dev_settings(base_url, workdir, anvil.ws_url, token, tron.url, tron_token)
         await upgrade_to_head(settings.database_url)
         app = create_app(
             settings, run_jobs=True, extra_jobs=watcher_jobs, extra_routes=[demo_router()]
         )
         app.state.demo = DemoShop(
-            base_url=base_url, rpc_url=anvil.http_url, payer=PAYER, token=token
+            base_url=base_url,
+            rpc_url=anvil.http_url,
+            payer=PAYER,
+            token=token,
+            tron=tron,
+            tron_token=tron_token,
+            tron_payer=TRON_PAYER,
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -121,6 +146,8 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
         await server.serve()
         announcer.cancel()
     finally:
+        if tron is not None:
+            await tron.close()
         await anvil.stop()
         print("stablecheckout dev: stopped", flush=True)
 
@@ -143,6 +170,7 @@ stablecheckout dev is running at {base_url}
   checkout page    {base_url}/checkout/
   API schema       {base_url}/schema/swagger
   local chain      {anvil.http_url} (anvil, chain id 31337, 1 block/s)
+  TRON simulator   java-tron HTTP API, 1 block/s (pay TRON checkouts from /demo)
   test USDT        {token}
   merchant secret  {DEV_SECRET}
 

@@ -88,6 +88,34 @@ def test_dev_runs_the_whole_loop(tmp_path: object) -> None:
             time.sleep(0.2)
         assert hooks and hooks[0]["valid"] is True
         assert hooks[0]["body"]["status"] == "paid"  # type: ignore[index]
+
+        # The same shop, paid on TRON through the simulator and the demo's TRON test wallet.
+        bought = client.post("/demo/buy", data={"item": "stickers"}, follow_redirects=False)
+        location = bought.headers["location"]
+        query = parse_qs(urlsplit(location).query)
+        order_id = query["order_id"][0]
+        auth = {"Ocrch-Signed-Url": location.split("&sig=")[0], "Ocrch-Signature": query["sig"][0]}
+        tron = client.post(
+            f"/api/v1/user/orders/{order_id}/payment",
+            headers=auth,
+            json={"blockchain": "tron", "stablecoin": "USDT"},
+        ).json()
+        assert tron["payment_uri"].startswith("tron:T")
+        [pending] = [
+            p for p in client.get("/demo/tron-payments").json() if p["order_id"] == order_id
+        ]
+        assert (
+            client.post("/demo/tron-pay", json={"deposit_id": pending["deposit_id"]}).status_code
+            == 200
+        )
+        status = ""
+        deadline = time.monotonic() + 30
+        while status != "paid" and time.monotonic() < deadline:
+            status = client.get(f"/api/v1/user/orders/{order_id}/status", headers=auth).json()[
+                "status"
+            ]
+            time.sleep(0.3)
+        assert status == "paid"
     finally:
         process.send_signal(signal.SIGINT)
         try:

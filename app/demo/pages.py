@@ -63,6 +63,10 @@ def shop_page(shop: DemoShop) -> str:
 test wallet {html.escape(shop.payer[:10])}…</span></header>
 <div id="paid" class="banner" hidden role="status"></div>
 <div class="grid">{cards}</div>
+<section id="tron" hidden><h2>TRON test wallet</h2>
+<p class="note">Chose USDT on TRON at checkout? The local TRON chain's test wallet pays it here;
+the page shows it paid once the block is solidified (a few seconds).</p>
+<table><tbody id="tron-rows"></tbody></table></section>
 <h2>Webhooks this shop received</h2>
 <p class="note">Each is verified with the merchant secret, as docs/webhooks.md shows.</p>
 <table><thead><tr><th>event</th><th>order</th><th>status</th><th>amount</th><th>signature</th>
@@ -84,7 +88,23 @@ async function hooks() {{
     tbody.appendChild(tr);
   }}
 }}
-hooks(); setInterval(hooks, 2000);
+async function tron() {{
+  const rows = await (await fetch("/demo/tron-payments")).json();
+  const tbody = document.getElementById("tron-rows"); tbody.textContent = "";
+  document.getElementById("tron").hidden = !rows.length;
+  for (const r of rows) {{
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.textContent = r.amount + " USDT to " + r.to + " (order " + r.order_id.slice(0, 8) + "…)";
+    const act = document.createElement("td"); const b = document.createElement("button");
+    b.textContent = "Pay from TRON test wallet"; b.dataset.testid = "tron-pay";
+    b.onclick = async () => {{ b.disabled = true; await fetch("/demo/tron-pay", {{
+      method: "POST", headers: {{"Content-Type": "application/json"}},
+      body: JSON.stringify({{deposit_id: r.deposit_id}}) }}); b.textContent = "sent"; }};
+    act.appendChild(b); tr.append(td, act); tbody.appendChild(tr);
+  }}
+}}
+hooks(); tron(); setInterval(hooks, 2000); setInterval(tron, 2000);
 </script></body></html>"""
 
 

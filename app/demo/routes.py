@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
+import sqlalchemy as sa
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import QueryParameter
@@ -26,6 +27,8 @@ from litestar.router import Router
 from app.demo.pages import CATALOG, shop_page, wallet_script
 from app.errors import BadRequest
 from app.http import services_of
+from app.money import format_base_units
+from app.payments.models import Deposit, DepositStatus
 from app.security.signatures import sign_body, sign_url
 
 ALLOWED_WALLET_METHODS = {
@@ -48,6 +51,10 @@ class DemoShop:
     payer: str
     token: str
     webhooks: list[dict[str, Any]] = field(default_factory=list)
+    tron: Any = None
+    """The TRON simulator (`app.devchain.tron_simulator.TronSimulator`), when running."""
+    tron_token: str = ""
+    tron_payer: str = ""
 
 
 def demo_of(state: State) -> DemoShop:
@@ -164,6 +171,43 @@ async def demo_rpc(request: Request[Any, Any, Any], state: State) -> Response[An
     return Response({k: v for k, v in answer.items() if k in ("result", "error")})
 
 
+@get("/demo/tron-payments", include_in_schema=False)
+async def demo_tron_payments(state: State) -> list[dict[str, Any]]:
+    """TRON payments shoppers chose and have not paid yet (the demo's TRON wallet pays them)."""
+    async with services_of(state).sessionmaker() as session:
+        rows = await session.scalars(
+            sa.select(Deposit)
+            .where(Deposit.blockchain == "tron", Deposit.status == DepositStatus.ACTIVE)
+            .order_by(Deposit.id.desc())
+            .limit(10)
+        )
+        return [
+            {
+                "deposit_id": d.id,
+                "order_id": str(d.order_id),
+                "to": d.wallet_address,
+                "amount": format_base_units(d.amount, d.decimals),
+            }
+            for d in rows
+        ]
+
+
+@post("/demo/tron-pay", include_in_schema=False, status_code=200)
+async def demo_tron_pay(request: Request[Any, Any, Any], state: State) -> dict[str, str]:
+    shop = demo_of(state)
+    if shop.tron is None:
+        raise BadRequest("the TRON simulator is not running")
+    deposit_id = int((await request.json()).get("deposit_id", 0))
+    async with services_of(state).sessionmaker() as session:
+        deposit = await session.get(Deposit, deposit_id)
+    if deposit is None or deposit.blockchain != "tron":
+        raise BadRequest("unknown TRON payment")
+    txid = shop.tron.transfer(
+        shop.tron_token, shop.tron_payer, deposit.wallet_address, deposit.amount
+    )
+    return {"txid": txid}
+
+
 def demo_router() -> Router:
     return Router(
         path="/",
@@ -175,5 +219,7 @@ def demo_router() -> Router:
             demo_webhooks,
             demo_wallet_script,
             demo_rpc,
+            demo_tron_payments,
+            demo_tron_pay,
         ],
     )
