@@ -122,8 +122,7 @@ class AdminController(Controller):
         db_session: NamedDependency[AsyncSession],
     ) -> Response[bytes]:
         oid = service.parse_uuid(order_id)
-        await webhooks.resend_order_status(db_session, oid)
-        await service.record_action(db_session, actor(request), "order.resend_webhook", str(oid))
+        await service.resend_order_webhook(db_session, oid, actor=actor(request))
         return Response(b"", status_code=202)
 
     @post(
@@ -228,10 +227,7 @@ class AdminController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[bytes]:
         tid = transfer_id_of(transfer_id)
-        await webhooks.resend_unknown_transfer(
-            db_session, tid, settings.merchant.unknown_transfer_webhook_url
-        )
-        await service.record_action(db_session, actor(request), "transfer.resend_webhook", str(tid))
+        await service.resend_transfer_webhook(db_session, settings, tid, actor=actor(request))
         return Response(b"", status_code=202)
 
     @post(

@@ -37,6 +37,7 @@ from app.payments.models import Deposit
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
 from app.transfers.models import Transfer, TransferStatus
+from app.webhooks import service as webhooks
 from app.webhooks.models import EventType, WebhookEvent
 
 MAX_LIMIT, MAX_OFFSET, DEFAULT_LIMIT = 200, 100_000, 20
@@ -411,3 +412,23 @@ def parse_uuid(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise BadRequest("invalid order id") from None
+
+
+async def resend_order_webhook(
+    session: AsyncSession, order_id: uuid.UUID, *, actor: str
+) -> WebhookEvent:
+    """A new event with the order's current status, recorded in the trail."""
+    event = await webhooks.resend_order_status(session, order_id)
+    await record_action(session, actor, "order.resend_webhook", str(order_id))
+    return event
+
+
+async def resend_transfer_webhook(
+    session: AsyncSession, settings: Settings, transfer_id: int, *, actor: str
+) -> WebhookEvent | None:
+    """Report a transfer again (nothing is sent without an unknown-transfer URL)."""
+    event = await webhooks.resend_unknown_transfer(
+        session, transfer_id, settings.merchant.unknown_transfer_webhook_url
+    )
+    await record_action(session, actor, "transfer.resend_webhook", str(transfer_id))
+    return event
