@@ -113,7 +113,7 @@ class ChainRunner:
         WATCHER_HEAD.labels(self.rules.blockchain).set(head)
         cursor = await self._cursor(head)
         if cursor is None:
-            return True
+            return False  # the start block is not on the node yet: wait, do not spin
         number, stored_hash = cursor
         if await self.source.block_hash(number) != stored_hash:
             await self._handle_reorg(number)
@@ -136,11 +136,17 @@ class ChainRunner:
         number = max(0, (head if start is None else start) - 1)
         block_hash = await self.source.block_hash(number)
         if block_hash is None:
+            log.warning(
+                "watcher.start_block_ahead blockchain=%s start_block=%s head=%s",
+                self.rules.blockchain,
+                number + 1,
+                head,
+            )
             return None
         async with unit_of_work(self.services.sessionmaker) as session:
             await self._save_cursor(session, number, block_hash)
         log.info("watcher.cursor_seeded blockchain=%s block=%s", self.rules.blockchain, number)
-        return None
+        return number, block_hash
 
     async def _scan(self, from_block: int, to_block: int, head: int, parent_hash: str) -> None:
         before = await self.source.block_hash(to_block)

@@ -132,3 +132,70 @@ async def test_node_frozen_then_thawed(
 
             await eventually(both_paid, 30, "both payments paid after the node thawed")
         assert len([e for e in await h.events() if e.payload.get("status") == "paid"]) == 2
+
+
+class CountingSource:
+    """Delegates to a real source and counts how often the runner asks for the head."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.heads = 0
+
+    @property
+    def blockchain(self) -> Any:
+        return self.inner.blockchain
+
+    async def head(self) -> int:
+        self.heads += 1
+        head: int = await self.inner.head()
+        return head
+
+    async def transfers(self, from_block: int, to_block: int) -> Any:
+        return await self.inner.transfers(from_block, to_block)
+
+    async def block_hash(self, number: int) -> str | None:
+        found: str | None = await self.inner.block_hash(number)
+        return found
+
+    async def wait_for_new_head(self, timeout: float) -> None:
+        await self.inner.wait_for_new_head(timeout)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_start_block_beyond_the_head_waits_for_the_chain(
+    database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
+) -> None:
+    """`start_block` ahead of the node (a node still syncing, a typo): wait, do not spin."""
+    counting: CountingSource | None = None
+
+    def wrap(inner: Any) -> Any:
+        nonlocal counting
+        counting = CountingSource(inner)
+        return counting
+
+    start = await w3.eth.block_number + 3
+    async with harness(
+        database_url,
+        [anvil.http_url],
+        token,
+        options=RunnerOptions(idle_wait_seconds=0.25, start_block=start),
+        chain={"poll_interval_seconds": 0.25},
+        wrap=wrap,
+    ) as h:
+        assert counting is not None
+        async with running(h):
+            await asyncio.sleep(1.5)
+            assert counting.heads <= 12, f"{counting.heads} head() calls in 1.5 s"
+            assert not await cursor_seeded(h)
+            await mine(w3, 3)
+            await eventually(lambda: cursor_seeded(h), 10, "cursor seeded once the chain got there")
+            order_id, amount = await h.open_order("25")
+            await transfer_tokens(w3, token, WALLET, amount, sender=PAYER)
+            await mine(w3)
+
+            async def paid() -> bool:
+                return await h.status(order_id) == "paid"
+
+            await eventually(paid, 10, "paid")
