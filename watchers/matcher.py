@@ -32,12 +32,12 @@ from app.chains import Blockchain
 from app.config import Settings
 from app.db import utcnow
 from app.orders.models import Order, OrderStatus
-from app.orders.service import order_message, order_response, progress_fields
+from app.orders.service import order_response, progress_fields, record_status_changes
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.realtime.changes import order_changed
 from app.tokens import required_confirmations
 from app.transfers.models import Transfer, TransferStatus
-from app.webhooks.service import enqueue_order_status_changed, enqueue_unknown_transfer
+from app.webhooks.service import enqueue_unknown_transfer
 from watchers.base import ObservedTransfer
 
 log = logging.getLogger("watchers.matcher")
@@ -160,7 +160,10 @@ async def _link(
     """Find each transfer's reserved deposit (at most one: the unique index) and link it."""
     if not transfers:
         return
-    wanted = {(t.token, t.to_address.lower(), t.amount) for t in transfers}
+    # Exact (token, wallet, amount) keys: the partial unique index answers each one directly.
+    # Config validation and the sources spell addresses canonically (EIP-55, base58), so the
+    # exact spelling matches; the lowercase comparison below only guards against surprises.
+    wanted = {(t.token, t.to_address, t.amount) for t in transfers}
     deposits = (
         await session.execute(
             sa.select(Deposit, Order)
@@ -168,7 +171,7 @@ async def _link(
             .where(
                 Deposit.blockchain == rules.blockchain,
                 Deposit.status.in_(RESERVED_STATUSES),
-                Deposit.amount.in_({amount for _, _, amount in wanted}),
+                sa.tuple_(Deposit.token, Deposit.wallet_address, Deposit.amount).in_(wanted),
             )
         )
     ).all()
@@ -320,8 +323,7 @@ async def _mark_paid(
 
     The same transition as `app.orders.service.change_status(..., to=PAID)` for many orders at
     once: only from `pending`, or from `expired` when the transfer's block is not later than the
-    order's expiry; the winners get their outbox row, their push, and their other reserved
-    deposits released (`close_order_deposits` for a paid order), in this transaction.
+    order's expiry; the winners get what every status change gets (`record_status_changes`).
     """
     groups: dict[tuple[OrderStatus, ...], list[uuid.UUID]] = {}
     for order_id, (transfer, _, order) in paying.items():
@@ -346,17 +348,8 @@ async def _mark_paid(
             won.extend(result)
     if not won:
         return set()
-    paid = {order.id for order in won}
-    await session.execute(
-        sa.update(Deposit)
-        .where(Deposit.order_id.in_(paid), Deposit.status.in_(RESERVED_STATUSES))
-        .values(status=DepositStatus.RELEASED)
-        .execution_options(synchronize_session=False)
-    )
-    for order in won:
-        await enqueue_order_status_changed(session, order)
-        order_changed(session, order.id, order_message(order))
-    return paid
+    await record_status_changes(session, won)
+    return {order.id for order in won}
 
 
 async def rewind(session: AsyncSession, rules: MatchRules, fork_block: int) -> list[Transfer]:

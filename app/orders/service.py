@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -246,14 +247,20 @@ async def change_status(
         return None
     order = await session.get(Order, order_id, populate_existing=True)
     assert order is not None
-    await _status_changed(session, order)
+    await record_status_changes(session, [order])
     return order
 
 
-async def _status_changed(session: AsyncSession, order: Order) -> None:
-    await close_order_deposits(session, order)
-    await enqueue_order_status_changed(session, order)
-    order_changed(session, order.id, order_message(order))
+async def record_status_changes(session: AsyncSession, orders: Sequence[Order]) -> None:
+    """What every status change brings with it, in the same transaction: deposits released or
+    kept for late payments, the webhook outbox row, and the push to the order's pages.
+
+    Every path that changes an order's status (a request, the sweeper, the matcher's batch, an
+    operator) ends here, so a new consequence is added in one place."""
+    await close_order_deposits(session, orders)
+    for order in orders:
+        await enqueue_order_status_changed(session, order)
+        order_changed(session, order.id, order_message(order))
 
 
 async def expire_due_orders(session: AsyncSession, *, limit: int = 500) -> list[Order]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -166,21 +167,25 @@ def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> Pay
     )
 
 
-async def close_order_deposits(session: AsyncSession, order: Order) -> None:
-    """Stop offering an ended order's deposits.
+async def close_order_deposits(session: AsyncSession, orders: Sequence[Order]) -> None:
+    """Stop offering ended orders' deposits (two statements, however many orders).
 
     Paid: the unmatched ones are released at once. Expired or cancelled: they linger, still
-    reserved until `reserved_until`, so a late payment is linked to this order, never another.
+    reserved until `reserved_until`, so a late payment is linked to its order, never another.
     """
-    paid = order.status == OrderStatus.PAID
-    target = DepositStatus.RELEASED if paid else DepositStatus.LINGERING
-    closing = RESERVED_STATUSES if paid else (DepositStatus.ACTIVE,)
-    await session.execute(
-        sa.update(Deposit)
-        .where(Deposit.order_id == order.id, Deposit.status.in_(closing))
-        .values(status=target)
-        .execution_options(synchronize_session=False)
-    )
+    paid = [o.id for o in orders if o.status == OrderStatus.PAID]
+    ended = [o.id for o in orders if o.status != OrderStatus.PAID]
+    for ids, closing, target in (
+        (paid, RESERVED_STATUSES, DepositStatus.RELEASED),
+        (ended, (DepositStatus.ACTIVE,), DepositStatus.LINGERING),
+    ):
+        if ids:
+            await session.execute(
+                sa.update(Deposit)
+                .where(Deposit.order_id.in_(ids), Deposit.status.in_(closing))
+                .values(status=target)
+                .execution_options(synchronize_session=False)
+            )
 
 
 async def release_lapsed_reservations(session: AsyncSession) -> int:
