@@ -122,6 +122,20 @@ class CheckoutSettings(_Section):
     """Serve the checkout page from this directory instead of the bundled `frontend/`."""
 
 
+class CheckoutSessionSettings(_Section):
+    """The hosted front door (`/api/v1/checkout/sessions`, docs/checkout-sessions.md)."""
+
+    webhook_url: str | None = None
+    """Where `checkout.session.*` events go; none: sessions are only read back with GET."""
+    webhook_secret: str | None = None
+    """HMAC key of `Stablecheckout-Signature`; defaults to `[merchant].secret`."""
+    redirect_allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts `success_url`/`cancel_url` may point at (`shop.example`, `*.shop.example`, `*`)."""
+    default_ttl_seconds: int = Field(default=1800, ge=60)
+    """Lifetime of a session created without `expires_at`."""
+    max_ttl_seconds: int = Field(default=86400, ge=60)
+
+
 class TokenSettings(_Section):
     contract: str
     decimals: int = Field(ge=0, le=36)
@@ -157,6 +171,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
+    checkout_sessions: CheckoutSessionSettings = Field(default_factory=CheckoutSessionSettings)
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
 
     database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)

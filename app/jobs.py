@@ -20,6 +20,7 @@ from app.http import Services
 from app.leases import try_acquire
 from app.orders.service import expire_due_orders
 from app.payments.service import release_lapsed_reservations
+from app.sessions.service import expire_due_sessions
 
 log = logging.getLogger("app.jobs")
 
@@ -36,7 +37,8 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
 
 
 def expiry_sweeper(services: Services) -> Job:
-    """Expires due orders and frees lapsed reservations, under the `expiry-sweeper` lease."""
+    """Expires due orders (and order-less checkout sessions) and frees lapsed reservations,
+    under the `expiry-sweeper` lease."""
     holder = holder_id()
     interval = services.settings.orders.expiry_sweep_interval_seconds
 
@@ -46,8 +48,11 @@ def expiry_sweeper(services: Services) -> Job:
                 return
             expired = await expire_due_orders(session)
             released = await release_lapsed_reservations(session)
-        if expired or released:
-            log.info("orders.expired count=%d released=%d", len(expired), released)
+            sessions = await expire_due_sessions(session)  # donations that never got an order
+        if expired or released or sessions:
+            log.info(
+                "orders.expired count=%d released=%d sessions=%d", len(expired), released, sessions
+            )
 
     async def run(stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -555,6 +555,25 @@ _BUCKETS = (  # first match wins, checked from the innermost frame outwards
 )
 
 
+# Request phases, first match wins (checked against the whole stack). Names are SQLAlchemy's,
+# asyncpg's and Litestar's internals, so this is a heuristic that may need updating with them.
+_PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("background jobs (expiry sweeper, webhook sender)", ("expiry_sweeper", "app/webhooks/sender")),
+    ("pool pre-ping: BEGIN; ';'; ROLLBACK", ("_async_ping",)),
+    ("opening PG connections (pool overflow)", ("connect (asyncpg", "dbapi_connection.create")),
+    ("returning connections to the pool", ("_finalize_fairy", "_ConnectionFairy._checkin")),
+    ("BEGIN", ("_start_transaction",)),
+    ("INSERT through the ORM flush", ("Session.flush",)),
+    ("COMMIT", ("Transaction.commit", "SessionTransaction.commit", "do_commit")),
+    ("session and pool checkout, other SQLAlchemy", ("sqlalchemy/",)),
+    ("signature check and body parsing", ("signed_request",)),
+    ("Litestar DI: anyio task group, generator cleanup", ("anyio/", "DependencyCleanupGroup")),
+    ("order object and response body (app/)", ("(app/orders", "(app/http", "(app/db")),
+    ("Litestar routing, kwargs, response", ("litestar/",)),
+    ("uvicorn / httptools", ("uvicorn/", "httptools")),
+)
+
+
 def summarize_profile(path: Path, top: int = 20) -> None:
     stacks: list[tuple[list[str], int]] = []
     for line in path.read_text(errors="replace").splitlines():
@@ -573,7 +592,15 @@ def summarize_profile(path: Path, top: int = 20) -> None:
     self_t: dict[str, int] = {}
     incl: dict[str, int] = {}
     layer: dict[str, int] = {}
+    phase: dict[str, int] = {}
     for frames, count in stacks:
+        if frames[-1].startswith(_IDLE_FRAMES):
+            key = "event loop waiting for I/O"
+        else:
+            key = next(
+                (n for n, keys in _PHASES if any(k in x for x in frames for k in keys)), "other"
+            )
+        phase[key] = phase.get(key, 0) + count
         self_t[frames[-1]] = self_t.get(frames[-1], 0) + count
         for frame in set(frames):
             incl[frame] = incl.get(frame, 0) + count
@@ -591,6 +618,9 @@ def summarize_profile(path: Path, top: int = 20) -> None:
         f"({other_threads} more in idle helper threads left out), {idle * 100 / total:.1f} % "
         f"waiting in the event loop; raw stacks in {path}"
     )
+    print("  by request phase (heuristic, from the whole stack):")
+    for name, count in sorted(phase.items(), key=lambda kv: -kv[1]):
+        print(f"    {count * 100 / total:5.1f} %  {name}")
     print("  by innermost layer:")
     for name, count in sorted(layer.items(), key=lambda kv: -kv[1]):
         print(f"    {count * 100 / total:5.1f} %  {name}")
@@ -641,7 +671,7 @@ def print_report(
     print("=" * len(header))
     print(header)
     print("-" * len(header))
-    targets = [(ours, "ours: stablecheckout"), (bare, "bare litestar /echo")]
+    targets = [(ours, "ours: stablecheckout"), (bare, "bare: litestar /echo")]
     if floor is not None:
         targets.insert(1, (floor, "floor: litestar+asyncpg"))
     for report, label in targets:

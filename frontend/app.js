@@ -497,6 +497,16 @@ async function load() {
   }
 }
 
+/**
+ * A checkout session's page (`&session=cs_…`, covered by the signature like the rest of the
+ * address) renews its signature at the session link on the server that signed it, not at the
+ * merchant's refresh_url: the session id is the shopper's credential (docs/checkout-sessions.md).
+ */
+function sessionRefreshUrl(session) {
+  if (!/^cs_(test|live)_[A-Za-z0-9]{8,64}$/.test(session || "")) return null;
+  return `${state.apiBase}/checkout/s/${session}/signature`;
+}
+
 async function main() {
   const params = new URLSearchParams(location.search);
   state.lang = pickLanguage([params.get("lang"), ...(navigator.languages || [navigator.language])]);
@@ -533,7 +543,7 @@ async function main() {
     apiBase: state.apiBase,
     orderId,
     auth: { signedUrl, signature },
-    refreshUrl: safeHttpUrl(config.refresh_url),
+    refreshUrl: safeHttpUrl(sessionRefreshUrl(params.get("session")) || config.refresh_url),
     onAuth: rememberAuth,
   });
   await load();

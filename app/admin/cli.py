@@ -284,6 +284,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     totals = verbs.add_parser("totals", parents=[common], help="received per day, chain, coin")
     totals.add_argument("--since", help="YYYY-MM-DD (default: 30 days ago)")
     totals.add_argument("--until", help="YYYY-MM-DD (default: today)")
+    from app.sessions.cli import add_parser as add_api_keys
+
+    add_api_keys(verbs)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -61,7 +61,13 @@ async def order_socket(
 ) -> None:
     services = services_of(socket.app.state)
     try:
-        authenticate_user(services.settings, socket.headers, order_id, socket.query_params)
+        authenticate_user(
+            services.settings,
+            socket.headers,
+            order_id,
+            socket.query_params,
+            base_url=str(socket.base_url),
+        )
         oid = parse_order_id(order_id)
     except AppError as exc:
         await _deny(socket, exc.status_code, exc.message)

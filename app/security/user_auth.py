@@ -18,7 +18,7 @@ from app.config import Settings
 from app.errors import BadRequest, Forbidden
 from app.http import services_of
 from app.security.service_auth import freshness
-from app.security.signatures import verify_url_signature
+from app.security.signatures import url_origin, verify_url_signature
 
 
 def authenticate_user(
@@ -26,8 +26,14 @@ def authenticate_user(
     headers: Mapping[str, str],
     path_order_id: str | None,
     query: Mapping[str, str] | None = None,
+    *,
+    base_url: str | None = None,
 ) -> str:
-    """Check the signed URL in Ocrch's order, then that it names this order; returns the URL."""
+    """Check the signed URL in Ocrch's order, then that it names this order; returns the URL.
+
+    `base_url` is the request's: with it, our own hosted page (`<own origin>/checkout/`, where
+    checkout-session links lead) counts as an allowed origin without being listed.
+    """
     signature = headers.get("ocrch-signature")
     signed_url = headers.get("ocrch-signed-url")
     if signature is None and signed_url is None and query is not None:
@@ -36,12 +42,35 @@ def authenticate_user(
         signature,
         signed_url,
         settings.merchant.secret,
-        settings.merchant.allowed_origins,
+        allowed_origins(settings, signed_url, base_url),
         freshness(settings),
     )
     if path_order_id is not None and settings.security.signed_url_binds_order:
         _check_binding(url, path_order_id)
     return url
+
+
+def own_origin(settings: Settings, base_url: str) -> str | None:
+    """Where this server's hosted page lives: `[server].public_url`, else the request's origin."""
+    base = settings.server.public_url or base_url
+    if base.startswith("ws"):  # a WebSocket's own base URL: ws://, wss://
+        base = "http" + base[2:]
+    return url_origin(base)
+
+
+def allowed_origins(settings: Settings, signed_url: str | None, base_url: str | None) -> list[str]:
+    """`[merchant].allowed_origins`, plus our own origin for a signed URL of our hosted page."""
+    listed = settings.merchant.allowed_origins
+    if base_url is None or signed_url is None:
+        return listed
+    origin = own_origin(settings, base_url)
+    try:
+        path = urlsplit(signed_url).path
+    except ValueError:
+        return listed
+    if origin is None or path != "/checkout/" or url_origin(signed_url) != origin:
+        return listed
+    return [*listed, origin]
 
 
 def _check_binding(url: str, path_order_id: str) -> None:
@@ -70,4 +99,9 @@ def user_signature_guard(
 ) -> None:
     """Litestar guard: runs before path and body parsing, as Ocrch's middleware does."""
     settings = services_of(connection.app.state).settings
-    authenticate_user(settings, connection.headers, connection.path_params.get("order_id"))
+    authenticate_user(
+        settings,
+        connection.headers,
+        connection.path_params.get("order_id"),
+        base_url=str(connection.base_url),
+    )

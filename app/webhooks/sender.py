@@ -35,6 +35,7 @@ from app.http import Services
 from app.jobs import Job, holder_id
 from app.observability import WEBHOOK_ATTEMPTS
 from app.security.signatures import sign_body
+from app.sessions import signing as session_signing
 from app.webhooks import signal
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookEvent
 from app.webhooks.ssrf import BlockedTarget, check_target
@@ -52,6 +53,7 @@ class Claimed:
     target_url: str
     payload: dict[str, Any]
     created_at: dt.datetime
+    event_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,17 @@ def request_body(payload: dict[str, Any], timestamp: int) -> bytes:
     return json.dumps(
         {**payload, "timestamp": timestamp}, separators=(",", ":"), ensure_ascii=False
     ).encode()
+
+
+def signed_body(settings: Settings, item: Claimed, timestamp: int) -> tuple[bytes, dict[str, str]]:
+    """Ocrch events: `timestamp` in the body, `Ocrch-Signature`. Checkout-session events: the body
+    as stored (it has its own `created`), `Stablecheckout-Signature: t=…,v1=…` (app.sessions)."""
+    if session_signing.is_session_event(item.event_type):
+        body = json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        key = session_signing.webhook_key(settings)
+        return body, {session_signing.HEADER: session_signing.sign(key, body, timestamp)}
+    body = request_body(item.payload, timestamp)
+    return body, {"Ocrch-Signature": sign_body(settings.merchant.secret, body, timestamp)}
 
 
 async def claim(services: Services, holder: str, limit: int) -> list[Claimed]:
@@ -121,6 +134,7 @@ async def claim(services: Services, holder: str, limit: int) -> list[Claimed]:
                 WebhookEvent.target_url,
                 WebhookEvent.payload,
                 WebhookEvent.created_at,
+                WebhookEvent.event_type,
             )
             .execution_options(synchronize_session=False)
         )
@@ -132,14 +146,13 @@ async def deliver(client: httpx.AsyncClient, settings: Settings, item: Claimed) 
     clock = time.perf_counter()
     try:
         await check_target(item.target_url, allow_private=settings.webhooks.allow_private_targets)
-        timestamp = int(time.time())
-        body = request_body(item.payload, timestamp)
+        body, signature = signed_body(settings, item, int(time.time()))
         response = await client.post(
             item.target_url,
             content=body,
             headers={
                 "Content-Type": "application/json",
-                "Ocrch-Signature": sign_body(settings.merchant.secret, body, timestamp),
+                **signature,
                 "Stablecheckout-Event-Id": str(item.id),
                 "Stablecheckout-Attempt": str(item.attempt),
                 "User-Agent": USER_AGENT,

@@ -13,6 +13,7 @@ from app.db import after_commit, utcnow
 from app.errors import NotFound
 from app.ids import new_id
 from app.orders.models import Order
+from app.sessions import events as checkout_session_events
 from app.transfers.models import Transfer
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
 from app.webhooks.signal import outbox_written
@@ -29,7 +30,17 @@ def order_status_payload(order: Order) -> dict[str, object]:
     }
 
 
-async def enqueue_order_status_changed(session: AsyncSession, order: Order) -> WebhookEvent:
+async def enqueue_order_status_changed(
+    session: AsyncSession, order: Order
+) -> WebhookEvent | None:
+    """Report an order's new status. An order behind a checkout session moves its session and
+    writes the session's event instead (`app.sessions.events`); None then."""
+    if await checkout_session_events.order_status_changed(session, order):
+        return None
+    return _order_status_event(session, order)
+
+
+def _order_status_event(session: AsyncSession, order: Order) -> WebhookEvent:
     event = WebhookEvent(
         id=new_id(),
         event_type=EventType.ORDER_STATUS_CHANGED,
@@ -74,7 +85,8 @@ async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> Web
     order = await session.get(Order, order_id)
     if order is None:
         raise NotFound("resource not found")
-    return await enqueue_order_status_changed(session, order)
+    session_event = await checkout_session_events.resend_for_order(session, order)
+    return session_event or _order_status_event(session, order)
 
 
 async def resend_unknown_transfer(
