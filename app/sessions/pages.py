@@ -9,7 +9,7 @@ import html
 
 from app.sessions.models import CheckoutSession
 from app.sessions.schemas import MAX_AMOUNT_CENTS
-from app.sessions.service import DEFAULT_DONATION_MIN, cents_text
+from app.sessions.validation import DEFAULT_DONATION_MIN, cents_text
 
 _STYLE = """
 :root{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#18202f;

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.errors import AppError, BadRequest
 from app.http import read_limited_body
-from app.sessions import keys, pages, service
+from app.sessions import keys, pages, service, shopper
 from app.sessions.models import ApiKey
 from app.sessions.schemas import CreateSessionRequest, SessionList, SessionOut, session_out
 
@@ -184,7 +184,7 @@ def _html(body: str, status: int = 200) -> Response[str]:
     )
 
 
-def _landing(landing: service.Landing, settings: Settings) -> Response[Any]:
+def _landing(landing: shopper.Landing, settings: Settings) -> Response[Any]:
     if landing.page is not None:
         return Redirect(landing.page.url, status_code=303, headers={"Cache-Control": "no-store"})
     if landing.checkout is None:
@@ -203,7 +203,7 @@ async def follow_session(
 ) -> Response[Any]:
     """A session's `url`: a freshly signed hosted-page link (303), or a donation's amount form."""
     base = service.public_base(settings, str(request.base_url))
-    return _landing(await service.open_session(db_session, settings, base, session_id), settings)
+    return _landing(await shopper.open_session(db_session, settings, base, session_id), settings)
 
 
 @post("/checkout/s/{session_id:str}", include_in_schema=False)
@@ -216,14 +216,14 @@ async def choose_amount(
     form = await request.form()
     amount = str(form.get("amount", ""))[:32]
     try:
-        await service.choose_donation_amount(db_session, session_id, amount)
+        await shopper.choose_donation_amount(db_session, session_id, amount)
     except AppError as exc:
-        checkout = await service.find_session(db_session, session_id)
+        checkout = await shopper.find_session(db_session, session_id)
         if checkout is None or not checkout.is_open or exc.param != "amount":
-            return _landing(service.Landing(checkout), settings)
+            return _landing(shopper.Landing(checkout), settings)
         return _html(pages.donation_form(checkout, settings.merchant.name, exc.message), 400)
     base = service.public_base(settings, str(request.base_url))
-    return _landing(await service.open_session(db_session, settings, base, session_id), settings)
+    return _landing(await shopper.open_session(db_session, settings, base, session_id), settings)
 
 
 @get("/checkout/s/{session_id:str}/signature", include_in_schema=False)
@@ -236,7 +236,7 @@ async def refresh_signature(
 ) -> Response[dict[str, str]]:
     """The hosted page's signature refresh for a session order (`refresh_url` of the page)."""
     base = service.public_base(settings, str(request.base_url))
-    page = await service.page_signature(db_session, settings, base, session_id, order_id)
+    page = await shopper.page_signature(db_session, settings, base, session_id, order_id)
     return Response(
         {"signed_url": page.signed_url, "signature": page.signature},
         headers={"Cache-Control": "no-store"},

@@ -30,9 +30,7 @@ def order_status_payload(order: Order) -> dict[str, object]:
     }
 
 
-async def enqueue_order_status_changed(
-    session: AsyncSession, order: Order
-) -> WebhookEvent | None:
+async def enqueue_order_status_changed(session: AsyncSession, order: Order) -> WebhookEvent | None:
     """Report an order's new status. An order behind a checkout session moves its session and
     writes the session's event instead (`app.sessions.events`); None then."""
     if await checkout_session_events.order_status_changed(session, order):
