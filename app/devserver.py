@@ -15,17 +15,21 @@ import shutil
 import signal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from app.checkout.routes import FRONTEND_DIR
 from app.config import Settings, load_settings
+from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.demo.routes import DemoShop, demo_router
 from app.devchain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess, deploy_token
 from app.devchain.tron_simulator import TronSimulator
 from app.main import create_app
 from app.migrate import upgrade_to_head
+from app.sessions.keys import create_api_key
+from app.sessions.models import KeyMode
 
 log = logging.getLogger("app.dev")
 
@@ -65,6 +69,10 @@ def dev_settings(
         },
         orders={"ttl_seconds": 900},
         webhooks={"allow_private_targets": True},
+        checkout_sessions={
+            "webhook_url": f"{base_url}/demo/session-webhooks",
+            "redirect_allowed_hosts": [urlsplit(base_url).hostname],
+        },
         checkout={
             "signature_refresh_url": f"{base_url}/demo/refresh-signature",
             "frontend_dir": str(_page_with_test_wallet(workdir)),
@@ -72,6 +80,17 @@ def dev_settings(
         database_url=f"sqlite+aiosqlite:///{workdir / 'dev.db'}",
         redis_url=None,
     )
+
+
+async def dev_api_key(settings: Settings) -> str:
+    """A test-mode key for the demo's Checkout Sessions (test = this dev chain: nothing is real)."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            _, secret = await create_api_key(session, KeyMode.TEST, "stablecheckout dev")
+    finally:
+        await engine.dispose()
+    return secret
 
 
 def _page_with_test_wallet(workdir: Path) -> Path:
@@ -119,6 +138,7 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
         tron.start_producing(1.0)
         settings = dev_settings(base_url, workdir, anvil.ws_url, token, tron.url, tron_token)
         await upgrade_to_head(settings.database_url)
+        api_key = await dev_api_key(settings)
         app = create_app(
             settings, run_jobs=True, extra_jobs=watcher_jobs, extra_routes=[demo_router()]
         )
@@ -130,6 +150,7 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
             tron=tron,
             tron_token=tron_token,
             tron_payer=TRON_PAYER,
+            api_key=api_key,
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -142,7 +163,9 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
                 timeout_graceful_shutdown=3,
             )
         )
-        announcer = asyncio.create_task(_announce_when_listening(server, base_url, anvil, token))
+        announcer = asyncio.create_task(
+            _announce_when_listening(server, base_url, anvil, token, api_key)
+        )
         await server.serve()
         announcer.cancel()
     finally:
@@ -153,15 +176,15 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
 
 
 async def _announce_when_listening(
-    server: uvicorn.Server, base_url: str, anvil: AnvilProcess, token: str
+    server: uvicorn.Server, base_url: str, anvil: AnvilProcess, token: str, api_key: str
 ) -> None:
     """Print the URL only once it answers: scripts wait for this line."""
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
         await asyncio.sleep(0.05)
-    _announce(base_url, anvil, token)
+    _announce(base_url, anvil, token, api_key)
 
 
-def _announce(base_url: str, anvil: AnvilProcess, token: str) -> None:
+def _announce(base_url: str, anvil: AnvilProcess, token: str, api_key: str) -> None:
     print(
         f"""
 stablecheckout dev is running at {base_url}
@@ -173,6 +196,7 @@ stablecheckout dev is running at {base_url}
   TRON simulator   java-tron HTTP API, 1 block/s (pay TRON checkouts from /demo)
   test USDT        {token}
   merchant secret  {DEV_SECRET}
+  test API key     {api_key} (Checkout Sessions)
 
 Press Ctrl-C to stop.
 """,

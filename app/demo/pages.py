@@ -41,7 +41,8 @@ h1{margin:0;font-size:1.6rem}.note{color:#5b6475;font-size:.9rem}
 flex-direction:column;gap:8px}.card h2{margin:0;font-size:1.1rem}
 .price{font-weight:700;font-size:1.2rem}
 button{font:inherit;background:#2f5bea;color:#fff;border:0;border-radius:8px;padding:10px 14px;
-cursor:pointer}button:focus-visible{outline:3px solid #9db4ff;outline-offset:2px}
+cursor:pointer}button.secondary{background:#fff;color:#2f5bea;border:1px solid #2f5bea}
+button:focus-visible{outline:3px solid #9db4ff;outline-offset:2px}
 .banner{background:#e6f6ec;border:1px solid #9bd3ae;border-radius:8px;padding:12px;margin-top:16px}
 table{width:100%;border-collapse:collapse;background:#fff;border-radius:12px;overflow:hidden}
 td,th{padding:8px 10px;border-bottom:1px solid #eee;text-align:left;font-size:.9rem}
@@ -53,7 +54,9 @@ def shop_page(shop: DemoShop) -> str:
         f"""<form class="card" method="post" action="/demo/buy">
 <h2>{html.escape(item.name)}</h2><p class="note">{html.escape(item.blurb)}</p>
 <div class="price">{item.price} USDT</div><input type="hidden" name="item" value="{item.key}">
-<button type="submit" data-testid="buy-{item.key}">Buy with stablecoins</button></form>"""
+<button type="submit" data-testid="buy-{item.key}">Buy with stablecoins</button>
+<button type="submit" formaction="/demo/buy-session" data-testid="buy-session-{item.key}"
+ class="secondary">Buy via Checkout Session</button></form>"""
         for item in CATALOG.values()
     )
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -63,6 +66,9 @@ def shop_page(shop: DemoShop) -> str:
 test wallet {html.escape(shop.payer[:10])}…</span></header>
 <div id="paid" class="banner" hidden role="status"></div>
 <div class="grid">{cards}</div>
+<form method="post" action="/demo/donate"><p class="note">Checkout Sessions (the hosted flow,
+docs/checkout-sessions.md): a session with the demo's test API key, then its <code>url</code>.
+<button type="submit" class="secondary" data-testid="donate">Donate any amount</button></p></form>
 <section id="tron" hidden><h2>TRON test wallet</h2>
 <p class="note">Chose USDT on TRON at checkout? The local TRON chain's test wallet pays it here;
 the page shows it paid once the block is solidified (a few seconds).</p>

@@ -25,6 +25,7 @@ from litestar.response import Redirect
 from litestar.router import Router
 
 from app.demo.pages import CATALOG, shop_page, wallet_script
+from app.demo.sessions import session_routes
 from app.errors import BadRequest
 from app.http import services_of
 from app.money import format_base_units
@@ -55,6 +56,8 @@ class DemoShop:
     """The TRON simulator (`app.devchain.tron_simulator.TronSimulator`), when running."""
     tron_token: str = ""
     tron_payer: str = ""
+    api_key: str = ""
+    """A test-mode secret key for the Checkout Sessions front door (`app.demo.sessions`)."""
 
 
 def demo_of(state: State) -> DemoShop:
@@ -221,5 +224,6 @@ def demo_router() -> Router:
             demo_rpc,
             demo_tron_payments,
             demo_tron_pay,
+            *session_routes(),
         ],
     )

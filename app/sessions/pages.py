@@ -44,7 +44,9 @@ def _back(checkout: CheckoutSession | None) -> str:
     return f'<p class="hint"><a href="{url}" data-testid="back">Back to the shop</a></p>'
 
 
-def donation_form(checkout: CheckoutSession, merchant: str, error: str | None = None) -> str:
+def donation_form(
+    checkout: CheckoutSession, merchant: str, error: str | None = None, entered: str | None = None
+) -> str:
     low = checkout.amount_min or DEFAULT_DONATION_MIN
     high = checkout.amount_max or MAX_AMOUNT_CENTS
     items = checkout.line_items or []
@@ -54,6 +56,8 @@ def donation_form(checkout: CheckoutSession, merchant: str, error: str | None = 
         name = str(items[0]["price_data"]["product_data"]["name"])
         preset = int(items[0]["price_data"]["unit_amount"])
         suggested = cents_text(preset) if preset else ""
+    if entered is not None:
+        suggested = entered
     problem = (
         f'<p class="error" role="alert" data-testid="amount-error">{html.escape(error)}</p>'
         if error

@@ -221,7 +221,8 @@ async def choose_amount(
         checkout = await shopper.find_session(db_session, session_id)
         if checkout is None or not checkout.is_open or exc.param != "amount":
             return _landing(shopper.Landing(checkout), settings)
-        return _html(pages.donation_form(checkout, settings.merchant.name, exc.message), 400)
+        page = pages.donation_form(checkout, settings.merchant.name, exc.message, amount)
+        return _html(page, 400)
     base = service.public_base(settings, str(request.base_url))
     return _landing(await shopper.open_session(db_session, settings, base, session_id), settings)
 

@@ -1,0 +1,142 @@
+"""The demo shop's second front door: buying through a Checkout Session, as a merchant migrating
+from a hosted checkout does it (docs/checkout-sessions.md): create a session with the API key,
+redirect the shopper to `session.url`, verify the webhook, retrieve the session on return."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import QueryParameter
+from litestar.response import Redirect
+
+from app.demo.pages import CATALOG
+from app.errors import BadRequest
+from app.http import services_of
+from app.money import Amount
+from app.sessions.signing import TOLERANCE_SECONDS, webhook_key
+
+
+def _demo(state: State) -> Any:
+    return state.demo
+
+
+async def _api(
+    state: State, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    shop = _demo(state)
+    auth = {"Authorization": f"Bearer {shop.api_key}", **(headers or {})}
+    async with httpx.AsyncClient(base_url=shop.base_url, timeout=10) as client:
+        response = await client.request(method, path, headers=auth, **kwargs)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _start(state: State, body: dict[str, Any], key: str) -> Redirect:
+    shop = _demo(state)
+    body = {
+        **body,
+        "success_url": f"{shop.base_url}/demo/session-return?session_id={{CHECKOUT_SESSION_ID}}",
+        "cancel_url": f"{shop.base_url}/demo",
+    }
+    session = await _api(
+        state, "POST", "/api/v1/checkout/sessions", {"Idempotency-Key": key}, json=body
+    )
+    return Redirect(session["url"], status_code=303)
+
+
+@post("/demo/buy-session", include_in_schema=False, status_code=303)
+async def demo_buy_session(request: Request[Any, Any, Any], state: State) -> Redirect:
+    """Seed 000: `POST /api/checkout/sessions` with line items, then redirect to `session.url`."""
+    form = await request.form()
+    item = CATALOG.get(str(form.get("item", "")))
+    if item is None:
+        raise BadRequest("unknown item")
+    cents = Amount.parse(item.price).to_base_units(2)
+    line = {
+        "price_data": {
+            "currency": "usd",
+            "product_data": {"name": item.name, "description": item.blurb},
+            "unit_amount": cents,
+        },
+        "quantity": 1,
+    }
+    body = {"mode": "payment", "line_items": [line], "metadata": {"item": item.key}}
+    return await _start(state, body, f"demo-{item.key}-{time.time_ns()}")
+
+
+@post("/demo/donate", include_in_schema=False, status_code=303)
+async def demo_donate(state: State) -> Redirect:
+    """A donation session: the shopper chooses the amount on our page."""
+    line = {
+        "price_data": {
+            "currency": "usd",
+            "product_data": {"name": "Support the demo shop"},
+            "unit_amount": 500,
+        },
+        "quantity": 1,
+    }
+    body = {"mode": "donation", "line_items": [line], "amount_min": 100, "amount_max": 100_000}
+    return await _start(state, body, f"demo-donation-{time.time_ns()}")
+
+
+@get("/demo/session-return", include_in_schema=False, status_code=303)
+async def demo_session_return(
+    state: State, session_id: Annotated[str, QueryParameter(max_length=80)]
+) -> Redirect:
+    """The success_url: never trust the redirect alone, retrieve the session."""
+    session = await _api(state, "GET", f"/api/v1/checkout/sessions/{quote(session_id)}")
+    if session["status"] != "complete":
+        return Redirect(f"/demo?session={quote(session['status'])}", status_code=303)
+    name = session["line_items"][0]["price_data"]["product_data"]["name"]
+    return Redirect(f"/demo?paid={quote(name)}", status_code=303)
+
+
+def verify(header: str, body: bytes, secret: str, now: int) -> bool:
+    """docs/checkout-sessions.md's verifier: `t=…,v1=…`, HMAC-SHA256 over `t.body`, 5 minutes."""
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    if not fields.get("t", "").isdigit() or "v1" not in fields:
+        return False
+    expected = hmac.new(
+        secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    fresh = abs(now - int(fields["t"])) <= TOLERANCE_SECONDS
+    return hmac.compare_digest(expected, fields["v1"]) and fresh
+
+
+@post("/demo/session-webhooks", include_in_schema=False, status_code=204)
+async def demo_session_webhook(request: Request[Any, Any, Any], state: State) -> None:
+    body = await request.body()
+    header = request.headers.get("stablecheckout-signature", "")
+    valid = verify(header, body, webhook_key(services_of(state).settings), int(time.time()))
+    event = json.loads(body)
+    session = event["data"]["object"]
+    total = session.get("amount_total")
+    shop = _demo(state)
+    shop.webhooks.insert(
+        0,
+        {
+            "valid": valid,
+            "body": {
+                "event_type": event["type"],
+                "merchant_order_id": session["id"],
+                "status": session["status"],
+                "amount": f"{total // 100}.{total % 100:02d}" if total is not None else "",
+            },
+            "attempt": request.headers.get("stablecheckout-attempt"),
+        },
+    )
+    del shop.webhooks[20:]
+
+
+def session_routes() -> list[HTTPRouteHandler]:
+    return [demo_buy_session, demo_donate, demo_session_return, demo_session_webhook]

@@ -1,0 +1,126 @@
+"""`stablecheckout dev` runs both front doors: the demo shop buys through a Checkout Session with
+the test API key the dev server makes at start, pays with the test wallet, returns through
+`success_url` (the shop retrieves the session), and receives a verified session webhook."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tests.conftest import REPO, free_port, unavailable
+
+
+def _pay_with_test_wallet(client: httpx.Client, location: str) -> str:
+    query = parse_qs(urlsplit(location).query)
+    order_id = query["order_id"][0]
+    auth = {"Ocrch-Signed-Url": location.split("&sig=")[0], "Ocrch-Signature": query["sig"][0]}
+    detail = client.post(
+        f"/api/v1/user/orders/{order_id}/payment",
+        headers=auth,
+        json={"blockchain": "eth", "stablecoin": "USDT"},
+    ).json()
+    call = (
+        "0xa9059cbb"
+        + detail["wallet_address"][2:].lower().rjust(64, "0")
+        + format(int(detail["amount_base_units"]), "x").rjust(64, "0")
+    )
+    sent = client.post(
+        "/demo/rpc",
+        json={
+            "method": "eth_sendTransaction",
+            "params": [{"to": detail["token_contract"], "data": call}],
+        },
+    ).json()
+    assert sent.get("result", "").startswith("0x"), sent
+    status = ""
+    deadline = time.monotonic() + 30
+    while status != "paid" and time.monotonic() < deadline:
+        status = client.get(f"/api/v1/user/orders/{order_id}/status", headers=auth).json()["status"]
+        time.sleep(0.3)
+    return status
+
+
+def test_dev_demo_buys_through_a_checkout_session(tmp_path: Path) -> None:
+    from app.devchain.anvil import AnvilNotFoundError, find_anvil
+
+    try:
+        find_anvil()
+    except AnvilNotFoundError as exc:
+        unavailable(str(exc))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "dev", "--port", str(port), "--workdir", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    output: list[str] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            output.append(line)
+            if "Press Ctrl-C" in line or process.poll() is not None:
+                break
+        keys = [m.group(0) for line in output for m in [re.search(r"sk_test_\w{40}", line)] if m]
+        assert keys, output
+        client = httpx.Client(base_url=base, timeout=10)
+        page = client.get("/demo").text
+        assert 'data-testid="buy-session-mug"' in page and 'data-testid="donate"' in page
+
+        bought = client.post("/demo/buy-session", data={"item": "mug"}, follow_redirects=False)
+        assert bought.status_code == 303, bought.text
+        session_url = bought.headers["location"]
+        assert re.fullmatch(rf"{base}/checkout/s/cs_test_\w+", session_url), session_url
+        session_id = session_url.rsplit("/", 1)[1]
+        page_link = client.get(session_url, follow_redirects=False).headers["location"]
+        assert page_link.startswith(f"{base}/checkout/?order_id=")
+        assert _pay_with_test_wallet(client, page_link) == "paid"
+
+        back = client.get(f"/demo/session-return?session_id={session_id}", follow_redirects=False)
+        assert (
+            back.status_code == 303 and back.headers["location"] == "/demo?paid=Confirmation%20mug"
+        )
+        session = client.get(
+            f"/api/v1/checkout/sessions/{session_id}",
+            headers={"Authorization": f"Bearer {keys[0]}"},
+        ).json()
+        assert session["status"] == "complete" and session["amount_total"] == 1250
+        hooks: list[dict[str, object]] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            hooks = [
+                h
+                for h in client.get("/demo/webhooks.json").json()
+                if h["body"]["event_type"] == "checkout.session.completed"
+            ]
+            if hooks:
+                break
+            time.sleep(0.2)
+        assert hooks and hooks[0]["valid"] is True, hooks
+        assert hooks[0]["body"]["merchant_order_id"] == session_id  # type: ignore[index]
+
+        donation = client.post("/demo/donate", follow_redirects=False)
+        form = client.get(donation.headers["location"])
+        assert form.status_code == 200 and 'data-testid="donation-amount"' in form.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            rest, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            rest, _ = process.communicate()
+    assert process.returncode == 0, "".join(output) + rest
