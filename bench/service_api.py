@@ -456,7 +456,7 @@ def run_wrk(
         max_ms=data["max_us"] / 1000,
         mean_ms=data["mean_us"] / 1000,
         server_cpu=(cpu1 - cpu0) / elapsed,
-        pg_cpu=(pg1 - pg0) / elapsed,
+        pg_cpu=max(0.0, pg1 - pg0) / elapsed,
         wrk_cpu=(ch1 - ch0) / elapsed,
         server_rq_wait=(rq1 - rq0) / elapsed,
         other_cpu=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - (pg1 - pg0) - (ch1 - ch0)) / elapsed,
