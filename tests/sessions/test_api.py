@@ -408,3 +408,9 @@ async def test_no_row_for_a_session_without_webhook_url(
         assert await db.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)) == 0
         row = await db.get(CheckoutSession, session["id"])
         assert row is not None and row.webhook_url is None
+
+
+async def test_wrong_method_is_a_json_error(api: AsyncTestClient[Any], api_keys: Keys) -> None:
+    response = await api.put("/api/v1/checkout/sessions", headers=bearer(api_keys.test))
+    assert response.status_code == 405
+    assert response.json()["error"]["type"] == "invalid_request_error"
