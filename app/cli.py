@@ -57,6 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"stablecheckout: --listen: {exc}") from None
     asyncio.run(_ensure_schema(settings, args.migrate))
     hash_plaintext_in_config(settings)
+    settings.server.listen = f"{host}:{port}"
 
     app = create_app(settings, run_jobs=not args.api_only, extra_jobs=watcher_jobs)
     log.info("serve.listening url=http://%s:%d", host, port)

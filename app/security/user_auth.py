@@ -50,12 +50,10 @@ def authenticate_user(
     return url
 
 
-def own_origin(settings: Settings, base_url: str) -> str | None:
-    """Where this server's hosted page lives: `[server].public_url`, else the request's origin."""
-    base = settings.server.public_url or base_url
-    if base.startswith("ws"):  # a WebSocket's own base URL: ws://, wss://
-        base = "http" + base[2:]
-    return url_origin(base)
+def own_origin(settings: Settings) -> str | None:
+    """Where this server's hosted page lives: `[server].public_url`, else the address `serve`
+    listens on. Never the request's Host header: a client chooses that one."""
+    return url_origin(settings.server.public_url or f"http://{settings.server.listen}")
 
 
 def allowed_origins(settings: Settings, signed_url: str | None, base_url: str | None) -> list[str]:
@@ -63,7 +61,7 @@ def allowed_origins(settings: Settings, signed_url: str | None, base_url: str | 
     listed = settings.merchant.allowed_origins
     if base_url is None or signed_url is None:
         return listed
-    origin = own_origin(settings, base_url)
+    origin = own_origin(settings)
     try:
         path = urlsplit(signed_url).path
     except ValueError:

@@ -33,6 +33,8 @@ TABLES = (ApiKey, CheckoutSession, Order, WebhookEvent, IdempotencyKey)
 
 def session_settings_dict(database_url: str, **sections: Any) -> dict[str, Any]:
     section = {**SESSION_SECTION, **sections.pop("checkout_sessions", {})}
+    # The in-process client's address, as `serve --listen` would set it: our own origin.
+    sections.setdefault("server", {"listen": "testserver.local:80"})
     return settings_dict(database_url, checkout_sessions=section, **sections)
 
 
