@@ -152,9 +152,9 @@ async def cmd_attach(session: Any, settings: Settings, args: argparse.Namespace)
 
 
 async def cmd_resend(session: Any, settings: Settings, args: argparse.Namespace) -> Any:
-    event = await webhooks.resend_order_status(session, uuid.UUID(args.order_id))
-    await service.record_action(session, actor(), "order.resend_webhook", args.order_id)
-    return {"event_id": str(event.id), "status": event.payload["status"]}
+    event = await service.resend_order_webhook(session, uuid.UUID(args.order_id), actor=actor())
+    status = event.payload.get("status") or event.payload.get("type")  # a session event: its type
+    return {"event_id": str(event.id), "status": status}
 
 
 async def cmd_webhooks(session: Any, settings: Settings, args: argparse.Namespace) -> Any:
