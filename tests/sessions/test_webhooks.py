@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -19,7 +18,7 @@ from app.config import Settings, load_settings
 from app.db import create_engine, create_sessionmaker
 from app.http import Services
 from app.main import create_app
-from app.webhooks.sender import send_due
+from app.webhooks.sender import http_client, send_due
 from tests.sessions.conftest import Keys, bearer, cart_body, create, session_settings_dict
 from tests.webhooks.test_sender import Receiver
 
@@ -72,7 +71,7 @@ async def test_session_event_delivered_signed_and_retried(
     engine = create_engine(hook_settings.database_url)
     services = Services(hook_settings, engine, create_sessionmaker(engine))
     try:
-        async with httpx.AsyncClient() as client:
+        async with http_client(services.settings) as client:
             deadline = time.monotonic() + 10
             while len(receiver.requests) < 2 and time.monotonic() < deadline:
                 await send_due(services, "test", client)

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
@@ -26,7 +25,7 @@ from app.ids import new_id
 from app.models import Order, WebhookAttempt, WebhookEvent
 from app.orders.models import OrderStatus
 from app.orders.service import change_status
-from app.webhooks.sender import request_body, retry_delay, send_due, webhook_sender
+from app.webhooks.sender import http_client, request_body, retry_delay, send_due, webhook_sender
 from app.webhooks.service import resend_order_status
 from app.webhooks.ssrf import is_public
 from tests.conftest import K1, free_port, settings_dict
@@ -121,7 +120,7 @@ async def paid_order(services: Services, url: str, amount: int = 1999) -> uuid.U
 
 
 async def run_until(services: Services, done: Callable[[], bool], seconds: float = 15) -> None:
-    async with httpx.AsyncClient() as client:
+    async with http_client(services.settings) as client:
         deadline = time.monotonic() + seconds
         while not done() and time.monotonic() < deadline:
             if not await send_due(services, "test-sender", client):
