@@ -11,18 +11,35 @@ from app.config import ChainSettings, Settings, WalletSettings
 from app.http import Services
 from app.jobs import Job, holder_id
 from watchers.base import ChainSource
-from watchers.evm import EvmSource
 from watchers.matcher import MatchRules
 from watchers.runner import ChainRunner, RunnerOptions
-from watchers.tron import TronSource
 
 log = logging.getLogger("watchers.registry")
 
 SourceFactory = Callable[[Blockchain, ChainSettings, list[WalletSettings]], ChainSource]
 
+
+def _evm(
+    blockchain: Blockchain, chain: ChainSettings, wallets: list[WalletSettings]
+) -> ChainSource:
+    from watchers.evm import EvmSource
+
+    return EvmSource.from_settings(blockchain, chain, wallets)
+
+
+def _tron(
+    blockchain: Blockchain, chain: ChainSettings, wallets: list[WalletSettings]
+) -> ChainSource:
+    from watchers.tron import TronSource
+
+    return TronSource.from_settings(blockchain, chain, wallets)
+
+
 SOURCES: dict[ChainFamily, SourceFactory] = {
-    ChainFamily.EVM: EvmSource.from_settings,
-    ChainFamily.TRON: TronSource.from_settings,
+    # Imported when a chain of the family is configured: an `--api-only` replica never loads
+    # web3 (~30 MB of a process's memory).
+    ChainFamily.EVM: _evm,
+    ChainFamily.TRON: _tron,
 }
 
 
