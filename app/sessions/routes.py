@@ -121,7 +121,7 @@ class CheckoutSessionsController(Controller):
             settings,
             api_key,
             body,
-            base_url=service.public_base(settings, str(request.base_url)),
+            base_url=service.public_base(settings, for_new_session=True),
             raw_body=raw,
             idempotency_key=request.headers.get("idempotency-key"),
         )
@@ -130,7 +130,6 @@ class CheckoutSessionsController(Controller):
     @get("/", summary="List checkout sessions, newest first", description=_AUTH)
     async def list_sessions(
         self,
-        request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         api_key: NamedDependency[ApiKey],
@@ -140,7 +139,7 @@ class CheckoutSessionsController(Controller):
         return await service.list_sessions(
             db_session,
             api_key,
-            service.public_base(settings, str(request.base_url)),
+            service.public_base(settings),
             limit=limit,
             starting_after=starting_after,
         )
@@ -148,14 +147,13 @@ class CheckoutSessionsController(Controller):
     @get("/{session_id:str}", summary="Retrieve a checkout session", description=_AUTH)
     async def get_session(
         self,
-        request: Request[Any, Any, Any],
         session_id: FromPath[str],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         api_key: NamedDependency[ApiKey],
     ) -> SessionOut:
         checkout = await service.get_session(db_session, api_key, session_id)
-        base = service.public_base(settings, str(request.base_url))
+        base = service.public_base(settings)
         return session_out(checkout, service.session_link(base, checkout.id))
 
     @post(
@@ -196,13 +194,12 @@ def _landing(landing: shopper.Landing, settings: Settings) -> Response[Any]:
 
 @get("/checkout/s/{session_id:str}", include_in_schema=False)
 async def follow_session(
-    request: Request[Any, Any, Any],
     session_id: FromPath[str],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
 ) -> Response[Any]:
     """A session's `url`: a freshly signed hosted-page link (303), or a donation's amount form."""
-    base = service.public_base(settings, str(request.base_url))
+    base = service.public_base(settings)
     return _landing(await shopper.open_session(db_session, settings, base, session_id), settings)
 
 
@@ -223,20 +220,19 @@ async def choose_amount(
             return _landing(shopper.Landing(checkout), settings)
         page = pages.donation_form(checkout, settings.merchant.name, exc.message, amount)
         return _html(page, 400)
-    base = service.public_base(settings, str(request.base_url))
+    base = service.public_base(settings)
     return _landing(await shopper.open_session(db_session, settings, base, session_id), settings)
 
 
 @get("/checkout/s/{session_id:str}/signature", include_in_schema=False)
 async def refresh_signature(
-    request: Request[Any, Any, Any],
     session_id: FromPath[str],
     order_id: Annotated[str, QueryParameter(max_length=64)],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
 ) -> Response[dict[str, str]]:
     """The hosted page's signature refresh for a session order (`refresh_url` of the page)."""
-    base = service.public_base(settings, str(request.base_url))
+    base = service.public_base(settings)
     page = await shopper.page_signature(db_session, settings, base, session_id, order_id)
     return Response(
         {"signed_url": page.signed_url, "signature": page.signature},

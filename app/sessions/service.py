@@ -19,12 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.config import Settings, parse_listen
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from app.ids import new_id
 from app.orders.models import IdempotencyKey, Order, OrderStatus
 from app.orders.service import IDEMPOTENCY_TTL, StoredResponse, change_status
+from app.security.signatures import url_origin
 from app.sessions import events
 from app.sessions.models import (
     ApiKey,
@@ -37,6 +38,7 @@ from app.sessions.schemas import CreateSessionRequest, SessionList, session_out
 from app.sessions.validation import SUPPORTED_CURRENCY, validate
 
 _ID_ALPHABET = string.ascii_letters + string.digits
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 ID_CHARS = 32
 """32 base62 characters: 190 random bits, so the id can be the shopper's bearer token."""
 _SESSION_ID = re.compile(r"^cs_(test|live)_[A-Za-z0-9]{1,56}$")
@@ -51,9 +53,20 @@ def new_session_id(livemode: bool) -> str:
     return f"cs_{'live' if livemode else 'test'}_{body}"
 
 
-def public_base(settings: Settings, request_base_url: str) -> str:
-    """Where shoppers reach this server: `[server].public_url`, else the request's own base."""
-    return (settings.server.public_url or request_base_url).rstrip("/")
+def public_base(settings: Settings, *, for_new_session: bool = False) -> str:
+    """Where shoppers reach this server, by the hosted page's own-origin rule
+    (`app.security.user_auth.own_origin`): `[server].public_url`, else the address `serve` listens
+    on; never the request's Host header. A new session refuses a wildcard listen address, which
+    no shopper can open: its link would be dead."""
+    if settings.server.public_url:
+        return settings.server.public_url.rstrip("/")
+    host, _ = parse_listen(settings.server.listen)
+    if for_new_session and host in WILDCARD_HOSTS:
+        raise ServiceUnavailable(
+            f"checkout sessions need [server].public_url (the address shoppers reach): this "
+            f"server listens on {settings.server.listen}, which no browser can open"
+        )
+    return url_origin(f"http://{settings.server.listen}") or f"http://{settings.server.listen}"
 
 
 def session_link(base_url: str, session_id: str) -> str:

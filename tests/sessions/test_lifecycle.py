@@ -281,3 +281,20 @@ async def test_donation_amount_form(api: AsyncTestClient[Any], api_keys: Keys, s
     assert (await counts(sdb))["orders"] == before["orders"] + 1
     follow = await api.get(path, follow_redirects=False)
     assert follow.status_code == 303 and session["order_id"] in follow.headers["location"]
+
+
+async def test_a_wildcard_listen_address_needs_public_url(
+    database_url: str, api_keys: Keys, sdb: Any
+) -> None:
+    """No session link that no shopper could open: without [server].public_url, a server listening
+    on 0.0.0.0 refuses to create sessions, and says what to set."""
+    settings = load_settings(
+        None, **session_settings_dict(database_url, server={"listen": "0.0.0.0:8080"})
+    )
+    before = await counts(sdb)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        response = await create(client, api_keys.test, cart_body())
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["type"] == "api_error" and "[server].public_url" in error["message"]
+    assert await counts(sdb) == before
