@@ -17,8 +17,10 @@ install: $(UV)  ## Python venv from the lock file, plus npm tools (local EVM nod
 dev: install  ## the whole payment loop: local chain, API, watchers, demo shop at /demo
 	$(UV) run stablecheckout dev --port $(PORT)
 
-serve: install  ## just the server on SQLite with the example config
-	$(UV) run stablecheckout serve -c $(CONFIG) --listen $(LISTEN)
+serve: install  ## just the server on SQLite, on a copy of the example config (serve rewrites
+	@mkdir -p .stablecheckout-serve  # the admin secret as a hash, as Ocrch does)
+	@[ -f .stablecheckout-serve/config.toml ] || cp $(CONFIG) .stablecheckout-serve/config.toml
+	cd .stablecheckout-serve && $(UV) run stablecheckout serve -c config.toml --listen $(LISTEN)
 
 test: install  ## the test suite (PostgreSQL and Redis tests skip when those servers are absent)
 	$(UV) run pytest
@@ -36,4 +38,4 @@ bench: install  ## benchmarks that print numbers (see docs/benchmarks.md)
 	$(UV) run python bench/service_api.py
 
 clean:
-	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache stablecheckout.db*
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache stablecheckout.db* .stablecheckout-dev .stablecheckout-serve
