@@ -40,7 +40,7 @@ def actor(request: Request[Any, Any, Any]) -> str:
 
 
 def transfer_id_of(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "¹".isdigit() is True
         raise BadRequest("invalid transfer id")
     return int(value)
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import ConfigError, Settings, load_settings
@@ -105,6 +106,13 @@ def run(args: argparse.Namespace) -> int:
         return COMMANDS[args.api_keys_command](settings, args)
     except AppError as exc:
         print(f"stablecheckout admin api-keys: {exc.message}", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:
+        print(
+            f"stablecheckout admin api-keys: database error ({type(exc.orig).__name__}); is the "
+            "schema up to date? run `stablecheckout migrate -c PATH`",
+            file=sys.stderr,
+        )
         return 1
 
 
