@@ -8,7 +8,9 @@ STABLECHECKOUT_TEST_REQUIRE_SERVICES=1 (set by .ci/run), which turns the skip in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -233,3 +235,54 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
     proc = start_server(config, settings.database_url, tmp_path / "serve.log")
     yield proc
     proc.stop()
+
+
+@dataclass
+class DevProcess:
+    """A running `stablecheckout dev`: its base URL, and what it printed."""
+
+    base: str
+    process: subprocess.Popen[str]
+    output: list[str]
+    returncode: int | None = None
+
+
+@contextlib.contextmanager
+def running_dev(workdir: Path) -> Iterator[DevProcess]:
+    """`stablecheckout dev` on a free port, ready once it printed its banner; Ctrl-C afterwards,
+    and the exit code and the rest of its output are kept for the test to check."""
+    from app.devchain.anvil import AnvilNotFoundError, find_anvil
+
+    try:
+        find_anvil()
+    except AnvilNotFoundError as exc:
+        unavailable(str(exc))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "dev", "--port", str(port), "--workdir", str(workdir)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    dev = DevProcess(f"http://127.0.0.1:{port}", process, [])
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            dev.output.append(line)
+            if "Press Ctrl-C" in line or process.poll() is not None:
+                break
+        yield dev
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            rest, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            rest, _ = process.communicate()
+        dev.output.append(rest)
+        dev.returncode = process.returncode

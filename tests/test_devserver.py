@@ -3,47 +3,22 @@ test wallet, watch the order get paid and the shop receive a verified webhook.""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.conftest import REPO, free_port, unavailable
+from tests.conftest import running_dev
 
 
-def test_dev_runs_the_whole_loop(tmp_path: object) -> None:
-    from app.devchain.anvil import AnvilNotFoundError, find_anvil
-
-    try:
-        find_anvil()
-    except AnvilNotFoundError as exc:
-        unavailable(str(exc))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "dev", "--port", str(port), "--workdir", str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    output: list[str] = []
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            output.append(line)
-            if f"running at {base}" in line or process.poll() is not None:
-                break
-        assert any(re.search(r"running at http://127\.0\.0\.1:\d+", x) for x in output), output
+def test_dev_runs_the_whole_loop(tmp_path: Path) -> None:
+    with running_dev(tmp_path) as dev:
+        base = dev.base
+        assert any(re.search(r"running at http://127\.0\.0\.1:\d+", x) for x in dev.output), (
+            dev.output
+        )
         client = httpx.Client(base_url=base, timeout=10)
         assert client.get("/demo").status_code == 200
         bought = client.post("/demo/buy", data={"item": "mug"}, follow_redirects=False)
@@ -116,12 +91,5 @@ def test_dev_runs_the_whole_loop(tmp_path: object) -> None:
             ]
             time.sleep(0.3)
         assert status == "paid"
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            rest, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            rest, _ = process.communicate()
-    assert process.returncode == 0, "".join(output) + rest
-    assert "stopped" in rest
+    assert dev.returncode == 0, "".join(dev.output)
+    assert "stopped" in dev.output[-1]

@@ -4,18 +4,14 @@ the test API key the dev server makes at start, pays with the test wallet, retur
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.conftest import REPO, free_port, unavailable
+from tests.conftest import running_dev
 
 
 def _pay_with_test_wallet(client: httpx.Client, location: str) -> str:
@@ -49,32 +45,8 @@ def _pay_with_test_wallet(client: httpx.Client, location: str) -> str:
 
 
 def test_dev_demo_buys_through_a_checkout_session(tmp_path: Path) -> None:
-    from app.devchain.anvil import AnvilNotFoundError, find_anvil
-
-    try:
-        find_anvil()
-    except AnvilNotFoundError as exc:
-        unavailable(str(exc))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "dev", "--port", str(port), "--workdir", str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    output: list[str] = []
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            output.append(line)
-            if "Press Ctrl-C" in line or process.poll() is not None:
-                break
+    with running_dev(tmp_path) as dev:
+        base, output = dev.base, dev.output
         keys = [m.group(0) for line in output for m in [re.search(r"sk_test_\w{40}", line)] if m]
         assert keys, output
         client = httpx.Client(base_url=base, timeout=10)
@@ -116,11 +88,3 @@ def test_dev_demo_buys_through_a_checkout_session(tmp_path: Path) -> None:
         donation = client.post("/demo/donate", follow_redirects=False)
         form = client.get(donation.headers["location"])
         assert form.status_code == 200 and 'data-testid="donation-amount"' in form.text
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            rest, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            rest, _ = process.communicate()
-    assert process.returncode == 0, "".join(output) + rest
