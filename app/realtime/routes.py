@@ -99,6 +99,10 @@ async def order_socket(
                 if json.loads(event).get("order", {}).get("status") in TERMINAL_STATUSES:
                     await socket.close(code=1000)
                     break
+            else:
+                # The client left, or Redis came back and the subscription was ended so that the
+                # page reconnects and reads what it may have missed: 1012, "come back".
+                await socket.close(code=1012, reason="reconnect")
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
