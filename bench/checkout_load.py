@@ -43,6 +43,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -474,7 +475,11 @@ async def orchestrate(args: argparse.Namespace) -> int:
             Path(args.json).write_text(
                 json.dumps({"args": run, "results": results, "checks": checks})
             )
-        return 0 if checks["ok"] else 1
+        if checks["ok"]:
+            shutil.rmtree(workdir, ignore_errors=True)
+            return 0
+        print(f"process logs kept in {workdir}")
+        return 1
     finally:
         for proc in procs:
             proc.stop()
