@@ -160,6 +160,7 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
                 log_level="warning",
                 access_log=False,
                 ws="websockets-sansio",
+                ws_per_message_deflate=False,
                 timeout_graceful_shutdown=3,
             )
         )
