@@ -8,25 +8,23 @@ push in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chains import ANY_COIN_DECIMALS, COIN_DECIMALS, Blockchain
 from app.config import Settings
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound
+from app.idempotency import StoredResponse, respond_once
 from app.ids import new_id
 from app.money import Amount
-from app.orders.models import IdempotencyKey, Order, OrderStatus
+from app.orders.models import Order, OrderStatus
 from app.orders.schemas import CreateOrderRequest, OrderResponse
 from app.payments.service import close_order_deposits
 from app.realtime.changes import order_changed
@@ -34,16 +32,8 @@ from app.tokens import required_confirmations
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
 from app.webhooks.service import enqueue_order_status_changed
 
-IDEMPOTENCY_TTL = dt.timedelta(hours=24)
 MAX_MERCHANT_ORDER_ID = 255
 MAX_METADATA_BYTES = 8192
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    status_code: int
-    body: bytes
-    replayed: bool = False
 
 
 def to_unix(value: dt.datetime) -> int:
@@ -148,21 +138,6 @@ async def create_order(
     return order
 
 
-def _hash(text: str | bytes) -> str:
-    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
-
-
-async def _replay(session: AsyncSession, key_hash: str, request_hash: str) -> StoredResponse | None:
-    row = await session.get(IdempotencyKey, key_hash, populate_existing=True)
-    if row is None:
-        return None
-    if row.request_hash != request_hash:
-        raise Conflict("Idempotency-Key was already used with a different request body")
-    if row.response_status is None or row.response_body is None:
-        raise Conflict("a request with this Idempotency-Key is still being processed")
-    return StoredResponse(row.response_status, row.response_body.encode(), replayed=True)
-
-
 async def create_order_response(
     session: AsyncSession,
     settings: Settings,
@@ -171,46 +146,13 @@ async def create_order_response(
     raw_body: bytes,
     idempotency_key: str | None,
 ) -> StoredResponse:
-    """Create an order and its 201 body; with a key, the same key and body give the same answer.
+    """Create an order and its 201 body; with a key, the same key and body give the same answer."""
 
-    The key row is inserted before the order inside a savepoint: a concurrent request with the
-    same key blocks on the primary key until the first commits, then replays its response.
-    """
-    if idempotency_key is None:
+    async def produce() -> str:
         order = await create_order(session, settings, request)
-        return StoredResponse(201, order_response(order).model_dump_json().encode())
-    if not 1 <= len(idempotency_key) <= 255:
-        raise BadRequest("Idempotency-Key must be 1 to 255 characters", param="Idempotency-Key")
-    key_hash, request_hash = _hash("service:" + idempotency_key), _hash(raw_body)
-    now = utcnow()
-    await session.execute(
-        sa.delete(IdempotencyKey).where(
-            IdempotencyKey.key_hash == key_hash, IdempotencyKey.expires_at <= now
-        )
-    )
-    replay = await _replay(session, key_hash, request_hash)
-    if replay is not None:
-        return replay
-    row = IdempotencyKey(
-        key_hash=key_hash,
-        request_hash=request_hash,
-        created_at=now,
-        expires_at=now + IDEMPOTENCY_TTL,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        replay = await _replay(session, key_hash, request_hash)
-        if replay is None:
-            raise
-        return replay
-    order = await create_order(session, settings, request)
-    body = order_response(order).model_dump_json()
-    row.response_status, row.response_body = 201, body
-    await session.flush()
-    return StoredResponse(201, body.encode())
+        return order_response(order).model_dump_json()
+
+    return await respond_once(session, "service", idempotency_key, raw_body, produce)
 
 
 async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order:

@@ -10,21 +10,20 @@ work on the order as on any other; `app.sessions.events` moves the session when 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import secrets
 import string
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, parse_listen
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from app.idempotency import StoredResponse, respond_once
 from app.ids import new_id
-from app.orders.models import IdempotencyKey, Order, OrderStatus
-from app.orders.service import IDEMPOTENCY_TTL, StoredResponse, change_status
+from app.orders.models import Order, OrderStatus
+from app.orders.service import change_status
 from app.security.signatures import url_origin
 from app.sessions import events
 from app.sessions.models import (
@@ -130,24 +129,6 @@ async def create_session(
     return checkout
 
 
-def _hash(text: str | bytes) -> str:
-    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
-
-
-async def _replay(session: AsyncSession, key_hash: str, request_hash: str) -> StoredResponse | None:
-    row = await session.get(IdempotencyKey, key_hash, populate_existing=True)
-    if row is None:
-        return None
-    if row.request_hash != request_hash:
-        raise Conflict(
-            "Idempotency-Key was already used with a different request body",
-            param="Idempotency-Key",
-        )
-    if row.response_status is None or row.response_body is None:
-        raise Conflict("a request with this Idempotency-Key is still being processed")
-    return StoredResponse(row.response_status, row.response_body.encode(), replayed=True)
-
-
 async def create_session_response(
     session: AsyncSession,
     settings: Settings,
@@ -167,43 +148,12 @@ async def create_session_response(
     request with the same key waits on the primary key, then replays the first response.
     """
     validate(request, settings, utcnow())
-    if idempotency_key is None:
+
+    async def produce() -> str:
         checkout = await create_session(session, settings, key, request)
-        body = session_out(checkout, session_link(base_url, checkout.id)).model_dump_json()
-        return StoredResponse(201, body.encode())
-    if not 1 <= len(idempotency_key) <= 255:
-        raise BadRequest("Idempotency-Key must be 1 to 255 characters", param="Idempotency-Key")
-    key_hash = _hash(f"sessions:{key.mode}:{idempotency_key}")
-    request_hash = _hash(raw_body)
-    now = utcnow()
-    await session.execute(
-        sa.delete(IdempotencyKey).where(
-            IdempotencyKey.key_hash == key_hash, IdempotencyKey.expires_at <= now
-        )
-    )
-    replay = await _replay(session, key_hash, request_hash)
-    if replay is not None:
-        return replay
-    row = IdempotencyKey(
-        key_hash=key_hash,
-        request_hash=request_hash,
-        created_at=now,
-        expires_at=now + IDEMPOTENCY_TTL,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        replay = await _replay(session, key_hash, request_hash)
-        if replay is None:
-            raise
-        return replay
-    checkout = await create_session(session, settings, key, request)
-    body = session_out(checkout, session_link(base_url, checkout.id)).model_dump_json()
-    row.response_status, row.response_body = 201, body
-    await session.flush()
-    return StoredResponse(201, body.encode())
+        return session_out(checkout, session_link(base_url, checkout.id)).model_dump_json()
+
+    return await respond_once(session, f"sessions:{key.mode}", idempotency_key, raw_body, produce)
 
 
 # ---------------------------------------------------------------------------------------------
