@@ -55,7 +55,7 @@ from app.http import Services  # noqa: E402
 from app.migrate import upgrade_to_head  # noqa: E402
 from app.models import Transfer  # noqa: E402
 from app.security.signatures import sign_body, sign_url  # noqa: E402
-from watchers.matcher import MatchRules  # noqa: E402
+from app.transfers.service import MatchRules  # noqa: E402
 from watchers.runner import ChainRunner, RunnerOptions  # noqa: E402
 from watchers.tron import TronSource  # noqa: E402
 

@@ -16,8 +16,8 @@
     block decorrelates it from the poll phase.
 (2) Ingest+match throughput on the database path alone: 100,000 open deposits inserted with SQL,
     then synthetic `ObservedTransfer` batches (90 % paying a random open deposit, 10 % matching
-    nothing) fed to `watchers.matcher.ingest` and then `confirm`, each in its own transaction, as
-    the runner does. Target >= 5,000 transfers/s.
+    nothing) fed to `app.transfers.service.ingest` and then `confirm`, each in its own transaction,
+    as the runner does. Target >= 5,000 transfers/s.
 (3) RSS of an idle `stablecheckout watch` process with the chain configured (newHeads live).
     Target <= 150 MB.
 
@@ -72,8 +72,8 @@ from app.devchain.anvil import (  # noqa: E402
 )
 from app.migrate import upgrade_to_head  # noqa: E402
 from app.security.signatures import sign_body, sign_url  # noqa: E402
+from app.transfers.service import MatchRules, confirm, ingest  # noqa: E402
 from watchers.base import ObservedTransfer  # noqa: E402
-from watchers.matcher import MatchRules, confirm, ingest  # noqa: E402
 
 SECRET = "bench-merchant-secret"
 PAYER = ANVIL_ACCOUNTS[1]

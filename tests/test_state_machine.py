@@ -35,9 +35,9 @@ from app.orders.schemas import CreateOrderRequest
 from app.orders.service import cancel_order, create_order, expire_due_orders
 from app.payments.models import RESERVED_STATUSES, DepositStatus
 from app.payments.service import create_payment
+from app.transfers.observed import ObservedTransfer
+from app.transfers.service import MatchRules, confirm, ingest
 from tests.conftest import TEST_WALLET_ETH, settings_dict
-from watchers.base import ObservedTransfer
-from watchers.matcher import MatchRules, confirm, ingest
 
 AMOUNTS = st.sampled_from(["1", "2.5", "10"])
 

@@ -22,11 +22,12 @@ retries). The runner backs off and tries again; it never treats an outage as "no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from app.chains import Blockchain, Coin
+from app.chains import Blockchain
+from app.transfers.observed import ObservedTransfer
+
+__all__ = ["ChainSource", "ObservedTransfer", "SourceError", "SourceUnavailable"]
 
 
 class SourceError(Exception):
@@ -35,42 +36,6 @@ class SourceError(Exception):
 
 class SourceUnavailable(SourceError):
     """No configured node answered usefully (all failed, timed out, or kept erroring)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedTransfer:
-    """One token transfer to one of our wallets, exactly as a node reported it.
-
-    The identity of a transfer is (blockchain, tx_hash, log_index): one transaction can move tokens
-    several times (batch payouts, routers), and each log is its own transfer. Re-reading a block
-    yields equal records, so storing them is idempotent.
-
-    Address spelling is family-specific and documented by each source (EVM: EIP-55 checksummed);
-    compare addresses case-insensitively. `tx_hash` and `block_hash` are lowercase 0x-hex on EVM.
-    """
-
-    blockchain: Blockchain
-    token: Coin
-    """Which configured coin the contract is (the contract decides, never the symbol it claims)."""
-    contract_address: str
-    tx_hash: str
-    log_index: int
-    from_address: str
-    to_address: str
-    amount: int
-    """Base units of the token (e.g. 1 USDT = 1_000_000). Never a float."""
-    block_number: int
-    block_hash: str
-    block_time: datetime
-    """The block's timestamp, timezone-aware UTC."""
-    removed: bool = False
-    """True when the node says the log was removed by a reorg (subscriptions report this; a
-    `transfers()` scan of the canonical chain normally never returns removed logs)."""
-
-    @property
-    def key(self) -> tuple[str, str, int]:
-        """(blockchain, tx_hash, log_index): the unique identity a database row should use."""
-        return (str(self.blockchain), self.tx_hash.lower(), self.log_index)
 
 
 @runtime_checkable

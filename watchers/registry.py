@@ -10,8 +10,8 @@ from app.chains import CHAINS, Blockchain, ChainFamily
 from app.config import ChainSettings, Settings, WalletSettings
 from app.http import Services
 from app.jobs import Job, holder_id
+from app.transfers.service import MatchRules
 from watchers.base import ChainSource
-from watchers.matcher import MatchRules
 from watchers.runner import ChainRunner, RunnerOptions
 
 log = logging.getLogger("watchers.registry")

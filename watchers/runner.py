@@ -29,8 +29,7 @@ from app.observability import (
 from app.orders.models import Order
 from app.realtime.changes import order_changed
 from app.transfers.models import ChainBlock, ChainCursor, Transfer
-from watchers.base import ChainSource, SourceError
-from watchers.matcher import (
+from app.transfers.service import (
     MatchRules,
     awaiting_depth,
     confirm,
@@ -40,6 +39,7 @@ from watchers.matcher import (
     ingest,
     rewind,
 )
+from watchers.base import ChainSource, SourceError
 
 log = logging.getLogger("watchers.runner")
 

@@ -16,9 +16,9 @@ from app.models import Order, Transfer
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.service import create_payment
+from app.transfers.observed import ObservedTransfer
+from app.transfers.service import MatchRules, confirm, ingest
 from tests.conftest import TEST_WALLET_ETH
-from watchers.base import ObservedTransfer
-from watchers.matcher import MatchRules, confirm, ingest
 
 
 def _seen(n: int, amount: int) -> ObservedTransfer:

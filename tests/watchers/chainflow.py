@@ -38,11 +38,11 @@ from app.models import Order, Transfer, WebhookEvent
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.service import create_payment
+from app.transfers.service import MatchRules
 from tests.conftest import REPO, settings_dict
 from tests.watchers.conftest import WALLET
 from watchers.base import ChainSource
 from watchers.evm import EvmSource
-from watchers.matcher import MatchRules
 from watchers.runner import ChainRunner, RunnerOptions
 
 UNKNOWN_URL = "https://shop.example.com/unknown"

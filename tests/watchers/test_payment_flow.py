@@ -17,11 +17,11 @@ from app.devchain.anvil import AnvilProcess, batch_transfer_tokens, transfer_tok
 from app.http import Services
 from app.main import create_app
 from app.models import Order, Transfer, WebhookEvent
+from app.transfers.service import MatchRules
 from tests.conftest import settings_dict
 from tests.helpers import body_bytes, checkout_url, order_body, signed_headers, user_headers
 from tests.watchers.conftest import PAYER, STRANGER, WALLET
 from watchers.evm import EvmSource
-from watchers.matcher import MatchRules
 from watchers.runner import ChainRunner, RunnerOptions
 
 

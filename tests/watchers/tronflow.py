@@ -24,8 +24,8 @@ from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.schemas import PaymentDetail
 from app.payments.service import create_payment
+from app.transfers.service import MatchRules
 from tests.conftest import settings_dict
-from watchers.matcher import MatchRules
 from watchers.runner import ChainRunner, RunnerOptions
 from watchers.tron import TronSource
 

@@ -1,4 +1,7 @@
-"""Chain-agnostic matching: store what the chain said, link it to a deposit, pay at depth.
+"""The transfers domain: store what the chain said, link it to a deposit, pay at depth.
+
+Chain-agnostic: `watchers/` reads the chains (sources, the runner's cursor and lease loop) and
+calls these functions; nothing here knows which chain family a transfer came from.
 
 The chain is an inbox. Every observed transfer is stored first, keyed by (chain, tx hash, log
 index), so re-reading a block never counts twice; matching and paying are separate, re-runnable
@@ -39,10 +42,10 @@ from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.realtime.changes import order_changed
 from app.tokens import required_confirmations
 from app.transfers.models import Transfer, TransferStatus
+from app.transfers.observed import ObservedTransfer
 from app.webhooks.service import enqueue_unknown_transfer
-from watchers.base import ObservedTransfer
 
-log = logging.getLogger("watchers.matcher")
+log = logging.getLogger("app.transfers")
 
 INSERT_BATCH = 500
 
