@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import create_engine, create_sessionmaker, utcnow
+from app.db import BaseUnits, UtcDateTime, create_engine, create_sessionmaker, utcnow
 from app.ids import new_id
 from app.migrate import alembic_config
 from app.models import Base, Deposit, Order
@@ -152,35 +152,54 @@ async def _check_0004(url: str) -> None:
         "older": ("0xb", 4, "matched", True),
         "newer": ("0xb", 4, "matched", True),
     }
+    # Plain tables, as they were at 0003 (the models have grown since).
+    when = ("created_at", "updated_at", "expires_at", "started_at", "reserved_until")
+    orders = sa.table(
+        "orders",
+        sa.column("id", sa.Uuid()),
+        sa.column("amount_units", BaseUnits()),
+        *(sa.column(c) for c in ("merchant_order_id", "amount_scale", "status", "webhook_url")),
+        *(sa.column(c, UtcDateTime()) for c in when[:3]),
+    )
+    deposits = sa.table(
+        "deposits",
+        sa.column("order_id", sa.Uuid()),
+        sa.column("amount", BaseUnits()),
+        *(sa.column(c) for c in ("blockchain", "token", "wallet_address", "decimals", "status")),
+        *(sa.column(c, UtcDateTime()) for c in when[3:]),
+    )
     ids = {}
     async with sessionmaker() as session, session.begin():
         for name, (wallet, amount, status, open_) in cases.items():
-            order = Order(
-                id=new_id(),
-                merchant_order_id=name,
-                amount_units=amount,
-                amount_scale=0,
-                status="paid",
-                webhook_url="https://x.example/h",
-                created_at=now,
-                updated_at=now,
-                expires_at=now,
+            order_id = new_id()
+            stamp = {"created_at": now, "updated_at": now, "expires_at": now}
+            await session.execute(
+                orders.insert().values(
+                    id=order_id,
+                    merchant_order_id=name,
+                    amount_units=amount,
+                    amount_scale=0,
+                    status="paid",
+                    webhook_url="https://x.example/h",
+                    **stamp,
+                )
             )
-            session.add(order)
-            await session.flush()
-            deposit = Deposit(
-                order_id=order.id,
-                blockchain="eth",
-                token="USDT",
-                wallet_address=wallet,
-                amount=amount,
-                decimals=6,
-                status=status,
-                reserved_until=now + dt.timedelta(hours=1 if open_ else -1),
+            deposit_id = await session.scalar(
+                deposits.insert()
+                .values(
+                    order_id=order_id,
+                    blockchain="eth",
+                    token="USDT",
+                    wallet_address=wallet,
+                    amount=amount,
+                    decimals=6,
+                    status=status,
+                    started_at=now,
+                    reserved_until=now + dt.timedelta(hours=1 if open_ else -1),
+                )
+                .returning(sa.literal_column("id"))
             )
-            session.add(deposit)
-            await session.flush()
-            ids[deposit.id] = name
+            ids[deposit_id] = name
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade_to, url, "head")
     async with sessionmaker() as session:

@@ -26,17 +26,15 @@ from app.observability import (
     WATCHER_HEAD,
     WATCHER_LAG,
 )
-from app.orders.models import Order
-from app.realtime.changes import order_changed
 from app.transfers.models import ChainBlock, ChainCursor, Transfer
 from app.transfers.service import (
     MatchRules,
     awaiting_depth,
     confirm,
     confirmations,
-    detected_message,
     due_for_confirmation,
     ingest,
+    report_progress,
     rewind,
 )
 from watchers.base import ChainSource, SourceError
@@ -283,13 +281,6 @@ class ChainRunner:
         if not changed:
             return
         async with unit_of_work(self.services.sessionmaker, self.services.publisher) as session:
-            for transfer in changed:
-                order = await session.get(Order, transfer.order_id)
-                if order is None:
-                    continue
-                order_changed(
-                    session,
-                    order.id,
-                    detected_message(order, transfer, head, self.rules.required_confirmations),
-                )
-                self._pushed[transfer.id] = confirmations(head, transfer.block_number)
+            await report_progress(session, self.rules, changed, head)
+        for transfer in changed:
+            self._pushed[transfer.id] = confirmations(head, transfer.block_number)

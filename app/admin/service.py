@@ -31,8 +31,9 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound
 from app.money import format_base_units
+from app.orders import lifecycle
+from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
-from app.orders.service import change_status
 from app.payments.models import Deposit
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
@@ -264,6 +265,11 @@ def list_wallets(settings: Settings) -> list[AdminWallet]:
     ]
 
 
+def operator_request(reason: str) -> lifecycle.Request:
+    """An operator may pay an order from any unpaid status (the lifecycle's guards say so)."""
+    return lifecycle.Request(by=Actor.OPERATOR, reason=reason[:255])
+
+
 async def mark_paid(
     session: AsyncSession, order_id: uuid.UUID, *, actor: str, reason: str | None
 ) -> AdminOrder:
@@ -274,13 +280,7 @@ async def mark_paid(
     previous = order.status
     if previous != OrderStatus.PAID:
         why = reason or "marked paid by an operator"
-        changed = await change_status(
-            session,
-            order_id,
-            to=OrderStatus.PAID,
-            allowed_from=(OrderStatus.PENDING, OrderStatus.EXPIRED, OrderStatus.CANCELLED),
-            reason=why[:255],
-        )
+        changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
         if changed is not None:
             await record_action(
                 session, actor, "order.mark_paid", str(order_id), why, {"from_status": previous}
@@ -312,13 +312,7 @@ async def attach_transfer(
     if order.status == OrderStatus.PAID:
         raise Conflict("order is already paid")
     why = reason or f"transfer {transfer_id} attached by an operator"
-    changed = await change_status(
-        session,
-        order_id,
-        to=OrderStatus.PAID,
-        allowed_from=(OrderStatus.PENDING, OrderStatus.EXPIRED, OrderStatus.CANCELLED),
-        reason=why[:255],
-    )
+    changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
     if changed is None:
         # Paid a moment ago by someone else (the watcher): crediting this transfer too would
         # count the order's money twice. The transfer stays unmatched for another decision.

@@ -21,6 +21,9 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+SERVICE_API = "ocrch"
+"""`integration` of an order created through the Ocrch Service API."""
+
 TERMINAL_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED})
 
 
@@ -46,6 +49,9 @@ class Order(Base):
     paid_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     status_reason: Mapped[str | None] = mapped_column(sa.String(255))
     """Why the status last changed when a person changed it (admin mark-paid, attach)."""
+    integration: Mapped[str] = mapped_column(sa.String(32), default=SERVICE_API)
+    """Which integration created the order, so its own subscribers report its changes (Ocrch
+    `order_status_changed` for the Service API, session events for a checkout session, …)."""
 
     @property
     def amount(self) -> Amount:

@@ -1,8 +1,7 @@
-"""Order rules: creation (with idempotency), lookup, and status changes.
+"""Order rules: creation (with idempotency), lookup, and the requests that move an order.
 
-Every status change is one conditional UPDATE (`WHERE status = <expected>`), so two processes
-racing to change the same order cannot both win; the winner writes the outbox row and queues the
-push in the same transaction.
+Every status change goes through `app.orders.lifecycle` (the transition table and the only writer
+of `orders.status`); this module says who asks (the shopper cancels, the sweeper expires).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,13 +22,12 @@ from app.errors import BadRequest, Conflict, NotFound
 from app.idempotency import StoredResponse, respond_once
 from app.ids import new_id
 from app.money import Amount
+from app.orders import lifecycle
+from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
 from app.orders.schemas import CreateOrderRequest, OrderResponse
-from app.payments.service import close_order_deposits
-from app.realtime.changes import order_changed
 from app.tokens import required_confirmations
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
-from app.webhooks.service import enqueue_order_status_changed
 
 MAX_MERCHANT_ORDER_ID = 255
 MAX_METADATA_BYTES = 8192
@@ -170,61 +167,34 @@ async def change_status(
     allowed_from: tuple[OrderStatus, ...] = (OrderStatus.PENDING,),
     reason: str | None = None,
 ) -> Order | None:
-    """Move an order to `to` if its status is one of `allowed_from`; None if it was not.
-
-    The winner also writes the webhook outbox row and queues the push, in this transaction.
-    """
-    now = utcnow()
-    values: dict[str, Any] = {"status": to, "updated_at": now, "status_reason": reason}
-    if to is OrderStatus.PAID:
-        values["paid_at"] = now
-    result = await session.execute(
-        sa.update(Order)
-        .where(Order.id == order_id, Order.status.in_(allowed_from))
-        .values(**values)
-        .returning(Order.id)
-        .execution_options(synchronize_session=False)
+    """An operator's explicit move of one order to `to`, from one of `allowed_from` (within what
+    the lifecycle table allows an operator); None when it did not move."""
+    return await lifecycle.move(
+        session,
+        order_id,
+        to,
+        lifecycle.Request(by=Actor.OPERATOR, reason=reason),
+        only_from=allowed_from,
     )
-    if result.scalar_one_or_none() is None:
-        return None
-    order = await session.get(Order, order_id, populate_existing=True)
-    assert order is not None
-    await record_status_changes(session, [order])
-    return order
-
-
-async def record_status_changes(session: AsyncSession, orders: Sequence[Order]) -> None:
-    """What every status change brings with it, in the same transaction: deposits released or
-    kept for late payments, the webhook outbox row, and the push to the order's pages.
-
-    Every path that changes an order's status (a request, the sweeper, the matcher's batch, an
-    operator) ends here, so a new consequence is added in one place."""
-    await close_order_deposits(session, orders)
-    for order in orders:
-        await enqueue_order_status_changed(session, order)
-        order_changed(session, order.id, order_message(order))
 
 
 async def expire_due_orders(session: AsyncSession, *, limit: int = 500) -> list[Order]:
     """Expire pending orders past `expires_at`; safe to run in several processes at once."""
     now = utcnow()
     due = await session.scalars(
-        sa.select(Order.id)
+        sa.select(Order)
         .where(Order.status == OrderStatus.PENDING, Order.expires_at <= now)
         .order_by(Order.expires_at)
         .limit(limit)
     )
-    expired = []
-    for order_id in due.all():
-        order = await change_status(session, order_id, to=OrderStatus.EXPIRED)
-        if order is not None:
-            expired.append(order)
-    return expired
+    sweeper = lifecycle.Request(by=Actor.SWEEPER)
+    return await lifecycle.apply(session, OrderStatus.EXPIRED, [(o, sweeper) for o in due.all()])
 
 
 async def cancel_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
     """The shopper gives up: pending → cancelled, with its webhook and push."""
-    order = await change_status(session, order_id, to=OrderStatus.CANCELLED)
+    shopper = lifecycle.Request(by=Actor.SHOPPER)
+    order = await lifecycle.move(session, order_id, OrderStatus.CANCELLED, shopper)
     if order is not None:
         return order
     if await session.get(Order, order_id) is None:

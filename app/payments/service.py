@@ -21,6 +21,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from app.money import Amount, AmountError, format_base_units
+from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.payments.schemas import ChainCoinPair, PaymentDetail
@@ -165,6 +166,12 @@ def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> Pay
         expires_at=int(order.expires_at.timestamp()),
         payment_uri=payment_uri(option, deposit.wallet_address, deposit.amount, deposit.decimals),
     )
+
+
+async def on_order_ended(session: AsyncSession, changes: Sequence[OrderStatusChanged]) -> None:
+    """Subscriber of the lifecycle's events: an order that left `pending` stops offering its
+    deposits (every target status is terminal)."""
+    await close_order_deposits(session, [change.order for change in changes])
 
 
 async def close_order_deposits(session: AsyncSession, orders: Sequence[Order]) -> None:

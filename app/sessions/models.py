@@ -12,6 +12,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UtcDateTime, utcnow
 
+INTEGRATION = "checkout_session"
+"""`orders.integration` of an order a checkout session made: its status changes move the session
+and are reported as session events, not as Ocrch `order_status_changed`."""
+
 
 class KeyMode(StrEnum):
     TEST = "test"

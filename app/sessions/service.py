@@ -22,11 +22,13 @@ from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from app.idempotency import StoredResponse, respond_once
 from app.ids import new_id
+from app.orders import lifecycle
+from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
-from app.orders.service import change_status
 from app.security.signatures import url_origin
 from app.sessions import events
 from app.sessions.models import (
+    INTEGRATION,
     ApiKey,
     CheckoutSession,
     KeyMode,
@@ -86,6 +88,7 @@ def order_for(
         amount_units=amount_cents,
         amount_scale=2,
         status=OrderStatus.PENDING,
+        integration=INTEGRATION,
         webhook_url=checkout.webhook_url or "",
         success_url=fill(checkout.success_url, checkout.id),
         cancel_url=fill(checkout.cancel_url, checkout.id),
@@ -220,17 +223,16 @@ async def expire_session(session: AsyncSession, key: ApiKey, session_id: str) ->
             CheckoutSession.order_id.is_(None),
         )
         if moved is not None:
-            events.write_event(session, moved, events.SessionEvent.EXPIRED, now)
+            await events.announce(session, moved, events.SessionEvent.EXPIRED, now)
     else:
         # A payment sent from now on is late: it is linked to the order, reported, never taken
-        # for an on-time payment (the matcher pays an expired order only up to its expires_at).
-        await session.execute(
-            sa.update(Order)
-            .where(Order.id == checkout.order_id, Order.status == OrderStatus.PENDING)
-            .values(expires_at=now)
-            .execution_options(synchronize_session=False)
+        # for an on-time payment (the lifecycle pays an expired order only up to its expires_at).
+        await lifecycle.move(
+            session,
+            checkout.order_id,
+            OrderStatus.EXPIRED,
+            lifecycle.Request(by=Actor.MERCHANT, end_now=True),
         )
-        await change_status(session, checkout.order_id, to=OrderStatus.EXPIRED)
     checkout = await get_session(session, key, session_id)
     if checkout.status != SessionStatus.EXPIRED:
         raise Conflict(f"the session became {checkout.status} meanwhile", param="id")
@@ -263,7 +265,7 @@ async def expire_due_sessions(session: AsyncSession, *, limit: int = 500) -> int
             CheckoutSession.order_id.is_(None),
         )
         if moved is not None:
-            events.write_event(session, moved, events.SessionEvent.EXPIRED, now)
+            await events.announce(session, moved, events.SessionEvent.EXPIRED, now)
             expired += 1
     return expired
 

@@ -88,7 +88,7 @@ async def _expire_now(session: AsyncSession, checkout: CheckoutSession) -> Check
         CheckoutSession.order_id.is_(None),
     )
     if moved is not None:
-        events.write_event(session, moved, events.SessionEvent.EXPIRED, utcnow())
+        await events.announce(session, moved, events.SessionEvent.EXPIRED, utcnow())
         return moved
     return checkout
 

@@ -12,13 +12,8 @@ import hmac
 from app.config import Settings
 
 HEADER = "Stablecheckout-Signature"
-EVENT_PREFIX = "checkout.session."
 TOLERANCE_SECONDS = 300
 """What the docs tell receivers to accept between `t` and their clock."""
-
-
-def is_session_event(event_type: str) -> bool:
-    return event_type.startswith(EVENT_PREFIX)
 
 
 def webhook_key(settings: Settings) -> str:

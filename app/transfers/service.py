@@ -33,17 +33,24 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import events
 from app.chains import Blockchain
 from app.config import Settings
 from app.db import utcnow
+from app.orders import lifecycle
+from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
-from app.orders.service import order_response, progress_fields, record_status_changes
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
-from app.realtime.changes import order_changed
 from app.tokens import required_confirmations
+from app.transfers.events import (
+    DuplicatePaymentLinked,
+    LatePaymentLinked,
+    PaymentDetected,
+    PaymentWithdrawn,
+    TransferUnmatched,
+)
 from app.transfers.models import Transfer, TransferStatus
 from app.transfers.observed import ObservedTransfer
-from app.webhooks.service import enqueue_unknown_transfer
 
 log = logging.getLogger("app.transfers")
 
@@ -72,12 +79,6 @@ class MatchRules:
 def confirmations(head: int, block_number: int) -> int:
     """Blocks on top of and including the transfer's block (1 = just included)."""
     return max(0, head - block_number + 1)
-
-
-def detected_message(order: Order, transfer: Transfer, head: int, required: int) -> dict[str, Any]:
-    body = order_response(order).model_dump(mode="json")
-    body.update(progress_fields(transfer, head, required))
-    return {"type": "status_update", "order": body}
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -182,6 +183,7 @@ async def _link(
         )
     ).all()
     by_key = {(d.token, d.wallet_address.lower(), d.amount): (d, o) for d, o in deposits}
+    linked: list[events.DomainEvent] = []
     for transfer in transfers:
         hit = by_key.get((transfer.token, transfer.to_address.lower(), transfer.amount))
         if hit is None:
@@ -192,31 +194,37 @@ async def _link(
             log.info("matcher.before_deposit transfer_id=%s deposit_id=%s", transfer.id, deposit.id)
             continue
         transfer.order_id = order.id
-        if _pays(deposit, order, transfer):
+        if _pays(order, transfer):
             transfer.deposit_id = deposit.id
-            order_changed(
-                session,
-                order.id,
-                detected_message(order, transfer, head, rules.required_confirmations),
+            seen = confirmations(head, transfer.block_number)
+            linked.append(
+                PaymentDetected(
+                    order=order,
+                    transfer=transfer,
+                    confirmations=seen,
+                    required=rules.required_confirmations,
+                )
             )
             log.info("matcher.detected order_id=%s transfer_id=%s", order.id, transfer.id)
         elif order.status == OrderStatus.PAID:
             transfer.duplicate = True
+            linked.append(DuplicatePaymentLinked(order=order, transfer=transfer))
             log.warning(
                 "matcher.duplicate_payment order_id=%s transfer_id=%s", order.id, transfer.id
             )
         else:
             transfer.late = True
+            linked.append(LatePaymentLinked(order=order, transfer=transfer))
             log.info("matcher.late_payment order_id=%s transfer_id=%s", order.id, transfer.id)
+    await events.record(session, linked)
 
 
-def _pays(deposit: Deposit, order: Order, transfer: Transfer) -> bool:
-    """A deposit pays its order if the order is pending, or expired but paid before it expired."""
-    if deposit.status != DepositStatus.ACTIVE and order.status != OrderStatus.EXPIRED:
-        return False
-    if order.status == OrderStatus.PENDING:
-        return True
-    return order.status == OrderStatus.EXPIRED and transfer.block_time <= order.expires_at
+def _pays(order: Order, transfer: Transfer) -> bool:
+    """Would this transfer, at depth, pay its order? The lifecycle table decides (pending, or
+    expired but paid while it was open)."""
+    return lifecycle.allows(
+        order, OrderStatus.PAID, lifecycle.Request(by=Actor.CHAIN, payment_time=transfer.block_time)
+    )
 
 
 async def due_for_confirmation(
@@ -279,6 +287,7 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
     paying = await _paying(session, ordered)
     paid_orders = await _mark_paid(session, paying)
     now = utcnow()
+    unmatched: list[events.DomainEvent] = []
     for transfer in ordered:
         transfer.confirmed, transfer.updated_at = True, now
         hit = paying.get(transfer.order_id) if transfer.order_id is not None else None
@@ -292,10 +301,12 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
         transfer.deposit_id = None
         if hit is not None and hit[2].status == OrderStatus.PAID:
             transfer.duplicate = True  # another transfer paid this order: a repeat payment
-        if rules.unknown_transfer_url:
-            enqueue_unknown_transfer(session, transfer, rules.unknown_transfer_url)
+        unmatched.append(
+            TransferUnmatched(transfer=transfer, report_url=rules.unknown_transfer_url)
+        )
         log.info("matcher.unmatched transfer_id=%s order_id=%s", transfer.id, transfer.order_id)
     await session.flush()
+    await events.record(session, unmatched)
     return len(paid_orders)
 
 
@@ -332,36 +343,12 @@ async def _paying(
 async def _mark_paid(
     session: AsyncSession, paying: dict[uuid.UUID, tuple[Transfer, Deposit, Order]]
 ) -> set[uuid.UUID]:
-    """Move the orders to `paid` with conditional UPDATEs; returns those that moved.
-
-    The same transition as `app.orders.service.change_status(..., to=PAID)` for many orders at
-    once: only from `pending`, or from `expired` when the transfer's block is not later than the
-    order's expiry; the winners get what every status change gets (`record_status_changes`).
-    """
-    groups: dict[tuple[OrderStatus, ...], list[uuid.UUID]] = {}
-    for order_id, (transfer, _, order) in paying.items():
-        allowed: tuple[OrderStatus, ...] = (OrderStatus.PENDING,)
-        if order.status == OrderStatus.EXPIRED and transfer.block_time <= order.expires_at:
-            allowed = (OrderStatus.PENDING, OrderStatus.EXPIRED)
-        groups.setdefault(allowed, []).append(order_id)
-    now = utcnow()
-    won: list[Order] = []
-    for allowed, order_ids in groups.items():
-        for start in range(0, len(order_ids), INSERT_BATCH):
-            result = await session.scalars(
-                sa.update(Order)
-                .where(
-                    Order.id.in_(order_ids[start : start + INSERT_BATCH]),
-                    Order.status.in_(allowed),
-                )
-                .values(status=OrderStatus.PAID, updated_at=now, paid_at=now, status_reason=None)
-                .returning(Order),
-                execution_options={"synchronize_session": False, "populate_existing": True},
-            )
-            won.extend(result)
-    if not won:
-        return set()
-    await record_status_changes(session, won)
+    """Ask the lifecycle to pay the orders (batched); returns those that moved."""
+    requests = [
+        (order, lifecycle.Request(by=Actor.CHAIN, payment_time=transfer.block_time))
+        for transfer, _, order in paying.values()
+    ]
+    won = await lifecycle.apply(session, OrderStatus.PAID, requests)
     return {order.id for order in won}
 
 
@@ -401,14 +388,7 @@ async def rewind(session: AsyncSession, rules: MatchRules, fork_block: int) -> l
         if row.deposit_id is not None and row.order_id is not None:
             order = await session.get(Order, row.order_id)
             if order is not None:
-                order_changed(
-                    session,
-                    order.id,
-                    {
-                        "type": "status_update",
-                        "order": order_response(order).model_dump(mode="json"),
-                    },
-                )
+                await events.record(session, [PaymentWithdrawn(order=order)])
         row.status, row.deposit_id, row.order_id, row.late, row.duplicate = (
             TransferStatus.ORPHANED,
             None,
@@ -420,3 +400,22 @@ async def rewind(session: AsyncSession, rules: MatchRules, fork_block: int) -> l
         orphaned.append(row)
     await session.flush()
     return orphaned
+
+
+async def report_progress(
+    session: AsyncSession, rules: MatchRules, transfers: Sequence[Transfer], head: int
+) -> None:
+    """Announce "k of n confirmations" for linked transfers still short of their depth."""
+    detected: list[events.DomainEvent] = []
+    for transfer in transfers:
+        order = await session.get(Order, transfer.order_id) if transfer.order_id else None
+        if order is not None:
+            detected.append(
+                PaymentDetected(
+                    order=order,
+                    transfer=transfer,
+                    confirmations=confirmations(head, transfer.block_number),
+                    required=rules.required_confirmations,
+                )
+            )
+    await events.record(session, detected)

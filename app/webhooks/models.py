@@ -34,6 +34,8 @@ class WebhookEvent(Base):
     target_url: Mapped[str] = mapped_column(sa.String(2048))
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     """The event's fields except `timestamp`, which is stamped fresh on every attempt."""
+    format: Mapped[str] = mapped_column(sa.String(32), default="ocrch")
+    """How the sender renders and signs the payload (`app.webhooks.formats`)."""
     status: Mapped[str] = mapped_column(sa.String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(sa.Integer(), default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import random
 import time
@@ -34,9 +33,7 @@ from app.db import unit_of_work, utcnow
 from app.http import Services
 from app.jobs import Job, holder_id
 from app.observability import WEBHOOK_ATTEMPTS
-from app.security.signatures import sign_body
-from app.sessions import signing as session_signing
-from app.webhooks import signal
+from app.webhooks import formats, signal
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookEvent
 from app.webhooks.ssrf import BlockedTarget, check_target
 
@@ -54,6 +51,7 @@ class Claimed:
     payload: dict[str, Any]
     created_at: dt.datetime
     event_type: str = ""
+    format: str = formats.OCRCH
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,22 +76,9 @@ def retry_delay(attempt: int, settings: Settings, rng: random.Random | None = No
     return float(delay / 2 + (rng or random).uniform(0, delay / 2))
 
 
-def request_body(payload: dict[str, Any], timestamp: int) -> bytes:
-    """Compact JSON, fields in Ocrch's order, `timestamp` last (api.md §5)."""
-    return json.dumps(
-        {**payload, "timestamp": timestamp}, separators=(",", ":"), ensure_ascii=False
-    ).encode()
-
-
 def signed_body(settings: Settings, item: Claimed, timestamp: int) -> tuple[bytes, dict[str, str]]:
-    """Ocrch events: `timestamp` in the body, `Ocrch-Signature`. Checkout-session events: the body
-    as stored (it has its own `created`), `Stablecheckout-Signature: t=…,v1=…` (app.sessions)."""
-    if session_signing.is_session_event(item.event_type):
-        body = json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False).encode()
-        key = session_signing.webhook_key(settings)
-        return body, {session_signing.HEADER: session_signing.sign(key, body, timestamp)}
-    body = request_body(item.payload, timestamp)
-    return body, {"Ocrch-Signature": sign_body(settings.merchant.secret, body, timestamp)}
+    """The request body and signature headers, as the row's format renders them."""
+    return formats.FORMATS[item.format](settings, item.payload, timestamp)
 
 
 async def claim(services: Services, holder: str, limit: int) -> list[Claimed]:
@@ -135,6 +120,7 @@ async def claim(services: Services, holder: str, limit: int) -> list[Claimed]:
                 WebhookEvent.payload,
                 WebhookEvent.created_at,
                 WebhookEvent.event_type,
+                WebhookEvent.format,
             )
             .execution_options(synchronize_session=False)
         )

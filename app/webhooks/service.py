@@ -1,8 +1,15 @@
-"""Writing webhook events into the outbox, in the same transaction as the change they report."""
+"""Writing webhook events into the outbox, in the same transaction as the change they report.
+
+The webhooks domain subscribes to domain events (`app.subscriptions`) and writes one outbox row
+per integration that wants to hear about them, in that integration's format
+(`app.webhooks.formats`); it never learns which code emitted the event.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,11 +17,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chains import CHAINS, Blockchain
 from app.db import after_commit, utcnow
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.ids import new_id
-from app.orders.models import Order
-from app.sessions import events as checkout_session_events
+from app.orders.events import OrderStatusChanged
+from app.orders.models import SERVICE_API, Order
+from app.sessions.events import (
+    TERMINAL_EVENT,
+    CheckoutSessionChanged,
+    SessionEvent,
+    session_of_order,
+)
+from app.sessions.models import INTEGRATION as SESSION_INTEGRATION
+from app.sessions.models import CheckoutSession, SessionStatus
+from app.sessions.schemas import session_out
+from app.transfers.events import TransferUnmatched
 from app.transfers.models import Transfer
+from app.webhooks import formats
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
 from app.webhooks.signal import outbox_written
 
@@ -30,12 +48,30 @@ def order_status_payload(order: Order) -> dict[str, object]:
     }
 
 
-async def enqueue_order_status_changed(session: AsyncSession, order: Order) -> WebhookEvent | None:
-    """Report an order's new status. An order behind a checkout session moves its session and
-    writes the session's event instead (`app.sessions.events`); None then."""
-    if await checkout_session_events.order_status_changed(session, order):
-        return None
-    return _order_status_event(session, order)
+async def on_order_status_changed(
+    session: AsyncSession, changes: Sequence[OrderStatusChanged]
+) -> None:
+    """Ocrch `order_status_changed` for the orders the Service API made."""
+    for change in changes:
+        if change.order.integration == SERVICE_API:
+            _order_status_event(session, change.order)
+
+
+async def on_transfer_unmatched(
+    session: AsyncSession, unmatched: Sequence[TransferUnmatched]
+) -> None:
+    """Ocrch `unknown_transfer_received`, where the merchant configured a URL for it."""
+    for item in unmatched:
+        if item.report_url:
+            enqueue_unknown_transfer(session, item.transfer, item.report_url)
+
+
+async def on_checkout_session_changed(
+    session: AsyncSession, changes: Sequence[CheckoutSessionChanged]
+) -> None:
+    """The session's event (body fixed now; the sender signs each attempt afresh)."""
+    for change in changes:
+        write_session_event(session, change.checkout, change.event, change.at)
 
 
 def _order_status_event(session: AsyncSession, order: Order) -> WebhookEvent:
@@ -45,11 +81,39 @@ def _order_status_event(session: AsyncSession, order: Order) -> WebhookEvent:
         order_id=order.id,
         target_url=order.webhook_url,
         payload=order_status_payload(order),
+        format=formats.OCRCH,
         next_attempt_at=utcnow(),
     )
     session.add(event)
     after_commit(session, outbox_written)
     return event
+
+
+def write_session_event(
+    session: AsyncSession, checkout: CheckoutSession, event: SessionEvent, now: dt.datetime
+) -> WebhookEvent | None:
+    if not checkout.webhook_url:
+        return None
+    event_id = new_id()
+    row = WebhookEvent(
+        id=event_id,
+        event_type=event.value,
+        order_id=checkout.order_id,
+        target_url=checkout.webhook_url,
+        payload={
+            "id": f"evt_{event_id.hex}",
+            "object": "event",
+            "type": event.value,
+            "created": int(now.timestamp()),
+            "livemode": checkout.livemode,
+            "data": {"object": session_out(checkout, None).model_dump(mode="json")},
+        },
+        format=formats.CHECKOUT_SESSION,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    after_commit(session, outbox_written)
+    return row
 
 
 def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
@@ -71,6 +135,7 @@ def enqueue_unknown_transfer(
         order_id=transfer.order_id,
         target_url=target_url,
         payload=unknown_transfer_payload(transfer),
+        format=formats.OCRCH,
         next_attempt_at=utcnow(),
     )
     session.add(event)
@@ -83,8 +148,47 @@ async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> Web
     order = await session.get(Order, order_id)
     if order is None:
         raise NotFound("resource not found")
-    session_event = await checkout_session_events.resend_for_order(session, order)
-    return session_event or _order_status_event(session, order)
+    if order.integration == SESSION_INTEGRATION:
+        return await _resend_session_event(session, order)
+    return _order_status_event(session, order)
+
+
+async def _resend_session_event(session: AsyncSession, order: Order) -> WebhookEvent:
+    """An operator's resend of a session order: its session's terminal event again (same body,
+    same `evt_` id, so a receiver that already handled it can tell)."""
+    checkout = await session_of_order(session, order.id)
+    if checkout is None:
+        raise NotFound("resource not found")
+    if checkout.is_open:
+        raise Conflict("the order's checkout session is still open: no session event to resend")
+    latest = await session.scalar(
+        sa.select(WebhookEvent)
+        .where(
+            WebhookEvent.order_id == order.id,
+            WebhookEvent.format == formats.CHECKOUT_SESSION,
+        )
+        .order_by(WebhookEvent.created_at.desc())
+        .limit(1)
+    )
+    if latest is None:
+        written = write_session_event(
+            session, checkout, TERMINAL_EVENT[SessionStatus(checkout.status)], utcnow()
+        )
+        if written is None:
+            raise Conflict("no [checkout_sessions].webhook_url was set for this session")
+        return written
+    copy = WebhookEvent(
+        id=new_id(),
+        event_type=latest.event_type,
+        order_id=order.id,
+        target_url=latest.target_url,
+        payload=latest.payload,
+        format=latest.format,
+        next_attempt_at=utcnow(),
+    )
+    session.add(copy)
+    after_commit(session, outbox_written)
+    return copy
 
 
 async def resend_unknown_transfer(

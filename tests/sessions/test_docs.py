@@ -46,6 +46,7 @@ def signed(ts: int) -> tuple[bytes, str]:
         payload=EVENT,
         created_at=dt.datetime.now(dt.UTC),
         event_type=str(EVENT["type"]),
+        format="checkout_session",
     )
     body, headers = signed_body(settings, item, ts)
     return body, headers[signing.HEADER]

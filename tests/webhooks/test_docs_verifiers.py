@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.security.signatures import sign_body
-from app.webhooks.sender import request_body
+from app.webhooks.formats import request_body
 from tests.conftest import REPO, unavailable
 
 DOC = (REPO / "docs" / "webhooks.md").read_text()

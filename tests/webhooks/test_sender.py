@@ -25,7 +25,8 @@ from app.ids import new_id
 from app.models import Order, WebhookAttempt, WebhookEvent
 from app.orders.models import OrderStatus
 from app.orders.service import change_status
-from app.webhooks.sender import http_client, request_body, retry_delay, send_due, webhook_sender
+from app.webhooks.formats import request_body
+from app.webhooks.sender import http_client, retry_delay, send_due, webhook_sender
 from app.webhooks.service import resend_order_status
 from app.webhooks.ssrf import is_public
 from tests.conftest import K1, free_port, settings_dict

@@ -1,0 +1,160 @@
+"""The order lifecycle: every status an order can take, and the only code that writes it.
+
+    from      to         guard                                             emits
+    pending   paid       -                                                 OrderPaid
+    expired   paid       the payment's block time is within the order's    OrderPaid
+                         life (`<= expires_at`), or an operator asks
+    cancelled paid       an operator asks                                  OrderPaid
+    pending   expired    -                                                 OrderExpired
+    pending   cancelled  -                                                 OrderCancelled
+
+`apply` moves orders with one conditional UPDATE per group (`WHERE status IN <sources whose
+guard passed>`), so two processes racing for one order cannot both win, and records the emitted
+event for the winners in the same transaction (`app.events`); what follows a move (deposits
+closed, webhook outbox rows, the checkout session, page pushes) is written by the subscribers.
+A transfer's "does it pay?" question is the same table (`allows`), so the rule exists once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import events
+from app.db import utcnow
+from app.orders.events import (
+    Actor,
+    OrderCancelled,
+    OrderExpired,
+    OrderPaid,
+    OrderStatusChanged,
+)
+from app.orders.models import Order, OrderStatus
+
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Who asks for a move and with what evidence."""
+
+    by: Actor
+    payment_time: dt.datetime | None = None
+    """The paying transfer's block time (the chain's evidence for a payment)."""
+    reason: str | None = None
+    """Why a person moved the order (kept as `status_reason`)."""
+    end_now: bool = False
+    """The order ends early (a merchant expires its checkout session): `expires_at` becomes now,
+    so a payment sent from now on is late, never taken for an on-time one."""
+
+
+Guard = Callable[[Order, Request], bool]
+
+
+def always(order: Order, request: Request) -> bool:
+    return True
+
+
+def paid_in_time_or_by_operator(order: Order, request: Request) -> bool:
+    """An expired order is paid by a payment made while it was open, or by an operator."""
+    if request.by is Actor.OPERATOR:
+        return True
+    return request.payment_time is not None and request.payment_time <= order.expires_at
+
+
+def by_operator(order: Order, request: Request) -> bool:
+    return request.by is Actor.OPERATOR
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    source: OrderStatus
+    target: OrderStatus
+    guard: Guard
+    event: type[OrderStatusChanged]
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(OrderStatus.PENDING, OrderStatus.PAID, always, OrderPaid),
+    Transition(OrderStatus.EXPIRED, OrderStatus.PAID, paid_in_time_or_by_operator, OrderPaid),
+    Transition(OrderStatus.CANCELLED, OrderStatus.PAID, by_operator, OrderPaid),
+    Transition(OrderStatus.PENDING, OrderStatus.EXPIRED, always, OrderExpired),
+    Transition(OrderStatus.PENDING, OrderStatus.CANCELLED, always, OrderCancelled),
+)
+
+
+def sources(order: Order, to: OrderStatus, request: Request) -> tuple[OrderStatus, ...]:
+    """The statuses `order` may be moved from to `to` for `request` (guards evaluated)."""
+    return tuple(t.source for t in TRANSITIONS if t.target is to and t.guard(order, request))
+
+
+def allows(order: Order, to: OrderStatus, request: Request) -> bool:
+    """Would the order, in its current status, move to `to` for `request`?"""
+    return OrderStatus(order.status) in sources(order, to, request)
+
+
+def _event(to: OrderStatus) -> type[OrderStatusChanged]:
+    return next(t.event for t in TRANSITIONS if t.target is to)
+
+
+async def apply(
+    session: AsyncSession,
+    to: OrderStatus,
+    requests: Sequence[tuple[Order, Request]],
+    *,
+    only_from: tuple[OrderStatus, ...] | None = None,
+) -> list[Order]:
+    """Move each order to `to` if the table allows it; returns the orders that moved (refreshed).
+
+    One conditional UPDATE per group of equal (sources, request), batched; the winners' events are
+    recorded before returning, in this transaction. `only_from` narrows the sources further (an
+    explicit caller that knows which statuses it means)."""
+    groups: dict[tuple[tuple[OrderStatus, ...], Request], list[uuid.UUID]] = {}
+    for order, request in requests:
+        allowed = sources(order, to, request)
+        if only_from is not None:
+            allowed = tuple(s for s in allowed if s in only_from)
+        if allowed:
+            groups.setdefault((allowed, request), []).append(order.id)
+    now = utcnow()
+    won: list[tuple[Order, Request]] = []
+    for (allowed, request), order_ids in groups.items():
+        values: dict[str, Any] = {"status": to, "updated_at": now, "status_reason": request.reason}
+        if to is OrderStatus.PAID:
+            values["paid_at"] = now
+        if request.end_now and to is OrderStatus.EXPIRED:
+            values["expires_at"] = now
+        for start in range(0, len(order_ids), BATCH):
+            moved = await session.scalars(
+                sa.update(Order)
+                .where(Order.id.in_(order_ids[start : start + BATCH]), Order.status.in_(allowed))
+                .values(**values)
+                .returning(Order),
+                execution_options={"synchronize_session": False, "populate_existing": True},
+            )
+            won.extend((order, request) for order in moved)
+    event = _event(to)
+    await events.record(session, [event(order=order, by=request.by) for order, request in won])
+    return [order for order, _ in won]
+
+
+async def move(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    to: OrderStatus,
+    request: Request,
+    *,
+    only_from: tuple[OrderStatus, ...] | None = None,
+) -> Order | None:
+    """`apply` for one order known by id; None when it did not move (or does not exist)."""
+    order = await session.get(Order, order_id, populate_existing=True)
+    if order is None:
+        return None
+    moved = await apply(session, to, [(order, request)], only_from=only_from)
+    return moved[0] if moved else None

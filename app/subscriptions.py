@@ -1,0 +1,32 @@
+"""Who reacts to which domain event: the whole map, in one place, in the order the subscribers run.
+
+Loaded by `app.events` before the first event is recorded (and by the composition root), so a
+domain emits without importing its listeners. Order matters only where a subscriber reads what
+an earlier one wrote: deposits close before anything is reported.
+
+    OrderStatusChanged   payments (deposits linger), webhooks (Ocrch order rows),
+                         sessions (move the session → CheckoutSessionChanged), realtime (push)
+    CheckoutSessionChanged  webhooks (session rows)
+    PaymentDetected      realtime (push "k of n confirmations")
+    PaymentWithdrawn     realtime (push the order as it is)
+    TransferUnmatched    webhooks (Ocrch unknown_transfer_received)
+"""
+
+from __future__ import annotations
+
+from app.events import subscribe
+from app.orders.events import OrderStatusChanged
+from app.payments import service as payments
+from app.realtime import pushes
+from app.sessions import events as sessions
+from app.transfers.events import PaymentDetected, PaymentWithdrawn, TransferUnmatched
+from app.webhooks import service as webhooks
+
+subscribe(OrderStatusChanged, payments.on_order_ended)
+subscribe(OrderStatusChanged, webhooks.on_order_status_changed)
+subscribe(OrderStatusChanged, sessions.on_order_status_changed)
+subscribe(OrderStatusChanged, pushes.on_order_status_changed)
+subscribe(sessions.CheckoutSessionChanged, webhooks.on_checkout_session_changed)
+subscribe(PaymentDetected, pushes.on_payment_detected)
+subscribe(PaymentWithdrawn, pushes.on_payment_withdrawn)
+subscribe(TransferUnmatched, webhooks.on_transfer_unmatched)

@@ -1,0 +1,52 @@
+"""What the transfers domain announces: a payment seen (or gone), a transfer no order takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.events import DomainEvent
+from app.orders.models import Order
+from app.transfers.models import Transfer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentDetected(DomainEvent):
+    """A transfer that will pay `order` at depth was seen; `confirmations` of `required` so far."""
+
+    order: Order
+    transfer: Transfer
+    confirmations: int
+    required: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentWithdrawn(DomainEvent):
+    """A reorg removed the block of the transfer that was paying `order` (not yet at depth)."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferUnmatched(DomainEvent):
+    """A confirmed transfer credited to no order: a wrong amount, a payment without a checkout,
+    a late payment (`transfer.late`) or a repeat payment of a paid order (`transfer.duplicate`).
+    `report_url` is where the merchant wants to hear about it (None: nowhere)."""
+
+    transfer: Transfer
+    report_url: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LatePaymentLinked(DomainEvent):
+    """A transfer was linked to an order that had ended unpaid (it will not pay it)."""
+
+    order: Order
+    transfer: Transfer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DuplicatePaymentLinked(DomainEvent):
+    """A transfer was linked to an order that was already paid (a repeat or overpayment)."""
+
+    order: Order
+    transfer: Transfer
