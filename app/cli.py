@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Sequence
 
-from app.config import ConfigError, Settings, load_settings, parse_listen
+from app.config import Settings, parse_listen
 
 log = logging.getLogger("app.cli")
 
@@ -25,10 +25,9 @@ class _DenialNoise(logging.Filter):
 
 
 def _settings(path: str | None) -> Settings:
-    try:
-        return load_settings(path)
-    except ConfigError as exc:
-        raise SystemExit(f"stablecheckout: {exc}") from None
+    from app.root import settings_or_exit
+
+    return settings_or_exit(path)
 
 
 async def _ensure_schema(settings: Settings, migrate: bool) -> None:
@@ -48,9 +47,8 @@ async def _ensure_schema(settings: Settings, migrate: bool) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.main import create_app
+    from app import root
     from app.security.admin_auth import hash_plaintext_in_config
-    from watchers.registry import watcher_jobs
 
     settings = _settings(args.config)
     try:
@@ -61,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     hash_plaintext_in_config(settings)
     settings.server.listen = f"{host}:{port}"
 
-    app = create_app(settings, run_jobs=not args.api_only, extra_jobs=watcher_jobs)
+    app = root.web_app(settings, run_jobs=not args.api_only)
     log.info("serve.listening url=http://%s:%d", host, port)
     uvicorn.run(
         app,
@@ -78,33 +76,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from app.db import create_engine, create_sessionmaker
-    from app.http import Services
+    from app import root
     from app.jobs import JobRunner
-    from app.workers import default_jobs
-    from watchers.registry import watcher_jobs
 
     settings = _settings(args.config)
 
     async def run() -> None:
         await _ensure_schema(settings, migrate=False)
-        engine = create_engine(settings.database_url)
-        publisher = None
-        if settings.redis_url:
-            from app.realtime.channels import RedisPublisher
-
-            publisher = RedisPublisher(settings.redis_url)
-        services = Services(settings, engine, create_sessionmaker(engine), publisher)
-        runner = JobRunner(default_jobs(services) + watcher_jobs(services))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await runner.start()
-        log.info("watch.started")
-        await stop.wait()
-        await runner.stop()
-        await engine.dispose()
+        async with root.opened(settings) as services:
+            runner = JobRunner(root.all_jobs(services))
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await runner.start()
+            log.info("watch.started")
+            await stop.wait()
+            await runner.stop()
 
     asyncio.run(run())
     return 0

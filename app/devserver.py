@@ -20,13 +20,12 @@ from urllib.parse import urlsplit
 import uvicorn
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
+from app import root
 from app.checkout.routes import FRONTEND_DIR
 from app.config import Settings, load_settings
-from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.demo.routes import DemoShop, demo_router
 from app.devchain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess, deploy_token
 from app.devchain.tron_simulator import TronSimulator
-from app.main import create_app
 from app.migrate import upgrade_to_head
 from app.sessions.keys import create_api_key
 from app.sessions.models import KeyMode
@@ -84,12 +83,8 @@ def dev_settings(
 
 async def dev_api_key(settings: Settings) -> str:
     """A test-mode key for the demo's Checkout Sessions (test = this dev chain: nothing is real)."""
-    engine = create_engine(settings.database_url)
-    try:
-        async with unit_of_work(create_sessionmaker(engine)) as session:
-            _, secret = await create_api_key(session, KeyMode.TEST, "stablecheckout dev")
-    finally:
-        await engine.dispose()
+    async with root.one_transaction(settings) as session:
+        _, secret = await create_api_key(session, KeyMode.TEST, "stablecheckout dev")
     return secret
 
 
@@ -116,8 +111,6 @@ def _fresh_directory(path: Path) -> None:
 
 
 async def run_dev(host: str, port: int, workdir: Path) -> None:
-    from watchers.registry import watcher_jobs
-
     base_url = f"http://{host}:{port}"
     _fresh_directory(workdir)
     tron: TronSimulator | None = None
@@ -139,9 +132,7 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
         settings = dev_settings(base_url, workdir, anvil.ws_url, token, tron.url, tron_token)
         await upgrade_to_head(settings.database_url)
         api_key = await dev_api_key(settings)
-        app = create_app(
-            settings, run_jobs=True, extra_jobs=watcher_jobs, extra_routes=[demo_router()]
-        )
+        app = root.web_app(settings, run_jobs=True, extra_routes=[demo_router()])
         app.state.demo = DemoShop(
             base_url=base_url,
             rpc_url=anvil.http_url,

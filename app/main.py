@@ -18,11 +18,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
-from app import __version__
+from app import __version__, root
 from app.admin.routes import AdminController
 from app.checkout.routes import checkout_router
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
 from app.errors import AppError
 from app.health import health
 from app.http import (
@@ -37,7 +36,6 @@ from app.jobs import Job, JobRunner
 from app.observability import RequestContextMiddleware, metrics
 from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
-from app.realtime.channels import ChannelsPublisher, make_channels_plugin
 from app.realtime.routes import order_socket
 from app.sessions.routes import CheckoutSessionsController, session_link_router
 from app.workers import default_jobs
@@ -54,14 +52,8 @@ def create_app(
 ) -> Litestar:
     """The app; with `run_jobs`, the background jobs (and `extra_jobs`, e.g. chain watchers)
     run in-process, which is what makes one `serve` a whole shop."""
-    engine = create_engine(settings.database_url)
-    channels = make_channels_plugin(settings.redis_url)
-    services = Services(
-        settings=settings,
-        engine=engine,
-        sessionmaker=create_sessionmaker(engine),
-        publisher=ChannelsPublisher(channels),
-    )
+    services, channels = root.web_services(settings)
+    engine = services.engine
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -21,12 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from app import root
 from app.admin import service
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.errors import AppError, NotFound
 from app.orders.models import OrderStatus
-from app.realtime.changes import Publisher
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
 
@@ -293,17 +292,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     command = COMMANDS[args.admin_command]
 
     async def go() -> Any:
-        engine = create_engine(settings.database_url)
-        publisher: Publisher | None = None
-        if settings.redis_url:
-            from app.realtime.channels import RedisPublisher
-
-            publisher = RedisPublisher(settings.redis_url)
-        try:
-            async with unit_of_work(create_sessionmaker(engine), publisher) as session:
-                return await command(session, settings, args)
-        finally:
-            await engine.dispose()
+        async with root.one_transaction(settings) as session:
+            return await command(session, settings, args)
 
     try:
         result = asyncio.run(go())

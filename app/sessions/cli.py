@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import ConfigError, Settings, load_settings
-from app.db import create_engine, create_sessionmaker, unit_of_work
+from app import root
+from app.config import Settings
 from app.errors import AppError
 from app.sessions import keys
 from app.sessions.models import ApiKey
@@ -46,12 +46,8 @@ def key_row(key: ApiKey) -> dict[str, Any]:
 
 def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def go() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
+        async with root.one_transaction(settings) as session:
+            return await work(session)
 
     return asyncio.run(go())
 
@@ -98,10 +94,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        raise SystemExit(f"stablecheckout: {exc}") from None
+    settings = root.settings_or_exit(args.config)
     try:
         return COMMANDS[args.api_keys_command](settings, args)
     except AppError as exc:
