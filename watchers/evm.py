@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from web3.types import RPCEndpoint
 
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 from watchers.base import ObservedTransfer, SourceError, SourceUnavailable
+from watchers.failover import Rotation
 
 if TYPE_CHECKING:
     from app.config import ChainSettings, WalletSettings
@@ -365,9 +365,9 @@ class EvmSource:
         self._block_time_slots = asyncio.Semaphore(max(1, block_time_concurrency))
         self._block_times: OrderedDict[str, int] = OrderedDict()
         self._block_cache_size = block_cache_size
-        self._active = 0
-        self._failed_over_at = 0.0
-        self._failback_after = failback_after
+        self._rotation = Rotation(
+            self._blockchain, [e.label for e in self._endpoints], failback_after
+        )
         self._subscribe = subscribe and bool(self._ws_urls)
         self._head_event = asyncio.Event()
         self._subscribed = asyncio.Event()
@@ -425,7 +425,7 @@ class EvmSource:
     @property
     def active_url(self) -> str:
         """The RPC URL that answered last (tried first next time)."""
-        return self._endpoints[self._active].url
+        return self._endpoints[self._rotation.active].url
 
     @property
     def block_range(self) -> int:
@@ -444,32 +444,13 @@ class EvmSource:
 
     # -- JSON-RPC with failover
 
-    def _first_endpoint(self) -> int:
-        if self._active != 0 and time.monotonic() - self._failed_over_at >= self._failback_after:
-            return 0
-        return self._active
-
-    def _mark_working(self, index: int) -> None:
-        if index != self._active:
-            log.warning(
-                "%s: RPC now via %s (was %s)",
-                self._blockchain,
-                self._endpoints[index].label,
-                self._endpoints[self._active].label,
-            )
-            self._active = index
-        if index != 0:
-            self._failed_over_at = time.monotonic()
-
     async def _request(self, method: str, params: Sequence[Any]) -> Any:
         if self._closed:
             raise SourceUnavailable(f"{self._blockchain}: source is closed")
         failures: list[str] = []
         timeouts = 0
         count = len(self._endpoints)
-        first = self._first_endpoint()
-        for step in range(count):
-            index = (first + step) % count
+        for index in self._rotation.order():
             endpoint = self._endpoints[index]
             # A connection opened before (a WebSocket, or pooled HTTP keep-alive sockets) may
             # have died with a node restart: one immediate retry on a fresh connection tells a
@@ -482,7 +463,7 @@ class EvmSource:
                 except Web3RPCError as exc:
                     message, code = _rpc_error(exc)
                     if method == "eth_getLogs" and is_range_error(message, code):
-                        self._mark_working(index)  # alive, just unwilling: shrink, not fail over
+                        self._rotation.mark_working(index)  # alive, unwilling: shrink, no failover
                         raise RangeTooLarge(message, suggested_span(message)) from exc
                     failures.append(f"{endpoint.label}: error {code}: {message}")
                     break
@@ -497,7 +478,7 @@ class EvmSource:
                         continue
                     failures.append(f"{endpoint.label}: {type(exc).__name__}: {exc}")
                 else:
-                    self._mark_working(index)
+                    self._rotation.mark_working(index)
                     return result
             log.info("%s: %s failed on %s", self._blockchain, method, failures[-1])
         error = _AllTimedOut if timeouts == count else SourceUnavailable

@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -60,6 +59,7 @@ from tronpy.keys import to_base58check_address, to_hex_address
 
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 from watchers.base import ObservedTransfer, SourceError, SourceUnavailable
+from watchers.failover import Rotation, backoff_delay
 
 if TYPE_CHECKING:
     from app.config import ChainSettings, WalletSettings
@@ -435,9 +435,9 @@ class TronSource:
         self.backoff_max = backoff_max
         self._slots = asyncio.Semaphore(max(1, block_concurrency))
         self.slice_blocks = max(1, slice_blocks)
-        self._active = 0
-        self._failed_over_at = 0.0
-        self._failback_after = failback_after
+        self._rotation = Rotation(
+            self._blockchain, [e.label for e in self._endpoints], failback_after
+        )
         self._head: int | None = None
         self._head_changed_at = 0.0
         self._closed = False
@@ -498,7 +498,7 @@ class TronSource:
 
     @property
     def active_url(self) -> str:
-        return self._endpoints[self._active].base
+        return self._endpoints[self._rotation.active].base
 
     # -- requests with backoff and failover
 
@@ -516,44 +516,23 @@ class TronSource:
             except _Throttled as exc:
                 if attempt >= self.throttle_retries:
                     raise
-                delay = exc.retry_after
-                if delay is None:
-                    delay = self.backoff_base * 2**attempt * (0.5 + random.random())
-                await asyncio.sleep(min(max(delay, 0.0), self.backoff_max))
+                await asyncio.sleep(
+                    backoff_delay(attempt, self.backoff_base, self.backoff_max, exc.retry_after)
+                )
         raise AssertionError("unreachable")
-
-    def _first_endpoint(self) -> int:
-        if self._active != 0 and time.monotonic() - self._failed_over_at >= self._failback_after:
-            return 0
-        return self._active
-
-    def _mark_working(self, index: int) -> None:
-        if index != self._active:
-            log.warning(
-                "%s: node now %s (was %s)",
-                self._blockchain,
-                self._endpoints[index].label,
-                self._endpoints[self._active].label,
-            )
-            self._active = index
-        if index != 0:
-            self._failed_over_at = time.monotonic()
 
     async def _failover(self, what: str, op: Callable[[_Endpoint], Awaitable[T]]) -> T:
         if self._closed:
             raise SourceUnavailable(f"{self._blockchain}: source is closed")
         failures: list[str] = []
-        count = len(self._endpoints)
-        first = self._first_endpoint()
-        for step in range(count):
-            index = (first + step) % count
+        for index in self._rotation.order():
             try:
                 result = await op(self._endpoints[index])
             except _EndpointFailure as exc:
                 failures.append(str(exc))
                 log.info("%s: %s failed: %s", self._blockchain, what, exc)
                 continue
-            self._mark_working(index)
+            self._rotation.mark_working(index)
             return result
         raise SourceUnavailable(
             f"{self._blockchain}: {what} failed on every URL: " + "; ".join(failures)
