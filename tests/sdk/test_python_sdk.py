@@ -72,6 +72,7 @@ async def test_order_loop_async(stack: Stack) -> None:
         assert isinstance(event, OrderStatusChanged)
         assert (event.merchant_order_id, event.status, event.amount) == (reference, "paid", "12.34")
         assert event.event_id == headers["stablecheckout-event-id"]
+        assert client.verify_webhook(headers, body) == event
         with pytest.raises(WebhookVerificationError):
             verifier.verify(headers, body.replace(b"12.34", b"99.99"))
         with pytest.raises(WebhookVerificationError):

@@ -5,11 +5,13 @@ import {
   type CheckoutSession,
   type Order,
   type SessionList,
+  type WebhookEvent,
   parseOrder,
   parseSession,
   parseSessionList,
 } from "./models.js";
-import { checkoutLink, signBody, signUrl } from "./signing.js";
+import { type VerifyOptions, checkoutLink, signBody, signUrl } from "./signing.js";
+import { type HeaderSource, OcrchWebhookFormat } from "./webhooks.js";
 import { UserClient, type UserClientOptions } from "./user.js";
 
 export interface CreateOrder {
@@ -100,6 +102,14 @@ export class Client {
    */
   checkoutLink(orderId: string, options: { page?: string; lang?: string } = {}): string {
     return checkoutLink(this.secret, orderId, options.page ?? `${this.baseUrl}/checkout/`, { lang: options.lang });
+  }
+
+  /**
+   * Verify an order webhook (`Ocrch-Signature`, this client's secret) over the raw body; throws
+   * `WebhookVerificationError`. Session events have their own secret: `verifySessionWebhook`.
+   */
+  verifyWebhook(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
+    return new OcrchWebhookFormat(this.secret).verify(headers, body, options);
   }
 
   /** A User API client for `signedUrl` that re-signs every call (it never expires). */

@@ -103,6 +103,7 @@ test("order loop: create, link, pay on anvil, live update, webhook verified", { 
   assert.equal(event.merchant_order_id, reference);
   assert.equal(event.amount, "8.25");
   assert.equal(event.eventId, hook.headers["stablecheckout-event-id"]);
+  assert.deepEqual(client.verifyWebhook(hook.headers, hook.body), event);
   assert.throws(() => verifier.verify(hook.headers, Buffer.from(hook.body.toString().replace("8.25", "9.25"))), WebhookVerificationError);
   assert.equal((await client.getOrder(order.order_id)).status, "paid");
   await assert.rejects(page.cancel(order.order_id), (e) => e instanceof ApiError && e.status === 409 && e.text === "order is not pending");

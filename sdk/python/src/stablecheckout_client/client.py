@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
@@ -15,7 +16,9 @@ from stablecheckout_client.models import (
     Order,
     PaymentDetail,
     SessionList,
+    WebhookEvent,
 )
+from stablecheckout_client.webhooks import OcrchWebhookFormat
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="_SyncBase")
@@ -119,6 +122,13 @@ class Client(_SyncBase):
         return signing.checkout_link(
             self.secret, order_id, page=page or f"{self.base_url}/checkout/", lang=lang
         )
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    ) -> WebhookEvent:
+        """Verify an order webhook (`Ocrch-Signature`, this client's secret) over the raw body;
+        raises `WebhookVerificationError`. Session events have their own secret: see `webhooks`."""
+        return OcrchWebhookFormat(self.secret).verify(headers, body, now=now)
 
     def user(self, signed_url: str) -> UserClient:
         """A User API client for `signed_url` that re-signs every call with the secret."""
