@@ -55,6 +55,7 @@ class AdminTransfer(BaseModel):
     log_index: int
     order_id: uuid.UUID | None
     late: bool
+    duplicate: bool
 
 
 class AdminWallet(BaseModel):

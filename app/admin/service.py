@@ -229,6 +229,7 @@ def admin_transfer(settings: Settings, transfer: Transfer) -> AdminTransfer:
         log_index=transfer.log_index,
         order_id=transfer.order_id,
         late=transfer.late,
+        duplicate=transfer.duplicate,
     )
 
 
@@ -323,13 +324,17 @@ async def attach_transfer(
     if order.status == OrderStatus.PAID:
         raise Conflict("order is already paid")
     why = reason or f"transfer {transfer_id} attached by an operator"
-    await change_status(
+    changed = await change_status(
         session,
         order_id,
         to=OrderStatus.PAID,
         allowed_from=(OrderStatus.PENDING, OrderStatus.EXPIRED, OrderStatus.CANCELLED),
         reason=why[:255],
     )
+    if changed is None:
+        # Paid a moment ago by someone else (the watcher): crediting this transfer too would
+        # count the order's money twice. The transfer stays unmatched for another decision.
+        raise Conflict("order is already paid")
     transfer.status, transfer.order_id, transfer.updated_at = (
         TransferStatus.MATCHED,
         order_id,

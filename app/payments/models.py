@@ -19,11 +19,15 @@ class DepositStatus(StrEnum):
     """The order ended unpaid; the amount stays reserved until `reserved_until` so a late payment
     is linked to this order and never to another one."""
     MATCHED = "matched"
+    """A transfer paid the order with this amount. It stays reserved until `reserved_until`, like
+    a lingering one, so a repeat payment from the same wallet is linked to this order (reported
+    as a duplicate) and never credited to another order given the same amount."""
     RELEASED = "released"
+    """No longer reserved: the amount may be given to another order (`transfer_id` is kept)."""
 
 
-RESERVED_STATUSES = (DepositStatus.ACTIVE, DepositStatus.LINGERING)
-_RESERVED_SQL = "status IN ('active', 'lingering')"
+RESERVED_STATUSES = (DepositStatus.ACTIVE, DepositStatus.LINGERING, DepositStatus.MATCHED)
+_RESERVED_SQL = "status IN ('active', 'lingering', 'matched')"
 
 
 class Deposit(Base):

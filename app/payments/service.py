@@ -168,31 +168,30 @@ def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> Pay
 
 
 async def close_order_deposits(session: AsyncSession, orders: Sequence[Order]) -> None:
-    """Stop offering ended orders' deposits (two statements, however many orders).
+    """Stop offering ended orders' deposits (one statement, however many orders).
 
-    Paid: the unmatched ones are released at once. Expired or cancelled: they linger, still
-    reserved until `reserved_until`, so a late payment is linked to its order, never another.
+    Paid, expired or cancelled alike: the deposits still open linger, reserved until
+    `reserved_until` (the matched one stays `matched`, also reserved), so a late or repeat payment
+    is linked to its own order and never credited to another order given the same amount.
     """
-    paid = [o.id for o in orders if o.status == OrderStatus.PAID]
-    ended = [o.id for o in orders if o.status != OrderStatus.PAID]
-    for ids, closing, target in (
-        (paid, RESERVED_STATUSES, DepositStatus.RELEASED),
-        (ended, (DepositStatus.ACTIVE,), DepositStatus.LINGERING),
-    ):
-        if ids:
-            await session.execute(
-                sa.update(Deposit)
-                .where(Deposit.order_id.in_(ids), Deposit.status.in_(closing))
-                .values(status=target)
-                .execution_options(synchronize_session=False)
-            )
+    ids = [o.id for o in orders]
+    if ids:
+        await session.execute(
+            sa.update(Deposit)
+            .where(Deposit.order_id.in_(ids), Deposit.status == DepositStatus.ACTIVE)
+            .values(status=DepositStatus.LINGERING)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def release_lapsed_reservations(session: AsyncSession) -> int:
-    """Free the amounts of ended orders whose late-payment window has passed."""
+    """Free the amounts of ended orders (paid ones too) whose late-payment window has passed."""
     result = await session.execute(
         sa.update(Deposit)
-        .where(Deposit.status == DepositStatus.LINGERING, Deposit.reserved_until <= utcnow())
+        .where(
+            Deposit.status.in_((DepositStatus.LINGERING, DepositStatus.MATCHED)),
+            Deposit.reserved_until <= utcnow(),
+        )
         .values(status=DepositStatus.RELEASED)
         .execution_options(synchronize_session=False)
     )
