@@ -230,6 +230,8 @@ _BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_INDEX = {char: index for index, char in enumerate(_BASE58_ALPHABET)}
 _EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX_TRON = re.compile(r"^(0x)?41[0-9a-fA-F]{40}$")
+_EVM_EXAMPLE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+_TRON_EXAMPLE = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
 
 
 def _error(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
@@ -256,7 +258,7 @@ def tron_address_problem(address: str) -> str | None:
     if _HEX_TRON.match(address):
         return "is a hex TRON address: write its base58 form (T…)"
     if not address.startswith("T") or len(address) != 34:
-        return "is not a TRON address (base58, 34 characters, starting with T)"
+        return f"is not a TRON address (base58, 34 characters from T, e.g. {_TRON_EXAMPLE})"
     try:
         raw = _base58_decode(address)
     except ValueError as exc:
@@ -283,7 +285,9 @@ def normalize_address(blockchain: Blockchain, address: str) -> str:
             raise ValueError(f"{address!r} {problem}")
         return value
     if not _EVM_ADDRESS.match(value):
-        raise ValueError(f"{address!r} is not an EVM address (0x followed by 40 hex digits)")
+        raise ValueError(
+            f"{address!r} is not an EVM address (0x followed by 40 hex digits, e.g. {_EVM_EXAMPLE})"
+        )
     from eth_utils.address import is_checksum_address, to_checksum_address
 
     body = value[2:]
@@ -299,11 +303,23 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _format_validation_error(error: ValidationError) -> str:
+def _config_key(loc: tuple[str | int, ...], data: dict[str, Any]) -> str:
+    """Where in the file an error is. A `[[wallets]]` entry is also named by its position (from 1)
+    and chain, since `wallets.3.address` alone sends the operator counting tables."""
+    key = ".".join(str(part) for part in loc) or "(root)"
+    if len(loc) >= 2 and loc[0] == "wallets" and isinstance(loc[1], int):
+        entries = data.get("wallets")
+        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
+        chain = entry.get("blockchain") if isinstance(entry, dict) else None
+        where = f"[[wallets]] entry {loc[1] + 1}" + (f", blockchain = {chain!r}" if chain else "")
+        return f"{key} ({where})"
+    return key
+
+
+def _format_validation_error(error: ValidationError, data: dict[str, Any]) -> str:
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(root)"
-        lines.append(f"  {key}: {item['msg']}")
+        lines.append(f"  {_config_key(item['loc'], data)}: {item['msg']}")
     return "invalid configuration:\n" + "\n".join(lines)
 
 
@@ -325,4 +341,4 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc)) from None
+        raise ConfigError(_format_validation_error(exc, data)) from None

@@ -3,6 +3,9 @@
 `status` is `healthy` while this process can serve: the database answers and, when configured,
 Redis does. Chain scanning is reported beside it (its age per chain) without failing the check,
 since an API replica stays useful while a watcher elsewhere catches up.
+
+The Ocrch admin dashboard asks the same question at `/api/v1/admin/health`, unauthenticated, and
+reads `status` and `version`: both paths answer with one handler.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from app.transfers.models import ChainCursor
 STALE_SCAN_SECONDS = 120
 
 
-@get("/health", tags=["Operations"], summary="Health and readiness", media_type=MediaType.JSON)
+@get(
+    ["/health", "/api/v1/admin/health"],
+    tags=["Operations"],
+    summary="Health and readiness",
+    media_type=MediaType.JSON,
+)
 async def health(state: State) -> Response[dict[str, Any]]:
     services = services_of(state)
     checks: dict[str, Any] = {}

@@ -33,7 +33,7 @@ class AdminDeposit(BaseModel):
     wallet_address: str
     value: str
     started_at: int
-    last_scanned_at: int | None
+    last_scanned_at: int
     status: str
     reserved_until: int
 

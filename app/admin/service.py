@@ -37,7 +37,7 @@ from app.orders.models import Order, OrderStatus
 from app.payments.models import Deposit
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
-from app.transfers.models import Transfer, TransferStatus
+from app.transfers.models import ChainCursor, Transfer, TransferStatus
 from app.webhooks import service as webhooks
 from app.webhooks.models import EventType, WebhookEvent
 
@@ -162,7 +162,16 @@ async def get_admin_order(session: AsyncSession, order_id: uuid.UUID) -> AdminOr
     return (await admin_orders(session, [order]))[0]
 
 
-def admin_deposit(deposit: Deposit) -> AdminDeposit:
+def last_scanned(deposit: Deposit, chain_scanned_at: dt.datetime | None) -> dt.datetime:
+    """When the watcher last looked for this deposit's payment: its chain's last scan while it was
+    reserved, and never before it started (the Ocrch dashboard types this field as an integer)."""
+    scanned = deposit.last_scanned_at or chain_scanned_at
+    if scanned is None:
+        return deposit.started_at
+    return max(deposit.started_at, min(scanned, deposit.reserved_until))
+
+
+def admin_deposit(deposit: Deposit, chain_scanned_at: dt.datetime | None = None) -> AdminDeposit:
     return AdminDeposit(
         id=deposit.id,
         order_id=deposit.order_id,
@@ -172,7 +181,7 @@ def admin_deposit(deposit: Deposit) -> AdminDeposit:
         wallet_address=deposit.wallet_address,
         value=format_base_units(deposit.amount, deposit.decimals),
         started_at=int(deposit.started_at.timestamp()),
-        last_scanned_at=_ts(deposit.last_scanned_at),
+        last_scanned_at=int(last_scanned(deposit, chain_scanned_at).timestamp()),
         status=deposit.status,
         reserved_until=int(deposit.reserved_until.timestamp()),
     )
@@ -195,7 +204,10 @@ async def list_deposits(
         query = query.where(Deposit.blockchain == blockchain)
     if token is not None:
         query = query.where(Deposit.token == token)
-    return [admin_deposit(d) for d in await session.scalars(query.limit(limit).offset(offset))]
+    deposits = list(await session.scalars(query.limit(limit).offset(offset)))
+    cursors = await session.execute(sa.select(ChainCursor.blockchain, ChainCursor.updated_at))
+    scanned_at = {blockchain: updated_at for blockchain, updated_at in cursors.tuples()}
+    return [admin_deposit(d, scanned_at.get(d.blockchain)) for d in deposits]
 
 
 def admin_transfer(settings: Settings, transfer: Transfer) -> AdminTransfer:
