@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.db import BaseUnits, UtcDateTime, create_engine, create_sessionmaker, utcnow
 from app.ids import new_id
 from app.migrate import alembic_config
-from app.models import Base, Deposit, Order
+from app.models import Base, Deposit, Order, WebhookEvent
 
 
 async def test_one_million_dai_round_trips_exactly(database_url: str) -> None:
@@ -231,3 +231,118 @@ async def _pg_database(url: str, verb: str) -> str:
         await conn.execute(sa.text(f'{verb} DATABASE "{name}"{suffix}'))
     await engine.dispose()
     return f"{base}/{name}"
+
+
+async def test_migration_0005_marks_session_orders_and_session_events(
+    tmp_path: Path, postgresql_database_url: str
+) -> None:
+    """Rows written before 0005: a session's order becomes `checkout_session` (found by the
+    session's link, not its `cs_` prefix) and its session events get their own format."""
+    pg = await _pg_database(postgresql_database_url, "CREATE")
+    try:
+        for url in (f"sqlite+aiosqlite:///{tmp_path / 'm5.db'}", pg):
+            await _check_0005(url)
+    finally:
+        await _pg_database(pg, "DROP")
+
+
+async def _check_0005(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, url, "0004")
+    now = utcnow()
+    when = {"created_at": now, "expires_at": now}
+    uid, dtm = sa.Uuid(), UtcDateTime()
+    orders = sa.table(
+        "orders",
+        sa.column("id", uid),
+        sa.column("amount_units", BaseUnits()),
+        *(sa.column(c) for c in ("merchant_order_id", "amount_scale", "status", "webhook_url")),
+        *(sa.column(c, dtm) for c in ("created_at", "updated_at", "expires_at")),
+    )
+    keys = sa.table(
+        "api_keys",
+        sa.column("id", uid),
+        *(sa.column(c) for c in ("prefix", "secret_hash", "mode")),
+        sa.column("created_at", dtm),
+    )
+    sessions = sa.table(
+        "checkout_sessions",
+        sa.column("id"),
+        sa.column("api_key_id", uid),
+        sa.column("order_id", uid),
+        sa.column("line_items", sa.JSON()),
+        *(sa.column(c) for c in ("mode", "status", "payment_status", "livemode")),
+        *(sa.column(c) for c in ("currency", "success_url")),
+        *(sa.column(c, dtm) for c in when),
+    )
+    events = sa.table(
+        "webhook_events",
+        sa.column("id", uid),
+        sa.column("order_id", uid),
+        sa.column("payload", sa.JSON()),
+        *(sa.column(c) for c in ("event_type", "target_url", "status", "attempts")),
+        *(sa.column(c, dtm) for c in ("next_attempt_at", "created_at")),
+    )
+    plain, behind, key = new_id(), new_id(), new_id()
+    async with engine.begin() as conn:
+        for order_id, name in ((plain, "cs_looks_like_a_session"), (behind, "anything")):
+            await conn.execute(
+                orders.insert().values(
+                    id=order_id,
+                    merchant_order_id=name,
+                    amount_units=1,
+                    amount_scale=0,
+                    status="paid",
+                    webhook_url="https://x.example/h",
+                    updated_at=now,
+                    **when,
+                )
+            )
+        await conn.execute(
+            keys.insert().values(
+                id=key, prefix="sk_test_x", secret_hash="h", mode="test", created_at=now
+            )
+        )
+        await conn.execute(
+            sessions.insert().values(
+                id="cs_test_1",
+                api_key_id=key,
+                order_id=behind,
+                line_items=[],
+                mode="payment",
+                status="complete",
+                payment_status="paid",
+                livemode=False,
+                currency="usd",
+                success_url="https://x.example/ok",
+                **when,
+            )
+        )
+        for order_id, kind in (
+            (plain, "order_status_changed"),
+            (behind, "checkout.session.completed"),
+        ):
+            await conn.execute(
+                events.insert().values(
+                    id=new_id(),
+                    order_id=order_id,
+                    payload={},
+                    event_type=kind,
+                    target_url="https://x.example/h",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, url, "head")
+    async with create_sessionmaker(engine)() as session:
+        found = dict((await session.execute(sa.select(Order.id, Order.integration))).all())
+        formats = dict(
+            (await session.execute(sa.select(WebhookEvent.order_id, WebhookEvent.format))).all()
+        )
+    assert found == {plain: "ocrch", behind: "checkout_session"}, url
+    assert formats == {plain: "ocrch", behind: "checkout_session"}, url
+    await engine.dispose()
