@@ -29,9 +29,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import root
 from app.chains import Blockchain, Coin
 from app.config import Settings, load_settings
-from app.db import create_engine, create_sessionmaker, unit_of_work
+from app.db import unit_of_work
 from app.http import Services
 from app.leases import Lease
 from app.models import Order, Transfer, WebhookEvent
@@ -186,9 +187,9 @@ async def harness(
         None,
         **chain_config(database_url, rpc_urls, token, confirmations=confirmations, **sections),
     )
-    engine = create_engine(settings.database_url)
     recorder = Recorder()
-    services = Services(settings, engine, create_sessionmaker(engine), recorder)
+    services = root.services(settings, recorder)  # the composition root, as `watch` builds it
+    engine = services.engine
     evm = EvmSource.from_settings(
         "eth", settings.chains[Blockchain.ETH], settings.wallets, **(source_options or {})
     )

@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import root
 from app.chains import Blockchain, Coin
 from app.config import Settings, load_settings
-from app.db import create_engine, create_sessionmaker, unit_of_work
+from app.db import unit_of_work
 from app.devchain.tron_simulator import TronSimulator, sim_address
 from app.http import Services
 from app.models import Order, Transfer, WebhookEvent
@@ -156,9 +157,9 @@ async def tron_harness(
     database_url: str, sim: TronSimulator, token: str, **config: Any
 ) -> AsyncIterator[TronHarness]:
     settings = load_settings(None, **tron_config(database_url, sim, token, **config))
-    engine = create_engine(settings.database_url)
     recorder = Recorder()
-    services = Services(settings, engine, create_sessionmaker(engine), recorder)
+    services = root.services(settings, recorder)  # the composition root, as `watch` builds it
+    engine = services.engine
     harness = TronHarness(sim, token, settings, services, recorder, runner=None)  # type: ignore[arg-type]
     harness.runner = harness.new_runner("test-runner")
     try:
