@@ -25,6 +25,7 @@ from app.rates.book import NoFreshRate, RateBook
 from app.rates.currencies import CurrencyError, check_fiat_amount, minor_units, normalize_currency
 from app.rates.sources import Pair
 
+QUOTED_DISPLAY_DECIMALS = 2
 COIN_DISPLAY_DECIMALS: dict[str, int] = {"USDT": 2, "USDC": 2, "DAI": 2}
 """Digits a quoted amount is rounded up to before the uniqueness step is added (cents)."""
 

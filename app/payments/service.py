@@ -23,7 +23,13 @@ from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from app.money import Amount, AmountError, format_base_units
 from app.orders.models import Order, OrderStatus
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
-from app.payments.quotes import base_units_for, quote_expired, quote_view, stamp
+from app.payments.quotes import (
+    QUOTED_DISPLAY_DECIMALS,
+    base_units_for,
+    quote_expired,
+    quote_view,
+    stamp,
+)
 from app.payments.schemas import ChainCoinPair, PaymentDetail
 from app.rates.book import RateBook
 from app.tokens import PaymentOption, find_option, payment_options
@@ -150,12 +156,14 @@ async def _free_candidates(
 
 
 def display_amount(order: Order, units: int, decimals: int) -> str:
-    """The deposit amount in coin units, as short as possible but never shorter than the order's."""
+    """The deposit amount in coin units, as short as possible but never shorter than the order's
+    (a fiat order's quote: cents)."""
     text = format_base_units(units, decimals)
     if "." not in text:
         return text
     whole, frac = text.split(".")
-    keep = max(len(frac.rstrip("0")), min(order.amount_scale, decimals))
+    shortest = order.amount_scale if order.currency is None else QUOTED_DISPLAY_DECIMALS
+    keep = max(len(frac.rstrip("0")), min(shortest, decimals))
     return f"{whole}.{frac[:keep]}" if keep else whole
 
 
