@@ -97,6 +97,7 @@ def settings_for(database_url: str, provider_url: str) -> Any:
         merchant={"name": "Bench", "secret": SECRET, "allowed_origins": ["https://shop.example"]},
         wallets=[{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]}],
         orders={"amount_step_max_tries": 100_000},
+        security={"user_rate_limit_per_minute": 0},
         rates={
             "sources": ["coinbase"],
             "refresh_seconds": 1,

@@ -22,6 +22,8 @@ class AdminOrder(BaseModel):
     paid_at: int | None
     status_reason: str | None
     metadata: dict[str, Any] | None
+    currency: str | None = None
+    """ISO 4217 code of a fiat-priced order's `amount` (docs/pricing.md); null: coin units."""
 
 
 class AdminDeposit(BaseModel):
@@ -36,6 +38,8 @@ class AdminDeposit(BaseModel):
     last_scanned_at: int | None
     status: str
     reserved_until: int
+    quote: dict[str, Any] | None = None
+    """A fiat order's locked quote: the fiat price beside the coin `value` (docs/pricing.md)."""
 
 
 class AdminTransfer(BaseModel):

@@ -34,6 +34,7 @@ from app.money import format_base_units
 from app.orders.models import Order, OrderStatus
 from app.orders.service import change_status
 from app.payments.models import Deposit
+from app.payments.quotes import quote_view
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
 from app.transfers.models import Transfer, TransferStatus
@@ -131,6 +132,7 @@ async def admin_orders(session: AsyncSession, orders: list[Order]) -> list[Admin
                 paid_at=_ts(order.paid_at),
                 status_reason=order.status_reason,
                 metadata=order.metadata_,
+                currency=order.currency,
             )
         )
     return result
@@ -174,6 +176,7 @@ def admin_deposit(deposit: Deposit) -> AdminDeposit:
         last_scanned_at=_ts(deposit.last_scanned_at),
         status=deposit.status,
         reserved_until=int(deposit.reserved_until.timestamp()),
+        quote=quote_view(deposit),
     )
 
 

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from app.config import load_settings
 from app.main import create_app
 from app.models import Order
+from tests.conftest import ADMIN_SECRET
 from tests.helpers import checkout_url, user_headers
 from tests.sessions.conftest import Keys, api_keys, cart_body, create, sdb, session_settings_dict
 
@@ -62,6 +63,17 @@ async def test_eur_session_makes_a_eur_order_quoted_at_the_fixed_rate(
     assert paid.status_code == 201, paid.text
     assert paid.json()["amount"] == "25.00"  # 23.00 / 0.92
     assert paid.json()["quote"]["source"] == "fixed"
+    admin = {"Ocrch-Admin-Authorization": ADMIN_SECRET}
+    orders = (await api.get("/api/v1/admin/orders", headers=admin)).json()
+    listed = next(o for o in orders if o["order_id"] == str(order.id))
+    assert (listed["amount"], listed["currency"]) == ("23.00", "EUR")
+    deposits = (
+        await api.get("/api/v1/admin/deposits", params={"order_id": str(order.id)}, headers=admin)
+    ).json()
+    assert deposits[0]["value"] == "25.000000"
+    assert (
+        deposits[0]["quote"]["fiat_amount"] == "23.00" and deposits[0]["quote"]["rate"] == "0.9200"
+    )
 
 
 async def test_jpy_session_uses_whole_yen(
