@@ -186,6 +186,10 @@ class RatesSettings(_Section):
     max_age_seconds: int = Field(default=120, ge=1)
     spread_percent: Decimal = Field(default=Decimal("0"), ge=0, le=100)
     quote_ttl_seconds: int = Field(default=900, ge=1)
+    requote_grace_seconds: int = Field(default=300, ge=0)
+    """How long a superseded quote's amount still pays the order after the quote expired (the
+    shopper may have sent it just before the re-quote); after it, such a transfer is a late
+    payment for the operator (docs/pricing.md)."""
     usd_peg: bool = True
     currencies: list[str] = Field(default_factory=list)
     """Fiat currencies orders may be priced in, besides those named in `fixed` (and USD when

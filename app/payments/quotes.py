@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.config import Settings
 from app.db import utcnow
@@ -218,3 +219,36 @@ async def webhook_fiat_fields(session: AsyncSession, order: Order) -> dict[str, 
     if order.currency is None:
         return {}
     return {"currency": order.currency, "quote": quote_view(await current_deposit(session, order))}
+
+
+async def lapse_superseded_quotes(session: AsyncSession, grace_seconds: int) -> int:
+    """Stop honouring re-quoted amounts `grace_seconds` after their quote expired.
+
+    A re-quote leaves the old deposit active, so a transfer of the old amount sent in good faith
+    still pays the order; once the grace has passed, the old deposit lingers like an ended one
+    (still reserved, so a late transfer is linked to this order and listed, never credited to
+    another). Only deposits with a newer active deposit for the same chain and coin are touched.
+    """
+    newer = aliased(Deposit)
+    superseded = (
+        sa.select(newer.id)
+        .where(
+            newer.order_id == Deposit.order_id,
+            newer.blockchain == Deposit.blockchain,
+            newer.token == Deposit.token,
+            newer.status == DepositStatus.ACTIVE,
+            newer.id > Deposit.id,
+        )
+        .exists()
+    )
+    result = await session.execute(
+        sa.update(Deposit)
+        .where(
+            Deposit.status == DepositStatus.ACTIVE,
+            Deposit.quote_expires_at <= utcnow() - dt.timedelta(seconds=grace_seconds),
+            superseded,
+        )
+        .values(status=DepositStatus.LINGERING)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
