@@ -59,6 +59,8 @@ class AdminTransfer(BaseModel):
     log_index: int
     order_id: uuid.UUID | None
     late: bool
+    quote: dict[str, Any] | None = None
+    """The paid deposit's locked quote, for a fiat-priced order: the fiat value of `value`."""
 
 
 class AdminWallet(BaseModel):
@@ -93,6 +95,8 @@ class Total(BaseModel):
     token: str
     count: int
     amount: str
+    fiat: dict[str, str] | None = None
+    """Fiat-priced orders among them: the prices they paid, per currency ({"EUR": "120.00"})."""
 
 
 class AdminActionOut(BaseModel):

@@ -252,3 +252,26 @@ async def lapse_superseded_quotes(session: AsyncSession, grace_seconds: int) -> 
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def quoted_deposits(session: AsyncSession, ids: list[int]) -> dict[int, Deposit]:
+    """Deposits by id that carry a quote (admin listings show fiat beside coin amounts)."""
+    if not ids:
+        return {}
+    rows = await session.scalars(
+        sa.select(Deposit).where(Deposit.id.in_(ids), Deposit.quote_currency.is_not(None))
+    )
+    return {deposit.id: deposit for deposit in rows}
+
+
+def add_fiat(totals: dict[str, Amount], currency: str, amount: Amount) -> None:
+    """Add a price to per-currency totals, exactly (same scale per currency: its minor unit)."""
+    current = totals.get(currency)
+    if current is None:
+        totals[currency] = amount
+        return
+    scale = max(current.scale, amount.scale)
+    totals[currency] = Amount(
+        current.units * 10 ** (scale - current.scale) + amount.units * 10 ** (scale - amount.scale),
+        scale,
+    )

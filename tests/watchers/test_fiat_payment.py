@@ -3,14 +3,16 @@ the `order_status_changed` webhook carries the order's currency and the locked q
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from web3 import AsyncWeb3
 
+from app.admin import service as admin
 from app.chains import Blockchain, Coin
-from app.db import unit_of_work
+from app.db import unit_of_work, utcnow
 from app.devchain.anvil import AnvilProcess, transfer_tokens
 from app.models import Deposit
 from app.orders.schemas import CreateOrderRequest
@@ -67,3 +69,8 @@ async def test_eur_order_paid_on_chain_carries_its_fiat_value_into_the_webhook(
             deposit = await session.scalar(sa.select(Deposit).where(Deposit.order_id == order.id))
         assert deposit is not None and deposit.status == "matched"
         assert deposit.quote_spread_percent == "0.5"
+        async with h.db() as session:  # the operator sees the fiat value beside the coin amount
+            (transfer,) = await admin.list_transfers(session, h.settings, order_id=order.id)
+            day = await admin.totals(session, h.settings, utcnow() - dt.timedelta(days=1), utcnow())
+        assert transfer.value == "40.200000" and transfer.quote == detail.quote
+        assert [(t.amount, t.fiat) for t in day] == [("40.200000", {"EUR": "37.00"})]
