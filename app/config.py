@@ -12,7 +12,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -152,6 +152,112 @@ class ChainSettings(_Section):
     tokens: dict[Coin, TokenSettings] = Field(default_factory=dict)
 
 
+RateSourceName = Literal["coinbase", "kraken", "binance"]
+_RATE_SOURCE_URLS = {
+    "coinbase": "https://api.coinbase.com",
+    "kraken": "https://api.kraken.com",
+    "binance": "https://api.binance.com",
+}
+
+
+def _exact_decimal(value: Any) -> Any:
+    """Rates and percentages are written as strings ("0.9200"): a TOML float is not exact."""
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "decimal_string",
+            'write {value} as a string ("{value}"), floats are not exact',
+            {"value": value},
+        )
+    return value
+
+
+class RateSourceSettings(_Section):
+    url: str = Field(min_length=1)
+    """Base URL (tests, proxies); the documented path is appended."""
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    """A source slower than this is skipped for the next one in `sources`."""
+
+
+class RatesSettings(_Section):
+    """Fiat pricing (docs/pricing.md): where rates come from and how long they are trusted."""
+
+    sources: list[RateSourceName] = Field(default_factory=list)
+    refresh_seconds: int = Field(default=30, ge=1)
+    max_age_seconds: int = Field(default=120, ge=1)
+    spread_percent: Decimal = Field(default=Decimal("0"), ge=0, le=100)
+    quote_ttl_seconds: int = Field(default=900, ge=1)
+    requote_grace_seconds: int = Field(default=300, ge=0)
+    """How long a superseded quote's amount still pays the order after the quote expired (the
+    shopper may have sent it just before the re-quote); after it, such a transfer is a late
+    payment for the operator (docs/pricing.md)."""
+    usd_peg: bool = True
+    currencies: list[str] = Field(default_factory=list)
+    """Fiat currencies orders may be priced in, besides those named in `fixed` (and USD when
+    `usd_peg`)."""
+    coinbase: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["coinbase"])
+    )
+    kraken: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["kraken"])
+    )
+    binance: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["binance"])
+    )
+    fixed: dict[str, Decimal] = Field(default_factory=dict)
+    """Manual rates, `"USDT/EUR" = "0.9200"` (EUR per USDT): they beat every source."""
+
+    @field_validator("spread_percent", mode="before")
+    @classmethod
+    def _spread_exact(cls, value: Any) -> Any:
+        return _exact_decimal(value)
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _fixed_exact(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for rate in value.values():
+                _exact_decimal(rate)
+        return value
+
+    @field_validator("currencies")
+    @classmethod
+    def _iso_currencies(cls, value: list[str]) -> list[str]:
+        from app.rates.currencies import CurrencyError, normalize_currency
+
+        try:
+            return [normalize_currency(code) for code in value]
+        except CurrencyError as exc:
+            raise PydanticCustomError("currency", "{message}", {"message": str(exc)}) from None
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixed_pairs(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        from app.rates.currencies import CurrencyError, normalize_currency
+
+        normalized: dict[str, Decimal] = {}
+        for key, rate in value.items():
+            coin, sep, fiat = key.partition("/")
+            try:
+                if not sep:
+                    raise ValueError(f'{key!r} is not a pair: write COIN/FIAT, e.g. "USDT/EUR"')
+                coin = Coin(coin.strip().upper())
+                fiat = normalize_currency(fiat)
+            except (ValueError, CurrencyError) as exc:
+                raise PydanticCustomError("pair", "{message}", {"message": str(exc)}) from None
+            if not rate.is_finite() or rate <= 0:
+                raise PydanticCustomError("rate", "rate of {key} must be > 0", {"key": key})
+            normalized[f"{coin}/{fiat}"] = rate
+        return normalized
+
+    @property
+    def fiat_currencies(self) -> list[str]:
+        """Every fiat currency an order may be priced in."""
+        names = set(self.currencies) | {key.split("/")[1] for key in self.fixed}
+        if self.usd_peg:
+            names.add("USD")
+        return sorted(names)
+
+
 class Settings(BaseSettings):
     """The whole configuration of one stablecheckout deployment."""
 
@@ -173,6 +279,8 @@ class Settings(BaseSettings):
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
     checkout_sessions: CheckoutSessionSettings = Field(default_factory=CheckoutSessionSettings)
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
+    rates: RatesSettings | None = None
+    """Fiat pricing; absent, orders are priced in coin units only (as in Ocrch)."""
 
     database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)
     redis_url: str | None = Field(default=None, exclude=True)
