@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -153,34 +154,62 @@ async def _check_0004(url: str) -> None:
         "newer": ("0xb", 4, "matched", True),
     }
     ids = {}
+    orders = _columns_at_0003(
+        Order,
+        "id",
+        "merchant_order_id",
+        "amount_units",
+        "amount_scale",
+        "status",
+        "webhook_url",
+        "created_at",
+        "updated_at",
+        "expires_at",
+    )
+    deposits = _columns_at_0003(
+        Deposit,
+        "order_id",
+        "blockchain",
+        "token",
+        "wallet_address",
+        "amount",
+        "decimals",
+        "status",
+        "started_at",
+        "reserved_until",
+    )
     async with sessionmaker() as session, session.begin():
         for name, (wallet, amount, status, open_) in cases.items():
-            order = Order(
-                id=new_id(),
-                merchant_order_id=name,
-                amount_units=amount,
-                amount_scale=0,
-                status="paid",
-                webhook_url="https://x.example/h",
-                created_at=now,
-                updated_at=now,
-                expires_at=now,
+            order_id = new_id()
+            await session.execute(
+                orders.insert().values(
+                    id=order_id,
+                    merchant_order_id=name,
+                    amount_units=amount,
+                    amount_scale=0,
+                    status="paid",
+                    webhook_url="https://x.example/h",
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now,
+                )
             )
-            session.add(order)
-            await session.flush()
-            deposit = Deposit(
-                order_id=order.id,
-                blockchain="eth",
-                token="USDT",
-                wallet_address=wallet,
-                amount=amount,
-                decimals=6,
-                status=status,
-                reserved_until=now + dt.timedelta(hours=1 if open_ else -1),
+            deposit_id = await session.scalar(
+                deposits.insert()
+                .values(
+                    order_id=order_id,
+                    blockchain="eth",
+                    token="USDT",
+                    wallet_address=wallet,
+                    amount=amount,
+                    decimals=6,
+                    status=status,
+                    started_at=now,
+                    reserved_until=now + dt.timedelta(hours=1 if open_ else -1),
+                )
+                .returning(deposits.c.id)
             )
-            session.add(deposit)
-            await session.flush()
-            ids[deposit.id] = name
+            ids[deposit_id] = name
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade_to, url, "head")
     async with sessionmaker() as session:
@@ -194,6 +223,13 @@ async def _check_0004(url: str) -> None:
         "newer": "matched",
     }, url
     await engine.dispose()
+
+
+def _columns_at_0003(model: Any, *names: str) -> sa.TableClause:
+    """The table as revision 0003 had it, for inserts that later columns cannot break."""
+    table = model.__table__
+    names = tuple(dict.fromkeys(("id", *names)))
+    return sa.table(table.name, *(sa.column(n, table.c[n].type) for n in names))
 
 
 def _upgrade_to(connection: sa.Connection, url: str, revision: str) -> None:
