@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.errors import AppError, BadRequest, UnprocessableEntity, UnsupportedMediaType
 from app.realtime.changes import Publisher
+from app.security.limits import ConnectionSlots, MemoryLimiter, RateLimiter
 
 log = logging.getLogger("app.http")
 OCRCH_PREFIXES = ("/api/v1/service", "/api/v1/user", "/api/v1/admin")
@@ -50,12 +51,15 @@ _ERROR_TYPES = {
 
 @dataclass
 class Services:
-    """What a running app holds: settings, database, publisher. Stored in `app.state.services`."""
+    """What a running app holds: settings, database, publisher, rate limiter, open-socket counts.
+    Stored in `app.state.services`."""
 
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     publisher: Publisher | None = None
+    limiter: RateLimiter = field(default_factory=MemoryLimiter)
+    sockets: ConnectionSlots = field(default_factory=ConnectionSlots)
 
 
 def services_of(state: State) -> Services:
