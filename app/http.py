@@ -34,6 +34,8 @@ from app.security.limits import ConnectionSlots, MemoryLimiter, RateLimiter
 log = logging.getLogger("app.http")
 OCRCH_PREFIXES = ("/api/v1/service", "/api/v1/user", "/api/v1/admin")
 M = TypeVar("M", bound=BaseModel)
+_CLIENT_GONE = "client disconnected prematurely"
+"""What Litestar's `Request.stream()` raises (as a 500) when the body ends in a disconnect."""
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -108,6 +110,10 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     if isinstance(exc, TooManyRequestsException):
         limits = dict(exc.headers or {})
         return error_response(request, 429, "rate limit exceeded, retry later", headers=limits)
+    if exc.detail == _CLIENT_GONE:
+        # The client left mid-body (or `serve` cut a slow one off, 408): nobody reads this answer.
+        log.info("http.client_disconnected %s %s", request.method, request.url.path)
+        return error_response(request, 408, "request timeout")
     if exc.status_code >= 500:
         log.error("http.error", exc_info=exc)
         return error_response(request, exc.status_code, "internal server error")
