@@ -109,5 +109,4 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "limit_concurrency": cap or None,
         "proxy_headers": False,
         "timeout_keep_alive": 5,
-        "h11_max_incomplete_event_size": 64 * 1024,
     }

@@ -189,33 +189,39 @@ return n
 
 class RedisLimiter:
     """Counters in Redis (`INCR` + `PEXPIRE` in one script), shared by every replica. While Redis
-    is unreachable the process falls back to its own counters rather than refusing everyone."""
+    is unreachable the process counts on its own (`fallback`) rather than refusing everyone, and
+    tries Redis again every `retry_seconds`, so requests do not each wait on a dead connection."""
 
-    def __init__(self, url: str, prefix: str = "stablecheckout:rl") -> None:
+    def __init__(
+        self, url: str, prefix: str = "stablecheckout:rl", retry_seconds: float = 5.0
+    ) -> None:
         from redis.asyncio import Redis
 
         self.redis: Redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.prefix = prefix
+        self.retry_seconds = retry_seconds
         self.fallback = MemoryLimiter()
         self._script = self.redis.register_script(_INCR)
-        self._failing_since: float | None = None
+        self._down_until: float | None = None
 
     async def hit(self, limit: Limit, key: str) -> Decision:
         if not limit.enabled:
             return ALLOW
         now = time.time()
+        if self._down_until is not None and now < self._down_until:
+            return self.fallback.hit_now(limit, key, now)
         index, reset = _window(limit, now)
         redis_key = f"{self.prefix}:{limit.name}:{index}:{key}"
         ttl_ms = max(1, math.ceil(reset * 1000)) + 1000
         try:
             count = int(await self._script(keys=[redis_key], args=[ttl_ms]))
         except Exception as exc:  # noqa: BLE001 - any Redis failure: count locally meanwhile
-            if self._failing_since is None:
-                self._failing_since = now
+            if self._down_until is None:
                 log.warning("limits.redis_unavailable error=%s", type(exc).__name__)
+            self._down_until = time.time() + self.retry_seconds
             return self.fallback.hit_now(limit, key, now)
-        if self._failing_since is not None:
-            self._failing_since = None
+        if self._down_until is not None:
+            self._down_until = None
             log.info("limits.redis_back")
         return _decide(limit, count, reset)
 
