@@ -232,3 +232,41 @@ async def test_connection_cap_answers_503(start: StartServer) -> None:
     finally:
         for _, writer in idle:
             writer.close()
+
+
+async def test_default_limits_refuse_what_an_unlimited_server_allowed(start: StartServer) -> None:
+    """With no limit configured at all: a silent connection is cut off, the 11th socket on one
+    order and the burst of admin guesses and QR requests are refused (main accepted them all)."""
+    server = start()
+    silent_reader, silent_writer = await _open(server)
+    began = time.perf_counter()
+
+    async def cut_off() -> tuple[bytes, float]:
+        answer = await asyncio.wait_for(silent_reader.read(), 30)
+        return answer, time.perf_counter() - began
+
+    silent = asyncio.create_task(cut_off())
+    order_id = await create_order(server.url)
+    held = [await websockets.connect(ws_url(server.url, order_id)) for _ in range(10)]
+    try:
+        with pytest.raises(InvalidStatus) as info:
+            await websockets.connect(ws_url(server.url, order_id))
+        assert info.value.response.status_code == 429
+    finally:
+        for socket in held:
+            await socket.close()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        guesses = [
+            (await http.get(ADMIN_ORDERS, headers={"Ocrch-Admin-Authorization": f"g{n}"}))
+            for n in range(25)
+        ]
+        codes = [g.status_code for g in guesses]
+        assert codes.count(401) <= 20 and codes[-1] == 429, codes
+        qr = [
+            (await http.get("/checkout/qr.svg", params={"data": "ethereum:0x1"})).status_code
+            for _ in range(125)
+        ]
+        assert qr[0] == 200 and qr[-1] == 429, qr
+    answer, after = await silent
+    silent_writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 ") and 9 < after < 15, (answer, after)
