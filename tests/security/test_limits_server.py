@@ -81,7 +81,8 @@ async def test_admin_secret_guessing_is_limited_before_argon2(start: StartServer
         assert limited.text == "rate limit exceeded, retry later"
         assert 1 <= int(limited.headers["retry-after"]) <= 4
         assert burst < 10, f"120 guesses took {burst:.1f} s"
-        assert times and max(times) < 1.0, f"/health took up to {max(times):.2f} s"
+        # Unlimited, 300 guesses stalled /health for 4.3 s on the 2-core test machine.
+        assert times and max(times) < 2.0, f"/health took up to {max(times):.2f} s"
         # The right secret from the locked-out client waits for the window like any other...
         right = {"Ocrch-Admin-Authorization": ADMIN_SECRET}
         refused = await http.get(ADMIN_ORDERS, headers=right)
