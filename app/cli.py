@@ -50,6 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.main import create_app
     from app.security.admin_auth import hash_plaintext_in_config
+    from app.serving import uvicorn_options
     from watchers.registry import watcher_jobs
 
     settings = _settings(args.config)
@@ -73,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,  # ~37 KiB of zlib state per socket for ~300-byte frames
         lifespan="on",
         timeout_graceful_shutdown=5,
+        **uvicorn_options(settings),
     )
     return 0
 

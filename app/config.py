@@ -42,6 +42,21 @@ class ServerSettings(_Section):
     listen: str = "0.0.0.0:8080"
     public_url: str | None = None
     """Where shoppers reach this server, for checkout links; defaults to the listen address."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Peers (CIDRs) whose `X-Forwarded-For` is believed; limits key on the client behind them."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A request's line and headers must arrive within this time, or the connection gets 408."""
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    """A request's whole body must arrive within this time after its headers, or 408."""
+    max_connections: int = Field(default=20000, ge=0)
+    """Open connections (WebSockets included) per process before new ones get 503; 0: no cap."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from app.security.limits import parse_networks
+
+        return [str(network) for network in parse_networks(value)]
 
     @field_validator("listen")
     @classmethod
@@ -100,6 +115,20 @@ class SecuritySettings(_Section):
     """A signed URL opens only the order named by its `order_id` query (false: Ocrch's rule)."""
     max_body_bytes: int = 1024 * 1024
     user_rate_limit_per_minute: int = Field(default=600, ge=0)
+    """User API requests and WebSocket upgrades per client per minute; 0: no limit."""
+    admin_auth_attempts_per_window: int = Field(default=10, ge=0)
+    """Admin secret checks (argon2 runs) per client per window; 0: no limit."""
+    admin_auth_attempts_per_window_total: int = Field(default=100, ge=0)
+    """Admin secret checks from all clients together per window; 0: no limit."""
+    admin_auth_window_seconds: float = Field(default=60.0, gt=0)
+    admin_auth_concurrency: int = Field(default=2, ge=1)
+    """argon2 verifications running at once per process (each takes 19 MiB and ~20 ms of CPU)."""
+    websocket_max_per_order: int = Field(default=10, ge=0)
+    """Open order WebSockets per order per process; 0: no cap."""
+    websocket_max_per_client: int = Field(default=50, ge=0)
+    """Open order WebSockets per client address per process; 0: no cap."""
+    qr_rate_limit_per_minute: int = Field(default=120, ge=0)
+    """`/checkout/qr.svg` renders per client per minute (cached answers count too); 0: no limit."""
 
 
 class WebhookSettings(_Section):

@@ -29,6 +29,7 @@ from app.devchain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess,
 from app.devchain.tron_simulator import TronSimulator
 from app.main import create_app
 from app.migrate import upgrade_to_head
+from app.serving import uvicorn_options
 from app.sessions.keys import create_api_key
 from app.sessions.models import KeyMode
 
@@ -164,6 +165,7 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
                 ws="websockets-sansio",
                 ws_per_message_deflate=False,
                 timeout_graceful_shutdown=3,
+                **uvicorn_options(settings),
             )
         )
         announcer = asyncio.create_task(

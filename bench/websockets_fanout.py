@@ -103,6 +103,7 @@ enabled_coins = ["USDT", "USDC"]
 
 [security]
 user_rate_limit_per_minute = 0
+websocket_max_per_client = 0  # every client runs on 127.0.0.1
 
 [webhooks]
 allow_private_targets = true  # the webhook sink runs on 127.0.0.1

@@ -78,6 +78,19 @@ def test_proxy_reaches_both_replicas_and_upgrades_websockets() -> None:
 def test_mounted_config_loads() -> None:
     settings = load_settings(REPO / "deploy" / "config.toml")
     assert settings.server.listen == "0.0.0.0:8080"
+    assert settings.server.trusted_proxies, "behind nginx, limits must key on the shopper"
+
+
+def test_proxy_cuts_off_slow_clients_and_forwards_the_client_address() -> None:
+    nginx = (REPO / "deploy" / "nginx.conf").read_text()
+    for directive in (
+        "client_header_timeout",
+        "client_body_timeout",
+        "send_timeout",
+        "limit_conn per_client",
+    ):
+        assert re.search(rf"^\s*{directive} ", nginx, re.M), directive
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for" in nginx
 
 
 def test_dockerfile_is_small_and_non_root() -> None:
