@@ -19,6 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from app.config import Settings
 from app.errors import BadRequest, Unauthorized
 from app.http import services_of
+from app.security import config_file
 from app.security.signatures import is_visible_ascii
 
 log = logging.getLogger("app.admin")
@@ -54,12 +55,18 @@ def hash_plaintext_in_config(settings: Settings) -> Settings:
         return settings
     phc = hash_secret(secret)
     path = settings.config_path
-    if path is not None and _file_has_plaintext(path, secret):
-        document = tomlkit.parse(Path(path).read_text(encoding="utf-8"))
-        document["admin"]["secret"] = phc  # type: ignore[index]
+    if path is not None and _file_has_plaintext(Path(path).read_text(encoding="utf-8"), secret):
+
+        def replace_secret(text: str) -> str | None:
+            if not _file_has_plaintext(text, secret):
+                return None
+            document = tomlkit.parse(text)
+            document["admin"]["secret"] = phc  # type: ignore[index]
+            return tomlkit.dumps(document)
+
         try:
-            Path(path).write_text(tomlkit.dumps(document), encoding="utf-8")
-            log.warning("admin.secret_hashed path=%s", path)
+            if config_file.rewrite(Path(path), replace_secret):
+                log.warning("admin.secret_hashed path=%s", path)
         except OSError as exc:
             # A read-only mount (containers): keep the hash in memory, tell the operator.
             log.warning("admin.secret_plaintext_in_readonly_file path=%s error=%s", path, exc)
@@ -67,8 +74,8 @@ def hash_plaintext_in_config(settings: Settings) -> Settings:
     return settings
 
 
-def _file_has_plaintext(path: Path, secret: str) -> bool:
-    document: Any = tomlkit.parse(Path(path).read_text(encoding="utf-8"))
+def _file_has_plaintext(text: str, secret: str) -> bool:
+    document: Any = tomlkit.parse(text)
     return bool(document.get("admin", {}).get("secret") == secret)
 
 
