@@ -21,10 +21,12 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app import secret_policy
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///stablecheckout.db"
@@ -50,8 +52,22 @@ class ServerSettings(_Section):
         return value
 
 
+def _secret_error(value: str, minimum: int) -> None:
+    message = secret_policy.problem(value, minimum)
+    if message is not None:
+        raise PydanticCustomError("weak_secret", "{message}", {"message": message})
+
+
 class AdminSettings(_Section):
     secret: str = Field(min_length=1)
+
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        """A plaintext secret must be strong; an argon2 hash (`$argon2…`) is taken as it is."""
+        if not value.startswith("$argon2"):
+            _secret_error(value, secret_policy.MIN_ADMIN_SECRET)
+        return value
 
 
 class MerchantSettings(_Section):
@@ -59,6 +75,12 @@ class MerchantSettings(_Section):
     secret: str = Field(min_length=1)
     allowed_origins: list[str] = Field(default_factory=list)
     unknown_transfer_webhook_url: str | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        _secret_error(value, secret_policy.MIN_MERCHANT_SECRET)
+        return value
 
 
 class WalletSettings(_Section):
@@ -128,12 +150,31 @@ class CheckoutSessionSettings(_Section):
     webhook_url: str | None = None
     """Where `checkout.session.*` events go; none: sessions are only read back with GET."""
     webhook_secret: str | None = None
-    """HMAC key of `Stablecheckout-Signature`; defaults to `[merchant].secret`."""
+    """HMAC key of `Stablecheckout-Signature` (`whsec_…`), required with `webhook_url`: its own
+    key, never `[merchant].secret`, so a receiver that leaks it cannot sign Ocrch requests."""
     redirect_allowed_hosts: list[str] = Field(default_factory=list)
     """Hosts `success_url`/`cancel_url` may point at (`shop.example`, `*.shop.example`, `*`)."""
     default_ttl_seconds: int = Field(default=1800, ge=60)
     """Lifetime of a session created without `expires_at`."""
     max_ttl_seconds: int = Field(default=86400, ge=60)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        if value is not None:
+            _secret_error(value, secret_policy.MIN_WEBHOOK_SECRET)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> CheckoutSessionSettings:
+        if self.webhook_url and not self.webhook_secret:
+            raise PydanticCustomError(
+                "missing_secret",
+                "webhook_secret is required when webhook_url is set (session webhooks are signed "
+                "with their own key, not [merchant].secret): generate one with "
+                "`stablecheckout gen-secret --webhook`",
+            )
+        return self
 
 
 class TokenSettings(_Section):
@@ -218,6 +259,16 @@ class Settings(BaseSettings):
         if errors:
             raise ValidationError.from_exception_data("chains", errors)
         return value
+
+    @model_validator(mode="after")
+    def _separate_webhook_secret(self) -> Settings:
+        if self.checkout_sessions.webhook_secret == self.merchant.secret:
+            raise PydanticCustomError(
+                "reused_secret",
+                "[checkout_sessions].webhook_secret must differ from [merchant].secret: "
+                "generate one with `stablecheckout gen-secret --webhook`",
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -199,6 +199,8 @@ async def deliver(client: aiohttp.ClientSession, settings: Settings, item: Claim
         return Outcome(item, started, latency, response.status, error)
     except BlockedTarget as exc:
         return Outcome(item, started, None, None, f"blocked: {exc}")
+    except session_signing.NoWebhookSecret as exc:
+        return Outcome(item, started, None, None, str(exc))
     except (aiohttp.ClientError, TimeoutError) as exc:
         latency = int((time.perf_counter() - clock) * 1000)
         name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__

@@ -26,7 +26,7 @@ SESSION_HOOK = f"{SHOP}/webhooks/sessions"
 SESSION_SECTION: dict[str, Any] = {
     "redirect_allowed_hosts": ["shop.example", "*.shop.example"],
     "webhook_url": SESSION_HOOK,
-    "webhook_secret": "whsec_test_secret",
+    "webhook_secret": "whsec_Zr4Ku8Wn2Qp6Xs0Jv3Lm7Hc1Tb5Yd9Fg",
 }
 TABLES = (ApiKey, CheckoutSession, Order, WebhookEvent, IdempotencyKey)
 

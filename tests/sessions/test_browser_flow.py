@@ -45,7 +45,7 @@ browser = e2e.browser
 
 STORE = "https://shop.test"
 """The merchant's site: never reached, Playwright answers for it."""
-HOOK_SECRET = "whsec_browser_flow"
+HOOK_SECRET = "whsec_Bf3Nq7Lx1Zk5Ws9Hd2Mr6Tp0Vc4Yg8Ja"
 
 
 @dataclass

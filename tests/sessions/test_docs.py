@@ -18,7 +18,7 @@ from app.webhooks.sender import Claimed, signed_body
 from tests.conftest import REPO, settings_dict, unavailable
 
 DOC = (REPO / "docs" / "checkout-sessions.md").read_text()
-SECRET = "whsec_docs"
+SECRET = "whsec_Dc5Pw9Lk3Xq7Zn1Hs4Mv8Rt2Jb6Yf0Ga"
 EVENT = {
     "id": "evt_0190f5c27b1e7c3a9d4e2f6a8b0c1d2e",
     "object": "event",

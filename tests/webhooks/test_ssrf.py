@@ -178,3 +178,31 @@ async def test_hostname_webhook_url_is_checked_at_delivery_not_creation(
 ) -> None:
     response = await _create(False, sqlite_database_url, "http://localhost:9/h")
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_session_event_without_its_secret_is_not_signed_with_the_merchant_secret(
+    database_url: str, receiver: Receiver
+) -> None:
+    """Sessions created while `[checkout_sessions].webhook_url` was set, config changed since:
+    their events wait with a clear error rather than go out under `[merchant].secret`."""
+    from app.db import unit_of_work, utcnow
+    from app.ids import new_id
+    from app.models import WebhookEvent
+
+    services = make_services(database_url)
+    async with unit_of_work(services.sessionmaker) as session:
+        session.add(
+            WebhookEvent(
+                id=new_id(),
+                event_type="checkout.session.completed",
+                target_url=receiver.url,
+                payload={"id": "evt_1", "object": "event", "type": "checkout.session.completed"},
+                next_attempt_at=utcnow(),
+            )
+        )
+    await run_until(services, lambda: False, seconds=0.1)
+    assert receiver.requests == []
+    [event] = await events(services)
+    assert event.status == "pending" and "webhook_secret" in (event.last_error or "")
+    await services.engine.dispose()
