@@ -88,6 +88,9 @@ class WalletSettings(_Section):
     address: str = Field(min_length=1)
     enabled_coins: list[Coin] = Field(min_length=1)
     starting_tx: str | None = None
+    test: bool = False
+    """A test-mode wallet: only orders of test-mode Checkout Sessions (`sk_test_` keys) take
+    amounts here, and they take them nowhere else (docs/checkout-sessions.md, "Test mode")."""
 
     @field_validator("address")
     @classmethod
@@ -157,6 +160,11 @@ class CheckoutSessionSettings(_Section):
     default_ttl_seconds: int = Field(default=1800, ge=60)
     """Lifetime of a session created without `expires_at`."""
     max_ttl_seconds: int = Field(default=86400, ge=60)
+    max_sessions_per_minute_per_key: int = Field(default=120, ge=0)
+    """Sessions one API key may create in any 60 s (429 beyond; 0: no limit)."""
+    max_open_sessions_per_key: int = Field(default=2000, ge=0)
+    """Open, unexpired sessions one API key may hold, which bounds the unique amounts it can keep
+    reserved (429 beyond; 0: no limit)."""
 
     @field_validator("webhook_secret")
     @classmethod
@@ -258,6 +266,22 @@ class Settings(BaseSettings):
                     )
         if errors:
             raise ValidationError.from_exception_data("chains", errors)
+        return value
+
+    @field_validator("wallets")
+    @classmethod
+    def _test_wallets_apart(cls, value: list[WalletSettings]) -> list[WalletSettings]:
+        """A wallet is test or live, never both: a transfer to it must match one mode's amounts."""
+        modes: dict[tuple[str, str], bool] = {}
+        for wallet in value:
+            key = (str(wallet.blockchain), wallet.address)
+            if modes.setdefault(key, wallet.test) != wallet.test:
+                raise PydanticCustomError(
+                    "wallet_mode",
+                    "{address} on {chain} is listed both as a test wallet and as a live one: "
+                    "give test mode its own address",
+                    {"address": wallet.address, "chain": str(wallet.blockchain)},
+                )
         return value
 
     @model_validator(mode="after")

@@ -39,6 +39,8 @@ PAYER = ANVIL_ACCOUNTS[1]
 SHOP_WALLET = ANVIL_ACCOUNTS[5]
 PAYER_FUNDS = 1_000_000 * 10**6
 TRON_SHOP_WALLET = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
+TEST_SHOP_WALLET = ANVIL_ACCOUNTS[6]
+TRON_TEST_SHOP_WALLET = "TGkWdpawVNfeset3P6uTBbLaPY7nZVZvXY"
 TRON_PAYER = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 
 
@@ -68,6 +70,19 @@ def dev_settings(
         wallets=[
             {"blockchain": "eth", "address": SHOP_WALLET, "enabled_coins": ["USDT"]},
             {"blockchain": "tron", "address": TRON_SHOP_WALLET, "enabled_coins": ["USDT"]},
+            # The demo's Checkout Sessions use a test key: their amounts live apart.
+            {
+                "blockchain": "eth",
+                "address": TEST_SHOP_WALLET,
+                "enabled_coins": ["USDT"],
+                "test": True,
+            },
+            {
+                "blockchain": "tron",
+                "address": TRON_TEST_SHOP_WALLET,
+                "enabled_coins": ["USDT"],
+                "test": True,
+            },
         ],
         chains={
             "eth": {

@@ -24,6 +24,7 @@ from app.money import Amount, AmountError, format_base_units
 from app.orders.models import Order, OrderStatus
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.payments.schemas import ChainCoinPair, PaymentDetail
+from app.sessions.testmode import is_test_order
 from app.tokens import PaymentOption, find_option, payment_options
 
 CANDIDATES_PER_QUERY = 64
@@ -49,9 +50,14 @@ async def create_payment(
         raise NotFound("order not found")
     if order.status != OrderStatus.PENDING:
         raise Conflict("order is not pending")
-    option = find_option(settings, blockchain, coin)
+    test = await is_test_order(session, order.id)
+    option = find_option(settings, blockchain, coin, test=test)
     if option is None:
-        raise BadRequest("no wallet available for the selected chain and coin")
+        raise BadRequest(
+            "no test-mode wallet ([[wallets]] with test = true) for the selected chain and coin"
+            if test
+            else "no wallet available for the selected chain and coin"
+        )
     existing = await session.scalar(
         sa.select(Deposit).where(
             Deposit.order_id == order.id,
