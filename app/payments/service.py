@@ -30,10 +30,10 @@ from app.tokens import PaymentOption, find_option, payment_options
 CANDIDATES_PER_QUERY = 64
 
 
-def list_pairs(settings: Settings) -> list[ChainCoinPair]:
+def list_pairs(settings: Settings, *, test: bool = False) -> list[ChainCoinPair]:
     return [
         ChainCoinPair(blockchain=o.blockchain, stablecoin=o.coin, wallet_address=o.wallets[0])
-        for o in payment_options(settings)
+        for o in payment_options(settings, test=test)
     ]
 
 

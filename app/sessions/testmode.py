@@ -19,6 +19,7 @@ import datetime as dt
 import math
 import uuid
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +37,19 @@ async def is_test_order(session: AsyncSession, order_id: uuid.UUID) -> bool:
         sa.select(CheckoutSession.livemode).where(CheckoutSession.order_id == order_id)
     )
     return livemode is False
+
+
+async def signed_url_is_test(session: AsyncSession, signed_url: str | None) -> bool:
+    """Whether an (already verified) signed checkout URL names a test-mode order in its
+    `order_id` query, so the page it opens lists the test wallets' pairs."""
+    if not signed_url:
+        return False
+    try:
+        named = parse_qs(urlsplit(signed_url).query).get("order_id", [])
+        order_id = uuid.UUID(named[0]) if len(named) == 1 else None
+    except ValueError:
+        return False
+    return order_id is not None and await is_test_order(session, order_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,18 @@ async def test_ocrch_orders_and_pairs_never_use_test_wallets(api: AsyncTestClien
     assert detail.status_code == 201 and detail.json()["wallet_address"] == TEST_WALLET_ETH
 
 
+async def test_the_page_of_a_test_session_lists_test_pairs(
+    api: AsyncTestClient[Any], api_keys: Keys
+) -> None:
+    """The hosted page asks `/chains` with the session's signed URL: it offers test wallets."""
+    created = (await create(api, api_keys.test, cart_body())).json()
+    follow = await api.get(f"/checkout/s/{created['id']}", follow_redirects=False)
+    signed, _, sig = follow.headers["location"].rpartition("&sig=")
+    auth = {"Ocrch-Signed-Url": signed, "Ocrch-Signature": unquote(sig)}
+    pairs = (await api.get("/api/v1/user/chains", headers=auth)).json()
+    assert {p["wallet_address"] for p in pairs} == {w["address"] for w in TEST_MODE_WALLETS}
+
+
 async def test_test_session_pays_on_the_test_wallet_of_each_chain(
     api: AsyncTestClient[Any], api_keys: Keys
 ) -> None:
