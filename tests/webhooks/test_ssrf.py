@@ -206,3 +206,55 @@ async def test_session_event_without_its_secret_is_not_signed_with_the_merchant_
     [event] = await events(services)
     assert event.status == "pending" and "webhook_secret" in (event.last_error or "")
     await services.engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_pinned_tls_connection_sends_the_name_and_verifies_the_certificate(
+    database_url: str, dns: dict[str, Any], tmp_path: Any
+) -> None:
+    """Over HTTPS to a pinned address the handshake names the host (SNI) and the certificate is
+    verified: a self-signed one for that name is refused, not trusted because we chose the IP."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiohttp import web
+
+    from tests.conftest import free_port, unavailable
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        unavailable("openssl is not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"]
+    name = ["/CN=hooks.test", "-addext", "subjectAltName=DNS:hooks.test"]
+    subprocess.run(
+        [openssl, *request, *name, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    names: list[str | None] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,misc]
+    app = web.Application()
+
+    async def hook(_request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
+    try:
+        dns["install"]({"hooks.test": ["127.0.0.1"]})
+        services = make_services(database_url, allow_private_targets=True)
+        await paid_order(services, f"https://hooks.test:{port}/hook")
+        await run_until(services, lambda: False, seconds=0.1)
+        [event] = await events(services)
+        assert names == ["hooks.test"]
+        assert "certificate verify failed" in (event.last_error or ""), event.last_error
+        await services.engine.dispose()
+    finally:
+        await runner.cleanup()
