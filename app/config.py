@@ -21,10 +21,12 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app import secret_policy
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///stablecheckout.db"
@@ -65,8 +67,22 @@ class ServerSettings(_Section):
         return value
 
 
+def _secret_error(value: str, minimum: int) -> None:
+    message = secret_policy.problem(value, minimum)
+    if message is not None:
+        raise PydanticCustomError("weak_secret", "{message}", {"message": message})
+
+
 class AdminSettings(_Section):
     secret: str = Field(min_length=1)
+
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        """A plaintext secret must be strong; an argon2 hash (`$argon2…`) is taken as it is."""
+        if not value.startswith("$argon2"):
+            _secret_error(value, secret_policy.MIN_ADMIN_SECRET)
+        return value
 
 
 class MerchantSettings(_Section):
@@ -75,12 +91,21 @@ class MerchantSettings(_Section):
     allowed_origins: list[str] = Field(default_factory=list)
     unknown_transfer_webhook_url: str | None = None
 
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        _secret_error(value, secret_policy.MIN_MERCHANT_SECRET)
+        return value
+
 
 class WalletSettings(_Section):
     blockchain: Blockchain
     address: str = Field(min_length=1)
     enabled_coins: list[Coin] = Field(min_length=1)
     starting_tx: str | None = None
+    test: bool = False
+    """A test-mode wallet: only orders of test-mode Checkout Sessions (`sk_test_` keys) take
+    amounts here, and they take them nowhere else (docs/checkout-sessions.md, "Test mode")."""
 
     @field_validator("address")
     @classmethod
@@ -157,12 +182,36 @@ class CheckoutSessionSettings(_Section):
     webhook_url: str | None = None
     """Where `checkout.session.*` events go; none: sessions are only read back with GET."""
     webhook_secret: str | None = None
-    """HMAC key of `Stablecheckout-Signature`; defaults to `[merchant].secret`."""
+    """HMAC key of `Stablecheckout-Signature` (`whsec_…`), required with `webhook_url`: its own
+    key, never `[merchant].secret`, so a receiver that leaks it cannot sign Ocrch requests."""
     redirect_allowed_hosts: list[str] = Field(default_factory=list)
     """Hosts `success_url`/`cancel_url` may point at (`shop.example`, `*.shop.example`, `*`)."""
     default_ttl_seconds: int = Field(default=1800, ge=60)
     """Lifetime of a session created without `expires_at`."""
     max_ttl_seconds: int = Field(default=86400, ge=60)
+    max_sessions_per_minute_per_key: int = Field(default=120, ge=0)
+    """Sessions one API key may create in any 60 s (429 beyond; 0: no limit)."""
+    max_open_sessions_per_key: int = Field(default=2000, ge=0)
+    """Open, unexpired sessions one API key may hold, which bounds the unique amounts it can keep
+    reserved (429 beyond; 0: no limit)."""
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        if value is not None:
+            _secret_error(value, secret_policy.MIN_WEBHOOK_SECRET)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> CheckoutSessionSettings:
+        if self.webhook_url and not self.webhook_secret:
+            raise PydanticCustomError(
+                "missing_secret",
+                "webhook_secret is required when webhook_url is set (session webhooks are signed "
+                "with their own key, not [merchant].secret): generate one with "
+                "`stablecheckout gen-secret --webhook`",
+            )
+        return self
 
 
 class TokenSettings(_Section):
@@ -355,6 +404,32 @@ class Settings(BaseSettings):
         if errors:
             raise ValidationError.from_exception_data("chains", errors)
         return value
+
+    @field_validator("wallets")
+    @classmethod
+    def _test_wallets_apart(cls, value: list[WalletSettings]) -> list[WalletSettings]:
+        """A wallet is test or live, never both: a transfer to it must match one mode's amounts."""
+        modes: dict[tuple[str, str], bool] = {}
+        for wallet in value:
+            key = (str(wallet.blockchain), wallet.address)
+            if modes.setdefault(key, wallet.test) != wallet.test:
+                raise PydanticCustomError(
+                    "wallet_mode",
+                    "{address} on {chain} is listed both as a test wallet and as a live one: "
+                    "give test mode its own address",
+                    {"address": wallet.address, "chain": str(wallet.blockchain)},
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _separate_webhook_secret(self) -> Settings:
+        if self.checkout_sessions.webhook_secret == self.merchant.secret:
+            raise PydanticCustomError(
+                "reused_secret",
+                "[checkout_sessions].webhook_secret must differ from [merchant].secret: "
+                "generate one with `stablecheckout gen-secret --webhook`",
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -19,6 +19,11 @@ def test_dev_runs_the_whole_loop(tmp_path: Path) -> None:
         assert any(re.search(r"running at http://127\.0\.0\.1:\d+", x) for x in dev.output), (
             dev.output
         )
+        printed = "".join(dev.output)
+        merchant = re.search(r"merchant secret +(\S+)", printed)
+        admin = re.search(r"admin secret +(\S+)", printed)
+        assert merchant and len(merchant.group(1)) >= 32, "dev generates a strong merchant secret"
+        assert admin and len(admin.group(1)) >= 16, "dev generates a strong admin secret"
         client = httpx.Client(base_url=base, timeout=10)
         assert client.get("/demo").status_code == 200
         bought = client.post("/demo/buy", data={"item": "mug"}, follow_redirects=False)

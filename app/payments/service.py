@@ -32,15 +32,16 @@ from app.payments.quotes import (
 )
 from app.payments.schemas import ChainCoinPair, PaymentDetail
 from app.rates.book import RateBook
+from app.sessions.testmode import is_test_order
 from app.tokens import PaymentOption, find_option, payment_options
 
 CANDIDATES_PER_QUERY = 64
 
 
-def list_pairs(settings: Settings) -> list[ChainCoinPair]:
+def list_pairs(settings: Settings, *, test: bool = False) -> list[ChainCoinPair]:
     return [
         ChainCoinPair(blockchain=o.blockchain, stablecoin=o.coin, wallet_address=o.wallets[0])
-        for o in payment_options(settings)
+        for o in payment_options(settings, test=test)
     ]
 
 
@@ -62,9 +63,14 @@ async def create_payment(
         raise NotFound("order not found")
     if order.status != OrderStatus.PENDING:
         raise Conflict("order is not pending")
-    option = find_option(settings, blockchain, coin)
+    test = await is_test_order(session, order.id)
+    option = find_option(settings, blockchain, coin, test=test)
     if option is None:
-        raise BadRequest("no wallet available for the selected chain and coin")
+        raise BadRequest(
+            "no test-mode wallet ([[wallets]] with test = true) for the selected chain and coin"
+            if test
+            else "no wallet available for the selected chain and coin"
+        )
     existing = await session.scalar(
         sa.select(Deposit)
         .where(

@@ -20,6 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from app.config import Settings
 from app.errors import BadRequest, Unauthorized
 from app.http import Services, services_of
+from app.security import config_file
 from app.security.limits import Limit
 from app.security.rate_limit import client_of, enforce
 from app.security.signatures import is_visible_ascii
@@ -57,12 +58,18 @@ def hash_plaintext_in_config(settings: Settings) -> Settings:
         return settings
     phc = hash_secret(secret)
     path = settings.config_path
-    if path is not None and _file_has_plaintext(path, secret):
-        document = tomlkit.parse(Path(path).read_text(encoding="utf-8"))
-        document["admin"]["secret"] = phc  # type: ignore[index]
+    if path is not None and _file_has_plaintext(Path(path).read_text(encoding="utf-8"), secret):
+
+        def replace_secret(text: str) -> str | None:
+            if not _file_has_plaintext(text, secret):
+                return None
+            document = tomlkit.parse(text)
+            document["admin"]["secret"] = phc  # type: ignore[index]
+            return tomlkit.dumps(document)
+
         try:
-            Path(path).write_text(tomlkit.dumps(document), encoding="utf-8")
-            log.warning("admin.secret_hashed path=%s", path)
+            if config_file.rewrite(Path(path), replace_secret):
+                log.warning("admin.secret_hashed path=%s", path)
         except OSError as exc:
             # A read-only mount (containers): keep the hash in memory, tell the operator.
             log.warning("admin.secret_plaintext_in_readonly_file path=%s error=%s", path, exc)
@@ -70,8 +77,8 @@ def hash_plaintext_in_config(settings: Settings) -> Settings:
     return settings
 
 
-def _file_has_plaintext(path: Path, secret: str) -> bool:
-    document: Any = tomlkit.parse(Path(path).read_text(encoding="utf-8"))
+def _file_has_plaintext(text: str, secret: str) -> bool:
+    document: Any = tomlkit.parse(text)
     return bool(document.get("admin", {}).get("secret") == secret)
 
 
