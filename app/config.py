@@ -12,7 +12,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,10 +21,12 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app import secret_policy
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///stablecheckout.db"
@@ -42,6 +44,21 @@ class ServerSettings(_Section):
     listen: str = "0.0.0.0:8080"
     public_url: str | None = None
     """Where shoppers reach this server, for checkout links; defaults to the listen address."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Peers (CIDRs) whose `X-Forwarded-For` is believed; limits key on the client behind them."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A request's line and headers must arrive within this time, or the connection gets 408."""
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    """A request's whole body must arrive within this time after its headers, or 408."""
+    max_connections: int = Field(default=20000, ge=0)
+    """Open connections (WebSockets included) per process before new ones get 503; 0: no cap."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from app.security.limits import parse_networks
+
+        return [str(network) for network in parse_networks(value)]
 
     @field_validator("listen")
     @classmethod
@@ -50,8 +67,22 @@ class ServerSettings(_Section):
         return value
 
 
+def _secret_error(value: str, minimum: int) -> None:
+    message = secret_policy.problem(value, minimum)
+    if message is not None:
+        raise PydanticCustomError("weak_secret", "{message}", {"message": message})
+
+
 class AdminSettings(_Section):
     secret: str = Field(min_length=1)
+
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        """A plaintext secret must be strong; an argon2 hash (`$argon2…`) is taken as it is."""
+        if not value.startswith("$argon2"):
+            _secret_error(value, secret_policy.MIN_ADMIN_SECRET)
+        return value
 
 
 class MerchantSettings(_Section):
@@ -60,12 +91,21 @@ class MerchantSettings(_Section):
     allowed_origins: list[str] = Field(default_factory=list)
     unknown_transfer_webhook_url: str | None = None
 
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        _secret_error(value, secret_policy.MIN_MERCHANT_SECRET)
+        return value
+
 
 class WalletSettings(_Section):
     blockchain: Blockchain
     address: str = Field(min_length=1)
     enabled_coins: list[Coin] = Field(min_length=1)
     starting_tx: str | None = None
+    test: bool = False
+    """A test-mode wallet: only orders of test-mode Checkout Sessions (`sk_test_` keys) take
+    amounts here, and they take them nowhere else (docs/checkout-sessions.md, "Test mode")."""
 
     @field_validator("address")
     @classmethod
@@ -100,6 +140,20 @@ class SecuritySettings(_Section):
     """A signed URL opens only the order named by its `order_id` query (false: Ocrch's rule)."""
     max_body_bytes: int = 1024 * 1024
     user_rate_limit_per_minute: int = Field(default=600, ge=0)
+    """User API requests and WebSocket upgrades per client per minute; 0: no limit."""
+    admin_auth_attempts_per_window: int = Field(default=10, ge=0)
+    """Admin secret checks (argon2 runs) per client per window; 0: no limit."""
+    admin_auth_attempts_per_window_total: int = Field(default=100, ge=0)
+    """Admin secret checks from all clients together per window; 0: no limit."""
+    admin_auth_window_seconds: float = Field(default=60.0, gt=0)
+    admin_auth_concurrency: int = Field(default=2, ge=1)
+    """argon2 verifications running at once per process (each takes 19 MiB and ~20 ms of CPU)."""
+    websocket_max_per_order: int = Field(default=10, ge=0)
+    """Open order WebSockets per order per process; 0: no cap."""
+    websocket_max_per_client: int = Field(default=50, ge=0)
+    """Open order WebSockets per client address per process; 0: no cap."""
+    qr_rate_limit_per_minute: int = Field(default=120, ge=0)
+    """`/checkout/qr.svg` renders per client per minute (cached answers count too); 0: no limit."""
 
 
 class WebhookSettings(_Section):
@@ -128,12 +182,36 @@ class CheckoutSessionSettings(_Section):
     webhook_url: str | None = None
     """Where `checkout.session.*` events go; none: sessions are only read back with GET."""
     webhook_secret: str | None = None
-    """HMAC key of `Stablecheckout-Signature`; defaults to `[merchant].secret`."""
+    """HMAC key of `Stablecheckout-Signature` (`whsec_…`), required with `webhook_url`: its own
+    key, never `[merchant].secret`, so a receiver that leaks it cannot sign Ocrch requests."""
     redirect_allowed_hosts: list[str] = Field(default_factory=list)
     """Hosts `success_url`/`cancel_url` may point at (`shop.example`, `*.shop.example`, `*`)."""
     default_ttl_seconds: int = Field(default=1800, ge=60)
     """Lifetime of a session created without `expires_at`."""
     max_ttl_seconds: int = Field(default=86400, ge=60)
+    max_sessions_per_minute_per_key: int = Field(default=120, ge=0)
+    """Sessions one API key may create in any 60 s (429 beyond; 0: no limit)."""
+    max_open_sessions_per_key: int = Field(default=2000, ge=0)
+    """Open, unexpired sessions one API key may hold, which bounds the unique amounts it can keep
+    reserved (429 beyond; 0: no limit)."""
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        if value is not None:
+            _secret_error(value, secret_policy.MIN_WEBHOOK_SECRET)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> CheckoutSessionSettings:
+        if self.webhook_url and not self.webhook_secret:
+            raise PydanticCustomError(
+                "missing_secret",
+                "webhook_secret is required when webhook_url is set (session webhooks are signed "
+                "with their own key, not [merchant].secret): generate one with "
+                "`stablecheckout gen-secret --webhook`",
+            )
+        return self
 
 
 class TokenSettings(_Section):
@@ -150,6 +228,112 @@ class ChainSettings(_Section):
     start_block: int | None = Field(default=None, ge=0)
     chain_id: int | None = None
     tokens: dict[Coin, TokenSettings] = Field(default_factory=dict)
+
+
+RateSourceName = Literal["coinbase", "kraken", "binance"]
+_RATE_SOURCE_URLS = {
+    "coinbase": "https://api.coinbase.com",
+    "kraken": "https://api.kraken.com",
+    "binance": "https://api.binance.com",
+}
+
+
+def _exact_decimal(value: Any) -> Any:
+    """Rates and percentages are written as strings ("0.9200"): a TOML float is not exact."""
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "decimal_string",
+            'write {value} as a string ("{value}"), floats are not exact',
+            {"value": value},
+        )
+    return value
+
+
+class RateSourceSettings(_Section):
+    url: str = Field(min_length=1)
+    """Base URL (tests, proxies); the documented path is appended."""
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    """A source slower than this is skipped for the next one in `sources`."""
+
+
+class RatesSettings(_Section):
+    """Fiat pricing (docs/pricing.md): where rates come from and how long they are trusted."""
+
+    sources: list[RateSourceName] = Field(default_factory=list)
+    refresh_seconds: int = Field(default=30, ge=1)
+    max_age_seconds: int = Field(default=120, ge=1)
+    spread_percent: Decimal = Field(default=Decimal("0"), ge=0, le=100)
+    quote_ttl_seconds: int = Field(default=900, ge=1)
+    requote_grace_seconds: int = Field(default=300, ge=0)
+    """How long a superseded quote's amount still pays the order after the quote expired (the
+    shopper may have sent it just before the re-quote); after it, such a transfer is a late
+    payment for the operator (docs/pricing.md)."""
+    usd_peg: bool = True
+    currencies: list[str] = Field(default_factory=list)
+    """Fiat currencies orders may be priced in, besides those named in `fixed` (and USD when
+    `usd_peg`)."""
+    coinbase: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["coinbase"])
+    )
+    kraken: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["kraken"])
+    )
+    binance: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["binance"])
+    )
+    fixed: dict[str, Decimal] = Field(default_factory=dict)
+    """Manual rates, `"USDT/EUR" = "0.9200"` (EUR per USDT): they beat every source."""
+
+    @field_validator("spread_percent", mode="before")
+    @classmethod
+    def _spread_exact(cls, value: Any) -> Any:
+        return _exact_decimal(value)
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _fixed_exact(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for rate in value.values():
+                _exact_decimal(rate)
+        return value
+
+    @field_validator("currencies")
+    @classmethod
+    def _iso_currencies(cls, value: list[str]) -> list[str]:
+        from app.rates.currencies import CurrencyError, normalize_currency
+
+        try:
+            return [normalize_currency(code) for code in value]
+        except CurrencyError as exc:
+            raise PydanticCustomError("currency", "{message}", {"message": str(exc)}) from None
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixed_pairs(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        from app.rates.currencies import CurrencyError, normalize_currency
+
+        normalized: dict[str, Decimal] = {}
+        for key, rate in value.items():
+            coin, sep, fiat = key.partition("/")
+            try:
+                if not sep:
+                    raise ValueError(f'{key!r} is not a pair: write COIN/FIAT, e.g. "USDT/EUR"')
+                coin = Coin(coin.strip().upper())
+                fiat = normalize_currency(fiat)
+            except (ValueError, CurrencyError) as exc:
+                raise PydanticCustomError("pair", "{message}", {"message": str(exc)}) from None
+            if not rate.is_finite() or rate <= 0:
+                raise PydanticCustomError("rate", "rate of {key} must be > 0", {"key": key})
+            normalized[f"{coin}/{fiat}"] = rate
+        return normalized
+
+    @property
+    def fiat_currencies(self) -> list[str]:
+        """Every fiat currency an order may be priced in."""
+        names = set(self.currencies) | {key.split("/")[1] for key in self.fixed}
+        if self.usd_peg:
+            names.add("USD")
+        return sorted(names)
 
 
 class Settings(BaseSettings):
@@ -173,6 +357,8 @@ class Settings(BaseSettings):
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
     checkout_sessions: CheckoutSessionSettings = Field(default_factory=CheckoutSessionSettings)
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
+    rates: RatesSettings | None = None
+    """Fiat pricing; absent, orders are priced in coin units only (as in Ocrch)."""
 
     database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)
     redis_url: str | None = Field(default=None, exclude=True)
@@ -218,6 +404,32 @@ class Settings(BaseSettings):
         if errors:
             raise ValidationError.from_exception_data("chains", errors)
         return value
+
+    @field_validator("wallets")
+    @classmethod
+    def _test_wallets_apart(cls, value: list[WalletSettings]) -> list[WalletSettings]:
+        """A wallet is test or live, never both: a transfer to it must match one mode's amounts."""
+        modes: dict[tuple[str, str], bool] = {}
+        for wallet in value:
+            key = (str(wallet.blockchain), wallet.address)
+            if modes.setdefault(key, wallet.test) != wallet.test:
+                raise PydanticCustomError(
+                    "wallet_mode",
+                    "{address} on {chain} is listed both as a test wallet and as a live one: "
+                    "give test mode its own address",
+                    {"address": wallet.address, "chain": str(wallet.blockchain)},
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _separate_webhook_secret(self) -> Settings:
+        if self.checkout_sessions.webhook_secret == self.merchant.secret:
+            raise PydanticCustomError(
+                "reused_secret",
+                "[checkout_sessions].webhook_secret must differ from [merchant].secret: "
+                "generate one with `stablecheckout gen-secret --webhook`",
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,34 +24,66 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from app import root
 from app.checkout.routes import FRONTEND_DIR
 from app.config import Settings, load_settings
+from app.demo.pages import DEMO_CURRENCY, DEMO_EUR_PER_USDT
 from app.demo.routes import DemoShop, demo_router
 from app.devchain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess, deploy_token
 from app.devchain.tron_simulator import TronSimulator
 from app.migrate import upgrade_to_head
+from app.secret_policy import new_secret
+from app.serving import uvicorn_options
 from app.sessions.keys import create_api_key
 from app.sessions.models import KeyMode
 
 log = logging.getLogger("app.dev")
 
-DEV_SECRET = "dev-merchant-secret"  # noqa: S105 - a local demo, printed on start
 PAYER = ANVIL_ACCOUNTS[1]
 SHOP_WALLET = ANVIL_ACCOUNTS[5]
 PAYER_FUNDS = 1_000_000 * 10**6
 TRON_SHOP_WALLET = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
+TEST_SHOP_WALLET = ANVIL_ACCOUNTS[6]
+TRON_TEST_SHOP_WALLET = "TGkWdpawVNfeset3P6uTBbLaPY7nZVZvXY"
 TRON_PAYER = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 
 
+@dataclass(frozen=True)
+class DevSecrets:
+    """Fresh on every start and printed in the banner: a demo must not teach fixed secrets."""
+
+    merchant: str = field(default_factory=new_secret)
+    admin: str = field(default_factory=new_secret)
+    session_webhooks: str = field(default_factory=lambda: new_secret(webhook=True))
+
+
 def dev_settings(
-    base_url: str, workdir: Path, rpc_url: str, token: str, tron_url: str, tron_token: str
+    base_url: str,
+    workdir: Path,
+    rpc_url: str,
+    token: str,
+    tron_url: str,
+    tron_token: str,
+    secrets: DevSecrets,
 ) -> Settings:
     return load_settings(
         None,
         server={"listen": base_url.removeprefix("http://"), "public_url": base_url},
-        admin={"secret": "dev-admin-secret"},
-        merchant={"name": "Demo shop", "secret": DEV_SECRET, "allowed_origins": [base_url]},
+        admin={"secret": secrets.admin},
+        merchant={"name": "Demo shop", "secret": secrets.merchant, "allowed_origins": [base_url]},
         wallets=[
             {"blockchain": "eth", "address": SHOP_WALLET, "enabled_coins": ["USDT"]},
             {"blockchain": "tron", "address": TRON_SHOP_WALLET, "enabled_coins": ["USDT"]},
+            # The demo's Checkout Sessions use a test key: their amounts live apart.
+            {
+                "blockchain": "eth",
+                "address": TEST_SHOP_WALLET,
+                "enabled_coins": ["USDT"],
+                "test": True,
+            },
+            {
+                "blockchain": "tron",
+                "address": TRON_TEST_SHOP_WALLET,
+                "enabled_coins": ["USDT"],
+                "test": True,
+            },
         ],
         chains={
             "eth": {
@@ -67,9 +100,11 @@ def dev_settings(
             },
         },
         orders={"ttl_seconds": 900},
+        rates={"fixed": {f"USDT/{DEMO_CURRENCY}": DEMO_EUR_PER_USDT}, "usd_peg": True},
         webhooks={"allow_private_targets": True},
         checkout_sessions={
             "webhook_url": f"{base_url}/demo/session-webhooks",
+            "webhook_secret": secrets.session_webhooks,
             "redirect_allowed_hosts": [urlsplit(base_url).hostname],
         },
         checkout={
@@ -129,7 +164,10 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
         await tron.start()
         tron_token = tron.deploy_token()
         tron.start_producing(1.0)
-        settings = dev_settings(base_url, workdir, anvil.ws_url, token, tron.url, tron_token)
+        secrets = DevSecrets()
+        settings = dev_settings(
+            base_url, workdir, anvil.ws_url, token, tron.url, tron_token, secrets
+        )
         await upgrade_to_head(settings.database_url)
         api_key = await dev_api_key(settings)
         app = root.web_app(settings, run_jobs=True, extra_routes=[demo_router()])
@@ -153,10 +191,11 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
                 ws="websockets-sansio",
                 ws_per_message_deflate=False,
                 timeout_graceful_shutdown=3,
+                **uvicorn_options(settings),
             )
         )
         announcer = asyncio.create_task(
-            _announce_when_listening(server, base_url, anvil, token, api_key)
+            _announce_when_listening(server, base_url, anvil, token, api_key, secrets)
         )
         await server.serve()
         announcer.cancel()
@@ -168,15 +207,22 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
 
 
 async def _announce_when_listening(
-    server: uvicorn.Server, base_url: str, anvil: AnvilProcess, token: str, api_key: str
+    server: uvicorn.Server,
+    base_url: str,
+    anvil: AnvilProcess,
+    token: str,
+    api_key: str,
+    secrets: DevSecrets,
 ) -> None:
     """Print the URL only once it answers: scripts wait for this line."""
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
         await asyncio.sleep(0.05)
-    _announce(base_url, anvil, token, api_key)
+    _announce(base_url, anvil, token, api_key, secrets)
 
 
-def _announce(base_url: str, anvil: AnvilProcess, token: str, api_key: str) -> None:
+def _announce(
+    base_url: str, anvil: AnvilProcess, token: str, api_key: str, secrets: DevSecrets
+) -> None:
     print(
         f"""
 stablecheckout dev is running at {base_url}
@@ -187,7 +233,8 @@ stablecheckout dev is running at {base_url}
   local chain      {anvil.http_url} (anvil, chain id 31337, 1 block/s)
   TRON simulator   java-tron HTTP API, 1 block/s (pay TRON checkouts from /demo)
   test USDT        {token}
-  merchant secret  {DEV_SECRET}
+  merchant secret  {secrets.merchant}
+  admin secret     {secrets.admin}
   test API key     {api_key} (Checkout Sessions)
 
 Press Ctrl-C to stop.

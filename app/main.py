@@ -13,7 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
@@ -36,7 +36,9 @@ from app.jobs import Job, JobRunner
 from app.observability import RequestContextMiddleware, metrics
 from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
+from app.rates.jobs import rate_jobs
 from app.realtime.routes import order_socket
+from app.security.rate_limit import RateLimitMiddleware
 from app.sessions.routes import CheckoutSessionsController, session_link_router
 from app.workers import default_jobs
 
@@ -58,19 +60,26 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         jobs = default_jobs(services) + (extra_jobs(services) if extra_jobs else [])
-        runner = JobRunner(jobs if run_jobs else [])
+        # Every process that quotes keeps its own rate book fresh, even with --api-only.
+        runner = JobRunner((jobs if run_jobs else []) + rate_jobs(services))
         await runner.start()
         try:
             yield
         finally:
             await runner.stop()
+            await services.limiter.close()
             await engine.dispose()
 
-    limit = settings.security.user_rate_limit_per_minute
     user_api = Router(
         path="/",
         route_handlers=[UserApiController, order_socket],
-        middleware=[RateLimitConfig(rate_limit=("minute", limit)).middleware] if limit else [],
+        middleware=[
+            DefineMiddleware(
+                RateLimitMiddleware,
+                name="user",
+                limit_of=lambda s: s.security.user_rate_limit_per_minute,
+            )
+        ],
     )
 
     return Litestar(

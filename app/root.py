@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.config import ConfigError, Settings, load_settings
 
@@ -46,21 +46,29 @@ def redis_publisher(settings: Settings) -> Publisher | None:
     return RedisPublisher(settings.redis_url)
 
 
-def services(settings: Settings, publisher: Publisher | None = None) -> Services:
+def services(settings: Settings, publisher: Publisher | None = None, **parts: Any) -> Services:
     import app.subscriptions  # noqa: F401 - every domain event has its subscribers from the start
     from app.db import create_engine, create_sessionmaker
     from app.http import Services
 
     engine = create_engine(settings.database_url)
-    return Services(settings, engine, create_sessionmaker(engine), publisher)
+    return Services(settings, engine, create_sessionmaker(engine), publisher, **parts)
 
 
 def web_services(settings: Settings) -> tuple[Services, ChannelsPlugin]:
     """What `create_app` serves with: the Channels plugin (in memory, or Redis) publishes."""
+    from app.rates.book import RateBook
     from app.realtime.channels import ChannelsPublisher, make_channels_plugin
+    from app.security.limits import make_limiter
 
     channels = make_channels_plugin(settings.redis_url)
-    return services(settings, ChannelsPublisher(channels)), channels
+    built = services(
+        settings,
+        ChannelsPublisher(channels),
+        rates=RateBook.from_settings(settings),
+        limiter=make_limiter(settings.redis_url),
+    )
+    return built, channels
 
 
 def chain_jobs(built: Services) -> list[Job]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -169,10 +170,33 @@ async def _check_0004(url: str) -> None:
         *(sa.column(c, UtcDateTime()) for c in when[3:]),
     )
     ids = {}
+    orders = _columns_at_0003(
+        Order,
+        "id",
+        "merchant_order_id",
+        "amount_units",
+        "amount_scale",
+        "status",
+        "webhook_url",
+        "created_at",
+        "updated_at",
+        "expires_at",
+    )
+    deposits = _columns_at_0003(
+        Deposit,
+        "order_id",
+        "blockchain",
+        "token",
+        "wallet_address",
+        "amount",
+        "decimals",
+        "status",
+        "started_at",
+        "reserved_until",
+    )
     async with sessionmaker() as session, session.begin():
         for name, (wallet, amount, status, open_) in cases.items():
             order_id = new_id()
-            stamp = {"created_at": now, "updated_at": now, "expires_at": now}
             await session.execute(
                 orders.insert().values(
                     id=order_id,
@@ -181,7 +205,9 @@ async def _check_0004(url: str) -> None:
                     amount_scale=0,
                     status="paid",
                     webhook_url="https://x.example/h",
-                    **stamp,
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now,
                 )
             )
             deposit_id = await session.scalar(
@@ -197,7 +223,7 @@ async def _check_0004(url: str) -> None:
                     started_at=now,
                     reserved_until=now + dt.timedelta(hours=1 if open_ else -1),
                 )
-                .returning(sa.literal_column("id"))
+                .returning(deposits.c.id)
             )
             ids[deposit_id] = name
     async with engine.begin() as conn:
@@ -213,6 +239,13 @@ async def _check_0004(url: str) -> None:
         "newer": "matched",
     }, url
     await engine.dispose()
+
+
+def _columns_at_0003(model: Any, *names: str) -> sa.TableClause:
+    """The table as revision 0003 had it, for inserts that later columns cannot break."""
+    table = model.__table__
+    names = tuple(dict.fromkeys(("id", *names)))
+    return sa.table(table.name, *(sa.column(n, table.c[n].type) for n in names))
 
 
 def _upgrade_to(connection: sa.Connection, url: str, revision: str) -> None:
@@ -233,23 +266,23 @@ async def _pg_database(url: str, verb: str) -> str:
     return f"{base}/{name}"
 
 
-async def test_migration_0005_marks_session_orders_and_session_events(
+async def test_migration_0007_marks_session_orders_and_session_events(
     tmp_path: Path, postgresql_database_url: str
 ) -> None:
-    """Rows written before 0005: a session's order becomes `checkout_session` (found by the
+    """Rows written before 0007: a session's order becomes `checkout_session` (found by the
     session's link, not its `cs_` prefix) and its session events get their own format."""
     pg = await _pg_database(postgresql_database_url, "CREATE")
     try:
         for url in (f"sqlite+aiosqlite:///{tmp_path / 'm5.db'}", pg):
-            await _check_0005(url)
+            await _check_0007(url)
     finally:
         await _pg_database(pg, "DROP")
 
 
-async def _check_0005(url: str) -> None:
+async def _check_0007(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade_to, url, "0004")
+        await conn.run_sync(_upgrade_to, url, "0006")
     now = utcnow()
     when = {"created_at": now, "expires_at": now}
     uid, dtm = sa.Uuid(), UtcDateTime()

@@ -19,6 +19,11 @@ def test_dev_runs_the_whole_loop(tmp_path: Path) -> None:
         assert any(re.search(r"running at http://127\.0\.0\.1:\d+", x) for x in dev.output), (
             dev.output
         )
+        printed = "".join(dev.output)
+        merchant = re.search(r"merchant secret +(\S+)", printed)
+        admin = re.search(r"admin secret +(\S+)", printed)
+        assert merchant and len(merchant.group(1)) >= 32, "dev generates a strong merchant secret"
+        assert admin and len(admin.group(1)) >= 16, "dev generates a strong admin secret"
         client = httpx.Client(base_url=base, timeout=10)
         assert client.get("/demo").status_code == 200
         bought = client.post("/demo/buy", data={"item": "mug"}, follow_redirects=False)
@@ -34,7 +39,9 @@ def test_dev_runs_the_whole_loop(tmp_path: Path) -> None:
             headers=auth,
             json={"blockchain": "eth", "stablecoin": "USDT"},
         ).json()
-        assert detail["amount"] == "12.50" and detail["chain_id"] == 31337
+        # The demo prices in EUR at a fixed 0.92 EUR/USDT: 12.50 / 0.92 = 13.587 → 13.59 USDT.
+        assert detail["amount"] == "13.59" and detail["chain_id"] == 31337
+        assert detail["quote"]["currency"] == "EUR" and detail["quote"]["source"] == "fixed"
         call = (
             "0xa9059cbb"
             + detail["wallet_address"][2:].lower().rjust(64, "0")

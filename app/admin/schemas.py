@@ -22,6 +22,8 @@ class AdminOrder(BaseModel):
     paid_at: int | None
     status_reason: str | None
     metadata: dict[str, Any] | None
+    currency: str | None = None
+    """ISO 4217 code of a fiat-priced order's `amount` (docs/pricing.md); null: coin units."""
 
 
 class AdminDeposit(BaseModel):
@@ -36,6 +38,8 @@ class AdminDeposit(BaseModel):
     last_scanned_at: int
     status: str
     reserved_until: int
+    quote: dict[str, Any] | None = None
+    """A fiat order's locked quote: the fiat price beside the coin `value` (docs/pricing.md)."""
 
 
 class AdminTransfer(BaseModel):
@@ -56,6 +60,8 @@ class AdminTransfer(BaseModel):
     order_id: uuid.UUID | None
     late: bool
     duplicate: bool
+    quote: dict[str, Any] | None = None
+    """The paid deposit's locked quote, for a fiat-priced order: the fiat value of `value`."""
 
 
 class AdminWallet(BaseModel):
@@ -90,6 +96,8 @@ class Total(BaseModel):
     token: str
     count: int
     amount: str
+    fiat: dict[str, str] | None = None
+    """Fiat-priced orders among them: the prices they paid, per currency ({"EUR": "120.00"})."""
 
 
 class AdminActionOut(BaseModel):

@@ -30,11 +30,12 @@ from app.chains import Blockchain, Coin
 from app.config import Settings
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound
-from app.money import format_base_units
+from app.money import Amount, format_base_units
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
 from app.payments.models import Deposit
+from app.payments.quotes import add_fiat, quote_view, quoted_deposits
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
@@ -132,6 +133,7 @@ async def admin_orders(session: AsyncSession, orders: list[Order]) -> list[Admin
                 paid_at=_ts(order.paid_at),
                 status_reason=order.status_reason,
                 metadata=order.metadata_,
+                currency=order.currency,
             )
         )
     return result
@@ -184,6 +186,7 @@ def admin_deposit(deposit: Deposit, chain_scanned_at: dt.datetime | None = None)
         last_scanned_at=int(last_scanned(deposit, chain_scanned_at).timestamp()),
         status=deposit.status,
         reserved_until=int(deposit.reserved_until.timestamp()),
+        quote=quote_view(deposit),
     )
 
 
@@ -210,7 +213,9 @@ async def list_deposits(
     return [admin_deposit(d, scanned_at.get(d.blockchain)) for d in deposits]
 
 
-def admin_transfer(settings: Settings, transfer: Transfer) -> AdminTransfer:
+def admin_transfer(
+    settings: Settings, transfer: Transfer, deposit: Deposit | None = None
+) -> AdminTransfer:
     token = resolve_token(settings, Blockchain(transfer.blockchain), Coin(transfer.token))
     decimals = token.decimals if token else 0
     return AdminTransfer(
@@ -231,6 +236,7 @@ def admin_transfer(settings: Settings, transfer: Transfer) -> AdminTransfer:
         order_id=transfer.order_id,
         late=transfer.late,
         duplicate=transfer.duplicate,
+        quote=quote_view(deposit),
     )
 
 
@@ -262,8 +268,9 @@ async def list_transfers(
         query = query.where(Transfer.tx_hash == tx_hash.lower())
     if order_id is not None:
         query = query.where(Transfer.order_id == order_id)
-    rows = await session.scalars(query.limit(limit).offset(offset))
-    return [admin_transfer(settings, t) for t in rows]
+    rows = list(await session.scalars(query.limit(limit).offset(offset)))
+    deposits = await quoted_deposits(session, [t.deposit_id for t in rows if t.deposit_id])
+    return [admin_transfer(settings, t, deposits.get(t.deposit_id or 0)) for t in rows]
 
 
 def list_wallets(settings: Settings) -> list[AdminWallet]:
@@ -371,17 +378,31 @@ async def totals(
 
     Summed in Python: amounts are exact integers, which SQLite stores as text."""
     rows = await session.execute(
-        sa.select(Transfer.block_time, Transfer.blockchain, Transfer.token, Transfer.amount).where(
+        sa.select(
+            Transfer.block_time,
+            Transfer.blockchain,
+            Transfer.token,
+            Transfer.amount,
+            Deposit.quote_currency,
+            Deposit.quote_fiat_units,
+            Deposit.quote_fiat_scale,
+        )
+        .outerjoin(Deposit, Deposit.id == Transfer.deposit_id)
+        .where(
             Transfer.status == TransferStatus.MATCHED,
             Transfer.block_time >= since,
             Transfer.block_time < until,
         )
     )
     sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for block_time, blockchain, token, amount in rows:
-        entry = sums[(block_time.date().isoformat(), blockchain, token)]
+    fiat: dict[tuple[str, str, str], dict[str, Amount]] = defaultdict(dict)
+    for block_time, blockchain, token, amount, currency, fiat_units, fiat_scale in rows:
+        key = (block_time.date().isoformat(), blockchain, token)
+        entry = sums[key]
         entry[0] += 1
         entry[1] += amount
+        if currency is not None and fiat_units is not None and fiat_scale is not None:
+            add_fiat(fiat[key], currency, Amount(fiat_units, fiat_scale))
     result = []
     for (day, blockchain, token), (count, amount) in sorted(sums.items()):
         info = resolve_token(settings, Blockchain(blockchain), Coin(token))
@@ -392,6 +413,7 @@ async def totals(
                 token=token,
                 count=count,
                 amount=format_base_units(amount, info.decimals if info else 0),
+                fiat={c: str(a) for c, a in sorted(fiat[(day, blockchain, token)].items())} or None,
             )
         )
     return result

@@ -26,8 +26,10 @@ from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
 from app.orders.schemas import CreateOrderRequest, OrderResponse
+from app.payments.quotes import fiat_price, payment_fields
 from app.tokens import required_confirmations
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
+from app.webhooks.ssrf import BlockedTarget, check_literal
 
 MAX_MERCHANT_ORDER_ID = 255
 MAX_METADATA_BYTES = 8192
@@ -45,6 +47,7 @@ def order_response(order: Order) -> OrderResponse:
         status=OrderStatus(order.status),
         created_at=to_unix(order.created_at),
         expires_at=to_unix(order.expires_at),
+        currency=order.currency,
         metadata=order.metadata_,
         success_url=order.success_url,
         cancel_url=order.cancel_url,
@@ -92,9 +95,16 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
         raise BadRequest(
             f"order_id is longer than {MAX_MERCHANT_ORDER_ID} characters", param="order_id"
         )
-    amount = _validated_amount(request)
+    if request.currency is None:
+        amount = _validated_amount(request)
+    else:
+        amount, request.currency = fiat_price(request.amount, request.currency, settings)
     max_url = settings.webhooks.max_url_length
     _check_http_url("webhook_url", request.webhook_url, max_url)
+    try:
+        check_literal(request.webhook_url, allow_private=settings.webhooks.allow_private_targets)
+    except BlockedTarget as exc:
+        raise BadRequest(f"webhook_url: {exc}", param="webhook_url") from None
     _check_http_url("success_url", request.success_url, max_url)
     _check_http_url("cancel_url", request.cancel_url, max_url)
     ttl = settings.orders.ttl_seconds if request.expires_in is None else request.expires_in
@@ -118,6 +128,7 @@ async def create_order(
         merchant_order_id=request.order_id,
         amount_units=amount.units,
         amount_scale=amount.scale,
+        currency=request.currency,
         status=OrderStatus.PENDING,
         webhook_url=request.webhook_url,
         success_url=request.success_url,
@@ -209,6 +220,7 @@ async def order_view(session: AsyncSession, settings: Settings, order: Order) ->
     "payment detected, k of n confirmations" exactly as one that received the pushes.
     """
     view = order_response(order).model_dump(mode="json")
+    view.update(await payment_fields(session, order))
     if order.status != OrderStatus.PENDING:
         return view
     transfer = await session.scalar(

@@ -51,6 +51,17 @@ class Deposit(Base):
     reserved_until: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_scanned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     transfer_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    # The locked quote of a fiat-priced order (app.payments.quotes); all null for coin orders.
+    quote_currency: Mapped[str | None] = mapped_column(sa.String(3))
+    quote_fiat_units: Mapped[int | None] = mapped_column(BaseUnits())
+    """The fiat price in the currency's minor units (`quote_fiat_units / 10**quote_fiat_scale`)."""
+    quote_fiat_scale: Mapped[int | None] = mapped_column(sa.SmallInteger())
+    quote_rate: Mapped[str | None] = mapped_column(sa.String(64))
+    """Fiat per coin, as exact decimal text."""
+    quote_source: Mapped[str | None] = mapped_column(sa.String(32))
+    quote_fetched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    quote_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    quote_spread_percent: Mapped[str | None] = mapped_column(sa.String(16))
 
     __table_args__ = (
         sa.Index(

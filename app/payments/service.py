@@ -24,16 +24,25 @@ from app.money import Amount, AmountError, format_base_units
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
+from app.payments.quotes import (
+    QUOTED_DISPLAY_DECIMALS,
+    base_units_for,
+    quote_expired,
+    quote_view,
+    stamp,
+)
 from app.payments.schemas import ChainCoinPair, PaymentDetail
+from app.rates.book import RateBook
+from app.sessions.testmode import is_test_order
 from app.tokens import PaymentOption, find_option, payment_options
 
 CANDIDATES_PER_QUERY = 64
 
 
-def list_pairs(settings: Settings) -> list[ChainCoinPair]:
+def list_pairs(settings: Settings, *, test: bool = False) -> list[ChainCoinPair]:
     return [
         ChainCoinPair(blockchain=o.blockchain, stablecoin=o.coin, wallet_address=o.wallets[0])
-        for o in payment_options(settings)
+        for o in payment_options(settings, test=test)
     ]
 
 
@@ -43,34 +52,53 @@ async def create_payment(
     order_id: uuid.UUID,
     blockchain: Blockchain,
     coin: Coin,
+    rates: RateBook | None = None,
 ) -> PaymentDetail:
-    """Reserve (or return the already reserved) exact amount for paying `order_id` on a pair."""
+    """Reserve (or return the already reserved) exact amount for paying `order_id` on a pair.
+
+    A fiat order is quoted here; once its quote is past `quote_ttl_seconds` the shopper gets a
+    fresh one (a new deposit), while the old deposit stays reserved so its amount still pays.
+    """
     order = await session.get(Order, order_id)
     if order is None:
         raise NotFound("order not found")
     if order.status != OrderStatus.PENDING:
         raise Conflict("order is not pending")
-    option = find_option(settings, blockchain, coin)
+    test = await is_test_order(session, order.id)
+    option = find_option(settings, blockchain, coin, test=test)
     if option is None:
-        raise BadRequest("no wallet available for the selected chain and coin")
+        raise BadRequest(
+            "no test-mode wallet ([[wallets]] with test = true) for the selected chain and coin"
+            if test
+            else "no wallet available for the selected chain and coin"
+        )
     existing = await session.scalar(
-        sa.select(Deposit).where(
+        sa.select(Deposit)
+        .where(
             Deposit.order_id == order.id,
             Deposit.blockchain == blockchain,
             Deposit.token == coin,
             Deposit.status == DepositStatus.ACTIVE,
         )
+        .order_by(Deposit.id.desc())
+        .limit(1)
     )
-    deposit = existing or await _reserve(session, settings, order, option)
+    if existing is not None and quote_expired(existing, utcnow()):
+        existing = None
+    deposit = existing or await _reserve(session, settings, order, option, rates)
     return payment_detail(order, deposit, option)
 
 
 async def _reserve(
-    session: AsyncSession, settings: Settings, order: Order, option: PaymentOption
+    session: AsyncSession,
+    settings: Settings,
+    order: Order,
+    option: PaymentOption,
+    rates: RateBook | None = None,
 ) -> Deposit:
     decimals = option.token.decimals
     try:
-        base = order.amount.to_base_units(decimals)
+        base, quote = base_units_for(order, option.coin, decimals, rates)
         step = Amount.parse(str(settings.orders.amount_step)).to_base_units(decimals)
     except AmountError:
         raise BadRequest(f"order amount is finer than {option.coin} can carry") from None
@@ -99,6 +127,8 @@ async def _reserve(
                 started_at=utcnow(),
                 reserved_until=reserved_until,
             )
+            if quote is not None:
+                stamp(deposit, quote)
             try:
                 async with session.begin_nested():
                     session.add(deposit)
@@ -133,12 +163,14 @@ async def _free_candidates(
 
 
 def display_amount(order: Order, units: int, decimals: int) -> str:
-    """The deposit amount in coin units, as short as possible but never shorter than the order's."""
+    """The deposit amount in coin units, as short as possible but never shorter than the order's
+    (a fiat order's quote: cents)."""
     text = format_base_units(units, decimals)
     if "." not in text:
         return text
     whole, frac = text.split(".")
-    keep = max(len(frac.rstrip("0")), min(order.amount_scale, decimals))
+    shortest = order.amount_scale if order.currency is None else QUOTED_DISPLAY_DECIMALS
+    keep = max(len(frac.rstrip("0")), min(shortest, decimals))
     return f"{whole}.{frac[:keep]}" if keep else whole
 
 
@@ -165,6 +197,7 @@ def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> Pay
         chain_id=option.chain_id,
         expires_at=int(order.expires_at.timestamp()),
         payment_uri=payment_uri(option, deposit.wallet_address, deposit.amount, deposit.decimals),
+        quote=quote_view(deposit),
     )
 
 

@@ -23,6 +23,12 @@ from app.sessions import signing as session_signing
 OCRCH = "ocrch"
 CHECKOUT_SESSION = "checkout_session"
 
+
+class CannotSign(Exception):
+    """The row cannot be signed as its format requires (e.g. its secret is not configured): the
+    attempt fails with this message, and is retried like any failed delivery."""
+
+
 Render = Callable[[Settings, dict[str, Any], int], tuple[bytes, dict[str, str]]]
 
 
@@ -44,7 +50,10 @@ def checkout_session(
     settings: Settings, payload: dict[str, Any], timestamp: int
 ) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    key = session_signing.webhook_key(settings)
+    try:
+        key = session_signing.webhook_key(settings)
+    except session_signing.NoWebhookSecret as exc:
+        raise CannotSign(str(exc)) from None
     return body, {session_signing.HEADER: session_signing.sign(key, body, timestamp)}
 
 

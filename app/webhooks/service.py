@@ -21,6 +21,7 @@ from app.errors import Conflict, NotFound
 from app.ids import new_id
 from app.orders.events import OrderStatusChanged
 from app.orders.models import SERVICE_API, Order
+from app.payments.quotes import webhook_fiat_fields
 from app.sessions.events import (
     TERMINAL_EVENT,
     CheckoutSessionChanged,
@@ -37,14 +38,16 @@ from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
 from app.webhooks.signal import outbox_written
 
 
-def order_status_payload(order: Order) -> dict[str, object]:
-    """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`."""
+def order_status_payload(order: Order, fiat: dict[str, object] | None = None) -> dict[str, object]:
+    """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`;
+    a fiat order adds its `currency` and locked `quote` (`app.payments.quotes`)."""
     return {
         "event_type": EventType.ORDER_STATUS_CHANGED.value,
         "order_id": str(order.id),
         "merchant_order_id": order.merchant_order_id,
         "status": order.status,
         "amount": str(order.amount),
+        **(fiat or {}),
     }
 
 
@@ -54,7 +57,8 @@ async def on_order_status_changed(
     """Ocrch `order_status_changed` for the orders the Service API made."""
     for change in changes:
         if change.order.integration == SERVICE_API:
-            _order_status_event(session, change.order)
+            fiat = await webhook_fiat_fields(session, change.order)
+            _order_status_event(session, change.order, fiat)
 
 
 async def on_transfer_unmatched(
@@ -74,13 +78,15 @@ async def on_checkout_session_changed(
         write_session_event(session, change.checkout, change.event, change.at)
 
 
-def _order_status_event(session: AsyncSession, order: Order) -> WebhookEvent:
+def _order_status_event(
+    session: AsyncSession, order: Order, fiat: dict[str, object] | None = None
+) -> WebhookEvent:
     event = WebhookEvent(
         id=new_id(),
         event_type=EventType.ORDER_STATUS_CHANGED,
         order_id=order.id,
         target_url=order.webhook_url,
-        payload=order_status_payload(order),
+        payload=order_status_payload(order, fiat),
         format=formats.OCRCH,
         next_attempt_at=utcnow(),
     )
@@ -150,7 +156,7 @@ async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> Web
         raise NotFound("resource not found")
     if order.integration == SESSION_INTEGRATION:
         return await _resend_session_event(session, order)
-    return _order_status_event(session, order)
+    return _order_status_event(session, order, await webhook_fiat_fields(session, order))
 
 
 async def _resend_session_event(session: AsyncSession, order: Order) -> WebhookEvent:
