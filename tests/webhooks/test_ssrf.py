@@ -198,6 +198,7 @@ async def test_session_event_without_its_secret_is_not_signed_with_the_merchant_
                 event_type="checkout.session.completed",
                 target_url=receiver.url,
                 payload={"id": "evt_1", "object": "event", "type": "checkout.session.completed"},
+                format="checkout_session",
                 next_attempt_at=utcnow(),
             )
         )
