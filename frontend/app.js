@@ -8,8 +8,9 @@ import { payWithWallet, provider } from "./wallet.js";
 const $ = (id) => document.getElementById(id);
 const NETWORKS = {
   eth: "Ethereum", polygon: "Polygon", base: "Base", arb: "Arbitrum One", op: "Optimism",
-  linea: "Linea", avaxc: "Avalanche C-Chain", tron: "TRON",
+  linea: "Linea", avaxc: "Avalanche C-Chain", tron: "TRON", bsc: "BNB Smart Chain", solana: "Solana",
 };
+const STANDARDS = { tron: "TRC-20", bsc: "BEP-20", solana: "SPL" };
 const TEST_CHAINS = new Set([31337, 1337]);
 const COIN_MARKS = { USDT: "T", USDC: "C", DAI: "D" };
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -47,7 +48,7 @@ function networkName(chain, chainId) {
 }
 
 const shortHash = (hash) => (String(hash).length > 20 ? `${String(hash).slice(0, 10)}…${String(hash).slice(-6)}` : String(hash));
-const standard = (chain) => (chain === "tron" ? "TRC-20" : "ERC-20");
+const standard = (chain) => STANDARDS[chain] || "ERC-20";
 
 function safeHttpUrl(value) {
   if (typeof value !== "string" || !value) return null;

@@ -37,6 +37,14 @@ class SourceUnavailable(SourceError):
     """No configured node answered usefully (all failed, timed out, or kept erroring)."""
 
 
+class SourceMisconfigured(SourceError):
+    """A node answers for another chain than the configured one (a mis-pointed RPC URL).
+
+    Not an outage: retrying would read the wrong chain, so the runner stops this chain's watcher
+    and logs the message, which names the URL and both chain ids.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class ObservedTransfer:
     """One token transfer to one of our wallets, exactly as a node reported it.
@@ -125,4 +133,10 @@ class ChainSource(Protocol):
         ...
 
 
-__all__ = ["ChainSource", "ObservedTransfer", "SourceError", "SourceUnavailable"]
+__all__ = [
+    "ChainSource",
+    "ObservedTransfer",
+    "SourceError",
+    "SourceMisconfigured",
+    "SourceUnavailable",
+]

@@ -29,7 +29,7 @@ from app.observability import (
 from app.orders.models import Order
 from app.realtime.changes import order_changed
 from app.transfers.models import ChainBlock, ChainCursor, Transfer
-from watchers.base import ChainSource, SourceError
+from watchers.base import ChainSource, SourceError, SourceMisconfigured
 from watchers.matcher import (
     MatchRules,
     awaiting_depth,
@@ -79,6 +79,9 @@ class ChainRunner:
                     wait = self.options.lease_seconds / 3
                 elif await self.step():
                     continue
+            except SourceMisconfigured as exc:
+                log.critical("watcher.stopped blockchain=%s error=%s", self.rules.blockchain, exc)
+                break
             except SourceError as exc:
                 RPC_ERRORS.labels(self.rules.blockchain).inc()
                 log.warning(
