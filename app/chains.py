@@ -6,6 +6,7 @@ ones; any of them can be overridden per deployment through ``[chains.<id>.tokens
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -180,3 +181,16 @@ amounts before a chain is chosen, so an order is payable on every chain that car
 
 ANY_COIN_DECIMALS = min(COIN_DECIMALS.values())
 """An order that names no coin must be payable in every coin, so it may not be finer than this."""
+
+
+_HEX_ID = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+def canonical_tx_id(tx_id: str) -> str:
+    """A transaction id as stored and compared: hex ids (EVM `0x…`, TRON) lowercase, others as is.
+
+    Solana signatures are case-sensitive base58: lowercasing one would make another (or no)
+    transaction's id, so only hex, whose case carries no meaning, is folded.
+    """
+    value = tx_id.strip()
+    return value.lower() if _HEX_ID.match(value) else value

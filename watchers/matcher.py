@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chains import Blockchain
+from app.chains import Blockchain, canonical_tx_id
 from app.config import Settings
 from app.db import utcnow
 from app.orders.models import Order, OrderStatus
@@ -99,7 +99,7 @@ async def ingest(
         rows = [_row(t, now) for t in fresh[start : start + INSERT_BATCH]]
         result = await session.execute(statement, rows)
         inserted.update(result.scalars())
-    keys = {(t.tx_hash.lower(), t.log_index): t for t in fresh}
+    keys = {(canonical_tx_id(t.tx_hash), t.log_index): t for t in fresh}
     new: list[Transfer] = []
     for row in await _rows_for(session, rules.blockchain, list(keys)):
         if row.id in inserted:
@@ -121,7 +121,7 @@ def _row(t: ObservedTransfer, now: dt.datetime) -> dict[str, Any]:
         "blockchain": str(t.blockchain),
         "token": str(t.token),
         "contract_address": t.contract_address,
-        "tx_hash": t.tx_hash.lower(),
+        "tx_hash": canonical_tx_id(t.tx_hash),
         "log_index": t.log_index,
         "from_address": t.from_address,
         "to_address": t.to_address,

@@ -47,6 +47,9 @@ class Deposit(Base):
     reserved_until: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_scanned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     transfer_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    reference: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    """Solana Pay `reference` (a base58 public key) given to this deposit only: a transaction that
+    carries it belongs to this deposit whatever its amount. None on other chains."""
 
     __table_args__ = (
         sa.Index(
