@@ -77,11 +77,27 @@ class ObservedTransfer:
     removed: bool = False
     """True when the node says the log was removed by a reorg (subscriptions report this; a
     `transfers()` scan of the canonical chain normally never returns removed logs)."""
+    references: tuple[str, ...] = ()
+    """Solana Pay reference keys the transfer instruction carries (read-only, non-signer keys
+    after its authority): a deposit whose reference is among them is paid by this transfer."""
 
     @property
     def key(self) -> tuple[str, str, int]:
         """(blockchain, tx_hash, log_index): the unique identity a database row should use."""
         return (str(self.blockchain), canonical_tx_id(self.tx_hash), self.log_index)
+
+
+@runtime_checkable
+class FinalitySource(Protocol):
+    """A source whose chain says itself which blocks are final (Solana's `finalized`).
+
+    The runner then pays a transfer once its block is at or below `finalized_head()` (and still
+    canonical), instead of counting blocks from `head()`; progress is still counted from `head()`.
+    """
+
+    async def finalized_head(self) -> int:
+        """Number of the newest final block."""
+        ...
 
 
 @runtime_checkable
@@ -138,6 +154,7 @@ class ChainSource(Protocol):
 
 __all__ = [
     "ChainSource",
+    "FinalitySource",
     "ObservedTransfer",
     "SourceError",
     "SourceMisconfigured",
