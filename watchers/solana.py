@@ -102,6 +102,7 @@ class SolanaSource:
         subscribe: bool = True,
         failback_after: float = 300.0,
         throttle_retries: int = 3,
+        page_size: int = PAGE,
     ) -> None:
         http_urls = [u for u in rpc_urls if not _is_ws(u)]
         self._ws_urls = [u for u in rpc_urls if _is_ws(u)]
@@ -132,6 +133,7 @@ class SolanaSource:
         self._task: asyncio.Task[None] | None = None
         self._ws_accounts: frozenset[str] = frozenset()
         self._closed = False
+        self._page = page_size
 
     @classmethod
     def from_settings(
@@ -274,7 +276,7 @@ class SolanaSource:
         anchor = self._anchors.get(account)
         newest: tuple[int, str] | None = None
         while True:
-            config: dict[str, Any] = {"limit": PAGE, "commitment": "confirmed"}
+            config: dict[str, Any] = {"limit": self._page, "commitment": "confirmed"}
             if before is not None:
                 config["before"] = before
             if anchor is not None:
@@ -289,7 +291,7 @@ class SolanaSource:
                 if from_slot <= slot <= to_slot and entry.get("err") is None:
                     wanted.append(str(entry["signature"]))
             before = str(page[-1]["signature"])
-            if len(page) < PAGE or int(page[-1]["slot"]) < from_slot:
+            if len(page) < self._page or int(page[-1]["slot"]) < from_slot:
                 break
         if newest is not None:
             self._anchors[account] = newest[1]
