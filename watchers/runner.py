@@ -262,7 +262,7 @@ class ChainRunner:
             # Final means at or below the chain's own finalized block: express that as the head
             # at which those blocks have exactly the required depth.
             final = await self.source.finalized_head()
-            depth_head = min(head, final + self.rules.required_confirmations - 1)
+            depth_head = final + self.rules.required_confirmations - 1
         async with self.services.sessionmaker() as session:
             due = await due_for_confirmation(session, self.rules, depth_head)
             waiting = await awaiting_depth(session, self.rules)

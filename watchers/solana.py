@@ -126,7 +126,7 @@ class SolanaSource:
         self._finalized = -1
         self._parsed: OrderedDict[tuple[str, int], ParsedTransaction] = OrderedDict()
         self._pending_final: dict[str, int] = {}
-        self._anchors: dict[str, str] = {}
+        self._anchors: dict[str, tuple[int, str]] = {}
         self._subscribe = subscribe and bool(self._ws_urls)
         self._event = asyncio.Event()
         self._subscribed = asyncio.Event()
@@ -273,7 +273,9 @@ class SolanaSource:
         """Successful signatures touching `account` in [from_slot, to_slot], oldest first."""
         wanted: list[str] = []
         before: str | None = None
-        anchor = self._anchors.get(account)
+        known = self._anchors.get(account)
+        # `until` is only safe below the range: a range read again (a rewind) must page past it.
+        anchor = known[1] if known is not None and known[0] < from_slot else None
         newest: tuple[int, str] | None = None
         while True:
             config: dict[str, Any] = {"limit": self._page, "commitment": "confirmed"}
@@ -294,7 +296,7 @@ class SolanaSource:
             if len(page) < self._page or int(page[-1]["slot"]) < from_slot:
                 break
         if newest is not None:
-            self._anchors[account] = newest[1]
+            self._anchors[account] = newest
         wanted.reverse()
         return wanted
 

@@ -39,3 +39,6 @@ class PaymentDetail(BaseModel):
     chain_id: int | None
     expires_at: int
     payment_uri: str
+    reference: str | None = None
+    """Solana only: the Solana Pay `reference` key of this deposit (also in `payment_uri`); a
+    transaction carrying it pays this deposit. null on other chains."""
