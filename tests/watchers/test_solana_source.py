@@ -1,4 +1,4 @@
-"""SolanaSource against the local Solana JSON-RPC node (real keys, signatures, SPL instruction bytes).
+"""SolanaSource against the local Solana JSON-RPC node (real keys, signatures, SPL instructions).
 
 No validator runs here: `SolanaSimulator` answers the standard methods with the documented shapes
 (checked against the docs' examples in tests/watchers/fixtures/solana/ by test_solana_simulator).
