@@ -129,3 +129,45 @@ def test_helpers() -> None:
     assert tron_address_problem(USDT_TRON) is None
     assert normalize_address("tron", f" {USDT_TRON} ") == USDT_TRON  # type: ignore[arg-type]
     assert normalize_address("eth", TEST_WALLET_ETH.lower()) == TEST_WALLET_ETH  # type: ignore[arg-type]
+
+
+SOLANA_WALLET = "HvwC9QSAzvGXhhVrgPmauVwFWcYZhne3hVot9EbHuFTm"
+
+
+def test_solana_wallets_and_mints_are_base58_public_keys(tmp_path: Path) -> None:
+    settings = _load(
+        tmp_path,
+        wallets=[{"blockchain": "solana", "address": SOLANA_WALLET, "enabled_coins": ["USDC"]}],
+        chains={
+            "solana": {
+                "rpc_urls": ["http://127.0.0.1:8899", "ws://127.0.0.1:8900"],
+                "tokens": {
+                    "USDC": {
+                        "contract": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
+                        "decimals": 6,
+                    }
+                },
+            }
+        },
+    )
+    assert settings.wallets[0].address == SOLANA_WALLET  # case-sensitive: kept exactly
+    assert normalize_address("solana", "11111111111111111111111111111111") == "1" * 32  # type: ignore[arg-type]
+    message = _error(
+        tmp_path,
+        wallets=[{"blockchain": "solana", "address": "0x" + "ab" * 20, "enabled_coins": ["USDC"]}],
+    )
+    assert "wallets.0.address" in message and "is not a Solana address" in message
+    message = _error(
+        tmp_path,
+        wallets=[
+            {"blockchain": "solana", "address": SOLANA_WALLET[:-1] + "0", "enabled_coins": ["USDC"]}
+        ],
+    )
+    assert "'0' is not a base58 character" in message
+    message = _error(
+        tmp_path,
+        wallets=[
+            {"blockchain": "solana", "address": SOLANA_WALLET[:-4], "enabled_coins": ["USDC"]}
+        ],
+    )
+    assert "not 32" in message or "is not a Solana address" in message
