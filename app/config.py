@@ -208,6 +208,21 @@ class Settings(BaseSettings):
                         chain.rpc_urls,
                     )
                 )
+            if CHAINS[blockchain].family is ChainFamily.SOLANA and (
+                chain.api_urls
+                or (
+                    chain.rpc_urls
+                    and all(u.startswith(("ws://", "wss://")) for u in chain.rpc_urls)
+                )
+            ):
+                errors.append(
+                    _error(
+                        (key, "rpc_urls"),
+                        "Solana is read over JSON-RPC: list at least one http(s):// URL in "
+                        "rpc_urls (ws(s):// URLs there add subscriptions), none in api_urls",
+                        chain.rpc_urls or chain.api_urls,
+                    )
+                )
             for coin, token in chain.tokens.items():
                 try:
                     token.contract = normalize_address(blockchain, token.contract)

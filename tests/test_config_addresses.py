@@ -171,3 +171,15 @@ def test_solana_wallets_and_mints_are_base58_public_keys(tmp_path: Path) -> None
         ],
     )
     assert "not 32" in message or "is not a Solana address" in message
+
+
+def test_solana_needs_an_http_rpc_url(tmp_path: Path) -> None:
+    wallets = [{"blockchain": "solana", "address": SOLANA_WALLET, "enabled_coins": ["USDC"]}]
+    message = _error(
+        tmp_path, wallets=wallets, chains={"solana": {"rpc_urls": ["wss://node.example"]}}
+    )
+    assert "chains.solana.rpc_urls" in message and "http(s)://" in message
+    message = _error(
+        tmp_path, wallets=wallets, chains={"solana": {"api_urls": ["https://node.example"]}}
+    )
+    assert "none in api_urls" in message

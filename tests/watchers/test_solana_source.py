@@ -194,3 +194,26 @@ async def test_subscriptions_wake_the_runner_on_confirmation(chain: Chain) -> No
     sim.produce()
     await waiter
     assert time.monotonic() - start < 1.0
+
+
+async def test_a_configured_solana_chain_gets_a_solana_source(database_url: str) -> None:
+    from app.config import load_settings
+    from app.db import create_engine, create_sessionmaker
+    from app.http import Services
+    from tests.conftest import settings_dict
+    from watchers.registry import build_sources, watcher_jobs
+
+    data = settings_dict(database_url, chains={"solana": {"rpc_urls": ["http://127.0.0.1:9/"]}})
+    data["wallets"] = [
+        {"blockchain": "solana", "address": str(Keypair().pubkey()), "enabled_coins": ["USDT"]}
+    ]
+    settings = load_settings(None, **data)
+    [source] = build_sources(settings)
+    assert isinstance(source, SolanaSource) and source.blockchain == "solana"
+    engine = create_engine(database_url)
+    try:
+        services = Services(settings, engine, create_sessionmaker(engine), None)
+        assert len(watcher_jobs(services, [source])) == 1
+    finally:
+        await source.close()
+        await engine.dispose()
