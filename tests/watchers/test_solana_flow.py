@@ -165,7 +165,8 @@ async def test_a_reference_beats_the_amount_and_no_reference_uses_the_amount(flo
     await flow.drain()
     assert await flow.status(first) == "pending"
     assert await flow.status(second) == "paid"
-    short, exact = await flow.transfers()
+    by_amount = {t.amount: t for t in await flow.transfers()}
+    short, exact = by_amount[20 * USDC], by_amount[20_000_100]
     assert short.status == "no_matched_deposit" and short.order_id == second.order_id
     assert exact.status == "matched"
 
