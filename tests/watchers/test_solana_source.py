@@ -217,3 +217,21 @@ async def test_a_configured_solana_chain_gets_a_solana_source(database_url: str)
     finally:
         await source.close()
         await engine.dispose()
+
+
+async def test_subscriptions_come_back_after_the_node_restarts(chain: Chain) -> None:
+    sim = chain.sim
+    source = chain.source([sim.url, sim.ws_url], poll_interval=0.2)
+    assert await source.subscribe()
+    await sim.stop()
+    for _ in range(50):
+        if not source.subscribed:
+            break
+        await asyncio.sleep(0.1)
+    assert not source.subscribed
+    # Meanwhile waiting falls back to the poll interval instead of hanging.
+    started = time.monotonic()
+    await source.wait_for_new_head(5.0)
+    assert time.monotonic() - started < 1.0
+    await sim.start()
+    assert await source.subscribe(10.0)
