@@ -129,7 +129,10 @@ def dev_settings(
             **extra["chains"],
         },
         orders={"ttl_seconds": 900},
-        rates={"fixed": {f"USDT/{DEMO_CURRENCY}": DEMO_EUR_PER_USDT}, "usd_peg": True},
+        rates={
+            "fixed": {f"{coin}/{DEMO_CURRENCY}": DEMO_EUR_PER_USDT for coin in ("USDT", "USDC")},
+            "usd_peg": True,
+        },
         webhooks={"allow_private_targets": True},
         checkout_sessions={
             "webhook_url": f"{base_url}/demo/session-webhooks",
