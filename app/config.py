@@ -394,6 +394,21 @@ class Settings(BaseSettings):
                         chain.rpc_urls,
                     )
                 )
+            if CHAINS[blockchain].family is ChainFamily.SOLANA and (
+                chain.api_urls
+                or (
+                    chain.rpc_urls
+                    and all(u.startswith(("ws://", "wss://")) for u in chain.rpc_urls)
+                )
+            ):
+                errors.append(
+                    _error(
+                        (key, "rpc_urls"),
+                        "Solana is read over JSON-RPC: list at least one http(s):// URL in "
+                        "rpc_urls (ws(s):// URLs there add subscriptions), none in api_urls",
+                        chain.rpc_urls or chain.api_urls,
+                    )
+                )
             for coin, token in chain.tokens.items():
                 try:
                     token.contract = normalize_address(blockchain, token.contract)
@@ -483,14 +498,33 @@ def tron_address_problem(address: str) -> str | None:
     return None
 
 
+def solana_address_problem(address: str) -> str | None:
+    """Why `address` is not a Solana public key (32 bytes in base58), or None if it is one."""
+    if not 32 <= len(address) <= 44:
+        return "is not a Solana address (base58, 32 to 44 characters)"
+    try:
+        raw = _base58_decode(address)
+    except ValueError as exc:
+        return f"is not a Solana address ({exc})"
+    if len(raw) != 32:
+        return f"is not a Solana address (decodes to {len(raw)} bytes, not 32)"
+    return None
+
+
 def normalize_address(blockchain: Blockchain, address: str) -> str:
     """The canonical spelling of a wallet or contract address on `blockchain`.
 
-    TRON: a valid base58check address, returned as given (base58 has one spelling). EVM: 0x + 40
+    TRON: a valid base58check address, returned as given (base58 has one spelling). Solana: a
+    base58 public key of 32 bytes (an owner wallet or a mint), returned as given. EVM: 0x + 40
     hex digits; a mixed-case address must carry a valid EIP-55 checksum, and the result is the
     checksummed form. Raises ValueError with a message fit for the operator.
     """
     value = address.strip()
+    if CHAINS[blockchain].family is ChainFamily.SOLANA:
+        problem = solana_address_problem(value)
+        if problem is not None:
+            raise ValueError(f"{address!r} {problem}")
+        return value
     if CHAINS[blockchain].family is ChainFamily.TRON:
         problem = tron_address_problem(value)
         if problem is not None:

@@ -266,23 +266,23 @@ async def _pg_database(url: str, verb: str) -> str:
     return f"{base}/{name}"
 
 
-async def test_migration_0007_marks_session_orders_and_session_events(
+async def test_migration_0008_marks_session_orders_and_session_events(
     tmp_path: Path, postgresql_database_url: str
 ) -> None:
-    """Rows written before 0007: a session's order becomes `checkout_session` (found by the
+    """Rows written before 0008: a session's order becomes `checkout_session` (found by the
     session's link, not its `cs_` prefix) and its session events get their own format."""
     pg = await _pg_database(postgresql_database_url, "CREATE")
     try:
         for url in (f"sqlite+aiosqlite:///{tmp_path / 'm5.db'}", pg):
-            await _check_0007(url)
+            await _check_0008(url)
     finally:
         await _pg_database(pg, "DROP")
 
 
-async def _check_0007(url: str) -> None:
+async def _check_0008(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade_to, url, "0006")
+        await conn.run_sync(_upgrade_to, url, "0007")
     now = utcnow()
     when = {"created_at": now, "expires_at": now}
     uid, dtm = sa.Uuid(), UtcDateTime()

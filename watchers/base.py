@@ -27,7 +27,14 @@ from typing import Protocol, runtime_checkable
 from app.chains import Blockchain
 from app.transfers.observed import ObservedTransfer
 
-__all__ = ["ChainSource", "ObservedTransfer", "SourceError", "SourceUnavailable"]
+__all__ = [
+    "ChainSource",
+    "FinalitySource",
+    "ObservedTransfer",
+    "SourceError",
+    "SourceMisconfigured",
+    "SourceUnavailable",
+]
 
 
 class SourceError(Exception):
@@ -36,6 +43,27 @@ class SourceError(Exception):
 
 class SourceUnavailable(SourceError):
     """No configured node answered usefully (all failed, timed out, or kept erroring)."""
+
+
+class SourceMisconfigured(SourceError):
+    """A node answers for another chain than the configured one (a mis-pointed RPC URL).
+
+    Not an outage: retrying would read the wrong chain, so the runner stops this chain's watcher
+    and logs the message, which names the URL and both chain ids.
+    """
+
+
+@runtime_checkable
+class FinalitySource(Protocol):
+    """A source whose chain says itself which blocks are final (Solana's `finalized`).
+
+    The runner then pays a transfer once its block is at or below `finalized_head()` (and still
+    canonical), instead of counting blocks from `head()`; progress is still counted from `head()`.
+    """
+
+    async def finalized_head(self) -> int:
+        """Number of the newest final block."""
+        ...
 
 
 @runtime_checkable
@@ -90,4 +118,11 @@ class ChainSource(Protocol):
         ...
 
 
-__all__ = ["ChainSource", "ObservedTransfer", "SourceError", "SourceUnavailable"]
+__all__ = [
+    "ChainSource",
+    "FinalitySource",
+    "ObservedTransfer",
+    "SourceError",
+    "SourceMisconfigured",
+    "SourceUnavailable",
+]

@@ -117,6 +117,7 @@ async def _reserve(
                 continue
             tried.add((wallet, amount))
             deposit = Deposit(
+                reference=new_reference() if _is_solana(option) else None,
                 order_id=order.id,
                 blockchain=option.blockchain,
                 token=option.coin,
@@ -174,8 +175,28 @@ def display_amount(order: Order, units: int, decimals: int) -> str:
     return f"{whole}.{frac[:keep]}" if keep else whole
 
 
-def payment_uri(option: PaymentOption, wallet: str, units: int, decimals: int) -> str:
-    """EIP-681 for EVM chains; a `tron:` link with the token and amount for TRON."""
+def _is_solana(option: PaymentOption) -> bool:
+    return CHAINS[option.blockchain].family is ChainFamily.SOLANA
+
+
+def new_reference() -> str:
+    """A fresh Solana Pay reference: a random public key no transaction has carried before."""
+    from solders.keypair import Keypair
+
+    return str(Keypair().pubkey())
+
+
+def payment_uri(
+    option: PaymentOption, wallet: str, units: int, decimals: int, reference: str | None = None
+) -> str:
+    """EIP-681 for EVM chains; a `tron:` link with the token and amount for TRON; a Solana Pay
+    transfer request (`solana:<owner>?amount=…&spl-token=<mint>&reference=…`) for Solana."""
+    if _is_solana(option):
+        amount = format_base_units(units, decimals)
+        if "." in amount:
+            amount = amount.rstrip("0").rstrip(".")
+        uri = f"solana:{wallet}?amount={amount}&spl-token={option.token.contract}"
+        return uri + (f"&reference={reference}" if reference else "")
     if CHAINS[option.blockchain].family is ChainFamily.EVM:
         chain = f"@{option.chain_id}" if option.chain_id else ""
         return f"ethereum:{option.token.contract}{chain}/transfer?address={wallet}&uint256={units}"
@@ -196,7 +217,10 @@ def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> Pay
         token_contract=option.token.contract,
         chain_id=option.chain_id,
         expires_at=int(order.expires_at.timestamp()),
-        payment_uri=payment_uri(option, deposit.wallet_address, deposit.amount, deposit.decimals),
+        payment_uri=payment_uri(
+            option, deposit.wallet_address, deposit.amount, deposit.decimals, deposit.reference
+        ),
+        reference=deposit.reference,
         quote=quote_view(deposit),
     )
 

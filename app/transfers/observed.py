@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.chains import Blockchain, Coin
+from app.chains import Blockchain, Coin, canonical_tx_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,10 @@ class ObservedTransfer:
     yields equal records, so storing them is idempotent.
 
     Address spelling is family-specific and documented by each source (EVM: EIP-55 checksummed);
-    compare addresses case-insensitively. `tx_hash` and `block_hash` are lowercase 0x-hex on EVM.
+    compare EVM addresses case-insensitively, base58 ones (TRON, Solana) exactly. `tx_hash` and
+    `block_hash` are lowercase 0x-hex on EVM, lowercase hex on TRON and case-sensitive base58 on
+    Solana (a transaction signature and a blockhash): ids keep their canonical form
+    (`app.chains.canonical_tx_id`), never lowercased across the board.
     """
 
     blockchain: Blockchain
@@ -41,8 +44,11 @@ class ObservedTransfer:
     removed: bool = False
     """True when the node says the log was removed by a reorg (subscriptions report this; a
     `transfers()` scan of the canonical chain normally never returns removed logs)."""
+    references: tuple[str, ...] = ()
+    """Solana Pay reference keys the transfer instruction carries (read-only, non-signer keys
+    after its authority): a deposit whose reference is among them is paid by this transfer."""
 
     @property
     def key(self) -> tuple[str, str, int]:
         """(blockchain, tx_hash, log_index): the unique identity a database row should use."""
-        return (str(self.blockchain), self.tx_hash.lower(), self.log_index)
+        return (str(self.blockchain), canonical_tx_id(self.tx_hash), self.log_index)
