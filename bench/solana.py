@@ -39,8 +39,6 @@ from solders.keypair import Keypair
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from watchers.matcher import MatchRules  # noqa: E402
-
 from app.chains import Blockchain, Coin  # noqa: E402
 from app.config import Settings, load_settings  # noqa: E402
 from app.db import create_engine, create_sessionmaker, unit_of_work  # noqa: E402
@@ -51,6 +49,7 @@ from app.models import Transfer  # noqa: E402
 from app.orders.schemas import CreateOrderRequest  # noqa: E402
 from app.orders.service import create_order  # noqa: E402
 from app.payments.service import create_payment  # noqa: E402
+from app.transfers.service import MatchRules  # noqa: E402
 from watchers.runner import ChainRunner, RunnerOptions  # noqa: E402
 from watchers.solana import SolanaSource  # noqa: E402
 

@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 
 import pytest
-from watchers.matcher import MatchRules
 from web3 import AsyncWeb3
 
 from app.chains import CHAINS, COIN_DECIMALS, Blockchain, Coin
@@ -24,6 +23,7 @@ from app.money import Amount
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.service import create_payment
+from app.transfers.service import MatchRules
 from tests.conftest import settings_dict
 from tests.watchers.chainflow import ORDER_WEBHOOK, Recorder, order_status
 from tests.watchers.conftest import PAYER, WALLET

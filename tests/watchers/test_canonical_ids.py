@@ -6,12 +6,12 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from watchers.matcher import MatchRules, ingest
 
 from app.chains import Blockchain, Coin, canonical_tx_id
 from app.config import Settings
 from app.db import unit_of_work
 from app.models import Transfer
+from app.transfers.service import MatchRules, ingest
 from watchers.base import ObservedTransfer
 
 # Two real-looking 64-byte signatures, base58, that differ only in the case of one letter.

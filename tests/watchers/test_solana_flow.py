@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from solders.keypair import Keypair
-from watchers.matcher import MatchRules
 
 from app.chains import Blockchain, Coin
 from app.config import Settings, load_settings
@@ -25,6 +24,7 @@ from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.schemas import PaymentDetail
 from app.payments.service import create_payment
+from app.transfers.service import MatchRules
 from tests.conftest import settings_dict
 from tests.watchers.chainflow import ORDER_WEBHOOK, UNKNOWN_URL, Recorder, order_status
 from watchers.runner import ChainRunner, RunnerOptions
