@@ -201,9 +201,14 @@ class GroupWriter:
             async with self._pool_lock:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._pool_size
+                        self._dsn, min_size=1, max_size=self._pool_size, reset=_keep_session
                     )
         return self._pool
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """No reset round trip when a connection goes back to the pool: the writer changes no session
+    state, and asyncpg still rolls back an open transaction itself."""
 
 
 def asyncpg_dsn(database_url: str) -> str | None:
