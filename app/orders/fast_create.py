@@ -98,6 +98,8 @@ _CONNECTION_LOST = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    # ^ "another operation is in progress": the server's goodbye arrived between two statements
     ConnectionError,
     OSError,
 )
@@ -124,6 +126,7 @@ class GroupWriter:
         self._pool_lock = asyncio.Lock()
         self._queue: list[PendingRow] = []
         self._writers = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self.statements = 0
         """Statements sent (batches and isolated retries): rows per statement is the grouping."""
 
@@ -132,7 +135,9 @@ class GroupWriter:
         self._queue.append(row)
         if self._writers < MAX_WRITERS:
             self._writers += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._tasks.discard)
         return await row.done
 
     async def close(self) -> None:
@@ -188,7 +193,11 @@ class GroupWriter:
                 pool = await self._get_pool()
                 async with pool.acquire() as conn:
                     self.statements += 1
-                    records = await conn.fetch(_INSERT, *args)
+                    try:
+                        records = await conn.fetch(_INSERT, *args)
+                    except _CONNECTION_LOST:
+                        conn.terminate()  # never handed out again; the pool opens a new one
+                        raise
                 return {record[0] for record in records}
             except _CONNECTION_LOST as exc:
                 if asyncio.get_running_loop().time() > deadline:
