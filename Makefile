@@ -17,9 +17,13 @@ install: $(UV)  ## Python venv from the lock file, plus npm tools (local EVM nod
 dev: install  ## the whole payment loop: local chain, API, watchers, demo shop at /demo
 	$(UV) run stablecheckout dev --port $(PORT)
 
-serve: install  ## just the server on SQLite, on a copy of the example config (serve rewrites
-	@mkdir -p .stablecheckout-serve  # the admin secret as a hash, as Ocrch does)
-	@[ -f .stablecheckout-serve/config.toml ] || cp $(CONFIG) .stablecheckout-serve/config.toml
+serve: install  ## just the server on SQLite, on a copy of the example config with fresh secrets
+	@mkdir -p .stablecheckout-serve  # (serve rewrites the admin secret as a hash, as Ocrch does)
+	@[ -f .stablecheckout-serve/config.toml ] || { \
+	  merchant=$$($(UV) run stablecheckout gen-secret) && admin=$$($(UV) run stablecheckout gen-secret) && \
+	  sed -e "s|replace-me-merchant-secret|$$merchant|" -e "s|replace-me-admin-secret|$$admin|" \
+	    $(CONFIG) > .stablecheckout-serve/config.toml && \
+	  echo "admin secret: $$admin (shown once: the config keeps only its hash)"; }
 	cd .stablecheckout-serve && $(UV) run stablecheckout serve -c config.toml --listen $(LISTEN)
 
 test: install  ## the test suite (PostgreSQL and Redis tests skip when those servers are absent)

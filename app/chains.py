@@ -6,6 +6,7 @@ ones; any of them can be overridden per deployment through ``[chains.<id>.tokens
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,6 +20,8 @@ class Blockchain(StrEnum):
     LINEA = "linea"
     AVAXC = "avaxc"
     TRON = "tron"
+    BSC = "bsc"
+    SOLANA = "solana"
 
 
 class Coin(StrEnum):
@@ -30,6 +33,7 @@ class Coin(StrEnum):
 class ChainFamily(StrEnum):
     EVM = "evm"
     TRON = "tron"
+    SOLANA = "solana"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +145,52 @@ CHAINS: dict[Blockchain, ChainInfo] = {
         "trc20",
         {Coin.USDT: TokenInfo("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", 6)},
     ),
+    # BNB Smart Chain: both stablecoins are 18-decimal BEP-20 tokens (6 on Ethereum). Fast finality
+    # (BEP-126) finalizes in about two blocks; 15 blocks keeps a margin under any validator fault.
+    Blockchain.BSC: ChainInfo(
+        Blockchain.BSC,
+        ChainFamily.EVM,
+        56,
+        15,
+        "bep20:BSC",
+        {
+            Coin.USDT: TokenInfo("0x55d398326f99059fF775485246999027B3197955", 18),
+            Coin.USDC: TokenInfo("0x8AC76a51cc950d9822D68b83fE1Ad97B32Cd580d", 18),
+        },
+    ),
+    # Solana: "confirmations" is unused; a transfer is detected at `confirmed` and paid at
+    # `finalized` commitment. The 32 here is only the nominal gap shown as progress ("k of 32").
+    Blockchain.SOLANA: ChainInfo(
+        Blockchain.SOLANA,
+        ChainFamily.SOLANA,
+        None,
+        32,
+        "spl:Solana",
+        {
+            Coin.USDC: TokenInfo("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6),
+            Coin.USDT: TokenInfo("Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", 6),
+        },
+    ),
 }
 
-COIN_DECIMALS: dict[Coin, int] = {Coin.USDT: 6, Coin.USDC: 6, Coin.DAI: 18}
-"""Decimals of each coin on every chain we know; checks order amounts before a chain is chosen."""
+COIN_DECIMALS: dict[Coin, int] = {
+    coin: min(c.tokens[coin].decimals for c in CHAINS.values() if coin in c.tokens) for coin in Coin
+}
+"""The fewest decimals a coin has on any chain we know (USDT: 6, though 18 on BSC); checks order
+amounts before a chain is chosen, so an order is payable on every chain that carries its coin."""
 
 ANY_COIN_DECIMALS = min(COIN_DECIMALS.values())
 """An order that names no coin must be payable in every coin, so it may not be finer than this."""
+
+
+_HEX_ID = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+def canonical_tx_id(tx_id: str) -> str:
+    """A transaction id as stored and compared: hex ids (EVM `0x…`, TRON) lowercase, others as is.
+
+    Solana signatures are case-sensitive base58: lowercasing one would make another (or no)
+    transaction's id, so only hex, whose case carries no meaning, is folded.
+    """
+    value = tx_id.strip()
+    return value.lower() if _HEX_ID.match(value) else value

@@ -50,6 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.main import create_app
     from app.security.admin_auth import hash_plaintext_in_config
+    from app.serving import uvicorn_options
     from watchers.registry import watcher_jobs
 
     settings = _settings(args.config)
@@ -73,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,  # ~37 KiB of zlib state per socket for ~300-byte frames
         lifespan="on",
         timeout_graceful_shutdown=5,
+        **uvicorn_options(settings),
     )
     return 0
 
@@ -140,6 +142,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return run_dev(args.host, args.port, args.workdir)
 
 
+def cmd_gen_secret(args: argparse.Namespace) -> int:
+    from app.secret_policy import new_secret
+
+    print(new_secret(webhook=args.webhook))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stablecheckout",
@@ -200,6 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("url")
     sign.add_argument("--timestamp", type=int, help="sign as of this Unix time (default: now)")
     sign.set_defaults(func=cmd_sign_url)
+
+    gen = sub.add_parser(
+        "gen-secret",
+        help="print a fresh random secret (256 bits) for [merchant].secret or [admin].secret",
+    )
+    gen.add_argument(
+        "--webhook",
+        action="store_true",
+        help="a `whsec_`-prefixed key for [checkout_sessions].webhook_secret",
+    )
+    gen.set_defaults(func=cmd_gen_secret)
     return parser
 
 

@@ -21,10 +21,12 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app import secret_policy
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///stablecheckout.db"
@@ -42,6 +44,21 @@ class ServerSettings(_Section):
     listen: str = "0.0.0.0:8080"
     public_url: str | None = None
     """Where shoppers reach this server, for checkout links; defaults to the listen address."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Peers (CIDRs) whose `X-Forwarded-For` is believed; limits key on the client behind them."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A request's line and headers must arrive within this time, or the connection gets 408."""
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    """A request's whole body must arrive within this time after its headers, or 408."""
+    max_connections: int = Field(default=20000, ge=0)
+    """Open connections (WebSockets included) per process before new ones get 503; 0: no cap."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from app.security.limits import parse_networks
+
+        return [str(network) for network in parse_networks(value)]
 
     @field_validator("listen")
     @classmethod
@@ -50,8 +67,22 @@ class ServerSettings(_Section):
         return value
 
 
+def _secret_error(value: str, minimum: int) -> None:
+    message = secret_policy.problem(value, minimum)
+    if message is not None:
+        raise PydanticCustomError("weak_secret", "{message}", {"message": message})
+
+
 class AdminSettings(_Section):
     secret: str = Field(min_length=1)
+
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        """A plaintext secret must be strong; an argon2 hash (`$argon2…`) is taken as it is."""
+        if not value.startswith("$argon2"):
+            _secret_error(value, secret_policy.MIN_ADMIN_SECRET)
+        return value
 
 
 class MerchantSettings(_Section):
@@ -60,12 +91,21 @@ class MerchantSettings(_Section):
     allowed_origins: list[str] = Field(default_factory=list)
     unknown_transfer_webhook_url: str | None = None
 
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        _secret_error(value, secret_policy.MIN_MERCHANT_SECRET)
+        return value
+
 
 class WalletSettings(_Section):
     blockchain: Blockchain
     address: str = Field(min_length=1)
     enabled_coins: list[Coin] = Field(min_length=1)
     starting_tx: str | None = None
+    test: bool = False
+    """A test-mode wallet: only orders of test-mode Checkout Sessions (`sk_test_` keys) take
+    amounts here, and they take them nowhere else (docs/checkout-sessions.md, "Test mode")."""
 
     @field_validator("address")
     @classmethod
@@ -100,6 +140,20 @@ class SecuritySettings(_Section):
     """A signed URL opens only the order named by its `order_id` query (false: Ocrch's rule)."""
     max_body_bytes: int = 1024 * 1024
     user_rate_limit_per_minute: int = Field(default=600, ge=0)
+    """User API requests and WebSocket upgrades per client per minute; 0: no limit."""
+    admin_auth_attempts_per_window: int = Field(default=10, ge=0)
+    """Admin secret checks (argon2 runs) per client per window; 0: no limit."""
+    admin_auth_attempts_per_window_total: int = Field(default=100, ge=0)
+    """Admin secret checks from all clients together per window; 0: no limit."""
+    admin_auth_window_seconds: float = Field(default=60.0, gt=0)
+    admin_auth_concurrency: int = Field(default=2, ge=1)
+    """argon2 verifications running at once per process (each takes 19 MiB and ~20 ms of CPU)."""
+    websocket_max_per_order: int = Field(default=10, ge=0)
+    """Open order WebSockets per order per process; 0: no cap."""
+    websocket_max_per_client: int = Field(default=50, ge=0)
+    """Open order WebSockets per client address per process; 0: no cap."""
+    qr_rate_limit_per_minute: int = Field(default=120, ge=0)
+    """`/checkout/qr.svg` renders per client per minute (cached answers count too); 0: no limit."""
 
 
 class WebhookSettings(_Section):
@@ -128,12 +182,36 @@ class CheckoutSessionSettings(_Section):
     webhook_url: str | None = None
     """Where `checkout.session.*` events go; none: sessions are only read back with GET."""
     webhook_secret: str | None = None
-    """HMAC key of `Stablecheckout-Signature`; defaults to `[merchant].secret`."""
+    """HMAC key of `Stablecheckout-Signature` (`whsec_…`), required with `webhook_url`: its own
+    key, never `[merchant].secret`, so a receiver that leaks it cannot sign Ocrch requests."""
     redirect_allowed_hosts: list[str] = Field(default_factory=list)
     """Hosts `success_url`/`cancel_url` may point at (`shop.example`, `*.shop.example`, `*`)."""
     default_ttl_seconds: int = Field(default=1800, ge=60)
     """Lifetime of a session created without `expires_at`."""
     max_ttl_seconds: int = Field(default=86400, ge=60)
+    max_sessions_per_minute_per_key: int = Field(default=120, ge=0)
+    """Sessions one API key may create in any 60 s (429 beyond; 0: no limit)."""
+    max_open_sessions_per_key: int = Field(default=2000, ge=0)
+    """Open, unexpired sessions one API key may hold, which bounds the unique amounts it can keep
+    reserved (429 beyond; 0: no limit)."""
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        if value is not None:
+            _secret_error(value, secret_policy.MIN_WEBHOOK_SECRET)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> CheckoutSessionSettings:
+        if self.webhook_url and not self.webhook_secret:
+            raise PydanticCustomError(
+                "missing_secret",
+                "webhook_secret is required when webhook_url is set (session webhooks are signed "
+                "with their own key, not [merchant].secret): generate one with "
+                "`stablecheckout gen-secret --webhook`",
+            )
+        return self
 
 
 class TokenSettings(_Section):
@@ -316,6 +394,21 @@ class Settings(BaseSettings):
                         chain.rpc_urls,
                     )
                 )
+            if CHAINS[blockchain].family is ChainFamily.SOLANA and (
+                chain.api_urls
+                or (
+                    chain.rpc_urls
+                    and all(u.startswith(("ws://", "wss://")) for u in chain.rpc_urls)
+                )
+            ):
+                errors.append(
+                    _error(
+                        (key, "rpc_urls"),
+                        "Solana is read over JSON-RPC: list at least one http(s):// URL in "
+                        "rpc_urls (ws(s):// URLs there add subscriptions), none in api_urls",
+                        chain.rpc_urls or chain.api_urls,
+                    )
+                )
             for coin, token in chain.tokens.items():
                 try:
                     token.contract = normalize_address(blockchain, token.contract)
@@ -326,6 +419,32 @@ class Settings(BaseSettings):
         if errors:
             raise ValidationError.from_exception_data("chains", errors)
         return value
+
+    @field_validator("wallets")
+    @classmethod
+    def _test_wallets_apart(cls, value: list[WalletSettings]) -> list[WalletSettings]:
+        """A wallet is test or live, never both: a transfer to it must match one mode's amounts."""
+        modes: dict[tuple[str, str], bool] = {}
+        for wallet in value:
+            key = (str(wallet.blockchain), wallet.address)
+            if modes.setdefault(key, wallet.test) != wallet.test:
+                raise PydanticCustomError(
+                    "wallet_mode",
+                    "{address} on {chain} is listed both as a test wallet and as a live one: "
+                    "give test mode its own address",
+                    {"address": wallet.address, "chain": str(wallet.blockchain)},
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _separate_webhook_secret(self) -> Settings:
+        if self.checkout_sessions.webhook_secret == self.merchant.secret:
+            raise PydanticCustomError(
+                "reused_secret",
+                "[checkout_sessions].webhook_secret must differ from [merchant].secret: "
+                "generate one with `stablecheckout gen-secret --webhook`",
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:
@@ -379,14 +498,33 @@ def tron_address_problem(address: str) -> str | None:
     return None
 
 
+def solana_address_problem(address: str) -> str | None:
+    """Why `address` is not a Solana public key (32 bytes in base58), or None if it is one."""
+    if not 32 <= len(address) <= 44:
+        return "is not a Solana address (base58, 32 to 44 characters)"
+    try:
+        raw = _base58_decode(address)
+    except ValueError as exc:
+        return f"is not a Solana address ({exc})"
+    if len(raw) != 32:
+        return f"is not a Solana address (decodes to {len(raw)} bytes, not 32)"
+    return None
+
+
 def normalize_address(blockchain: Blockchain, address: str) -> str:
     """The canonical spelling of a wallet or contract address on `blockchain`.
 
-    TRON: a valid base58check address, returned as given (base58 has one spelling). EVM: 0x + 40
+    TRON: a valid base58check address, returned as given (base58 has one spelling). Solana: a
+    base58 public key of 32 bytes (an owner wallet or a mint), returned as given. EVM: 0x + 40
     hex digits; a mixed-case address must carry a valid EIP-55 checksum, and the result is the
     checksummed form. Raises ValueError with a message fit for the operator.
     """
     value = address.strip()
+    if CHAINS[blockchain].family is ChainFamily.SOLANA:
+        problem = solana_address_problem(value)
+        if problem is not None:
+            raise ValueError(f"{address!r} {problem}")
+        return value
     if CHAINS[blockchain].family is ChainFamily.TRON:
         problem = tron_address_problem(value)
         if problem is not None:

@@ -1,7 +1,8 @@
 """`stablecheckout dev`: the whole payment loop on one machine, in one process, in one command.
 
 A local EVM chain (anvil, from npm) with 1-second blocks and a test USDT deployed from the
-committed artifacts; the API, watchers, expiry sweeper and webhook sender on a fresh SQLite file;
+committed artifacts, a second one with chain id 56 standing for BNB Smart Chain, and the TRON and
+Solana simulators; the API, watchers, expiry sweeper and webhook sender on a fresh SQLite file;
 the hosted checkout page with a test wallet; and a demo shop at `/demo` that buys through the
 real Service API.
 """
@@ -13,6 +14,7 @@ import logging
 import os
 import shutil
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,33 +28,90 @@ from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.demo.pages import DEMO_CURRENCY, DEMO_EUR_PER_USDT
 from app.demo.routes import DemoShop, demo_router
 from app.devchain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess, deploy_token
+from app.devchain.solana_simulator import SolanaSimulator
 from app.devchain.tron_simulator import TronSimulator
 from app.main import create_app
 from app.migrate import upgrade_to_head
+from app.secret_policy import new_secret
+from app.serving import uvicorn_options
 from app.sessions.keys import create_api_key
 from app.sessions.models import KeyMode
 
 log = logging.getLogger("app.dev")
 
-DEV_SECRET = "dev-merchant-secret"  # noqa: S105 - a local demo, printed on start
 PAYER = ANVIL_ACCOUNTS[1]
 SHOP_WALLET = ANVIL_ACCOUNTS[5]
 PAYER_FUNDS = 1_000_000 * 10**6
 TRON_SHOP_WALLET = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
+TEST_SHOP_WALLET = ANVIL_ACCOUNTS[6]
+TRON_TEST_SHOP_WALLET = "TGkWdpawVNfeset3P6uTBbLaPY7nZVZvXY"
 TRON_PAYER = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
+SOLANA_SHOP_WALLET = "HvwC9QSAzvGXhhVrgPmauVwFWcYZhne3hVot9EbHuFTm"
+BSC_DECIMALS = 18
+"""The BSC stand-in's TestUSDT is configured as 18 decimals, as BSC-USD is."""
+
+
+def extra_chains(solana_urls: list[str], bsc_rpc_url: str, bsc_token: str) -> dict[str, Any]:
+    """Wallets and `[chains]` entries for the Solana simulator and the BSC stand-in (chain 56)."""
+    return {
+        "wallets": [
+            {"blockchain": "solana", "address": SOLANA_SHOP_WALLET, "enabled_coins": ["USDC"]},
+            {"blockchain": "bsc", "address": SHOP_WALLET, "enabled_coins": ["USDT"]},
+        ],
+        "chains": {
+            # The simulator's mint is mainnet USDC's address: links show the real spl-token.
+            "solana": {"rpc_urls": solana_urls, "poll_interval_seconds": 1},
+            "bsc": {
+                "rpc_urls": [bsc_rpc_url],
+                "confirmations": 2,
+                "tokens": {"USDT": {"contract": bsc_token, "decimals": BSC_DECIMALS}},
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class DevSecrets:
+    """Fresh on every start and printed in the banner: a demo must not teach fixed secrets."""
+
+    merchant: str = field(default_factory=new_secret)
+    admin: str = field(default_factory=new_secret)
+    session_webhooks: str = field(default_factory=lambda: new_secret(webhook=True))
 
 
 def dev_settings(
-    base_url: str, workdir: Path, rpc_url: str, token: str, tron_url: str, tron_token: str
+    base_url: str,
+    workdir: Path,
+    rpc_url: str,
+    token: str,
+    tron_url: str,
+    tron_token: str,
+    secrets: DevSecrets,
+    extra: dict[str, Any] | None = None,
 ) -> Settings:
+    extra = extra or {"wallets": [], "chains": {}}
     return load_settings(
         None,
         server={"listen": base_url.removeprefix("http://"), "public_url": base_url},
-        admin={"secret": "dev-admin-secret"},
-        merchant={"name": "Demo shop", "secret": DEV_SECRET, "allowed_origins": [base_url]},
+        admin={"secret": secrets.admin},
+        merchant={"name": "Demo shop", "secret": secrets.merchant, "allowed_origins": [base_url]},
         wallets=[
             {"blockchain": "eth", "address": SHOP_WALLET, "enabled_coins": ["USDT"]},
             {"blockchain": "tron", "address": TRON_SHOP_WALLET, "enabled_coins": ["USDT"]},
+            # The demo's Checkout Sessions use a test key: their amounts live apart.
+            {
+                "blockchain": "eth",
+                "address": TEST_SHOP_WALLET,
+                "enabled_coins": ["USDT"],
+                "test": True,
+            },
+            {
+                "blockchain": "tron",
+                "address": TRON_TEST_SHOP_WALLET,
+                "enabled_coins": ["USDT"],
+                "test": True,
+            },
+            *extra["wallets"],
         ],
         chains={
             "eth": {
@@ -67,12 +126,14 @@ def dev_settings(
                 "poll_interval_seconds": 1,
                 "tokens": {"USDT": {"contract": tron_token, "decimals": 6}},
             },
+            **extra["chains"],
         },
         orders={"ttl_seconds": 900},
         rates={"fixed": {f"USDT/{DEMO_CURRENCY}": DEMO_EUR_PER_USDT}, "usd_peg": True},
         webhooks={"allow_private_targets": True},
         checkout_sessions={
             "webhook_url": f"{base_url}/demo/session-webhooks",
+            "webhook_secret": secrets.session_webhooks,
             "redirect_allowed_hosts": [urlsplit(base_url).hostname],
         },
         checkout={
@@ -123,6 +184,8 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
     base_url = f"http://{host}:{port}"
     _fresh_directory(workdir)
     tron: TronSimulator | None = None
+    solana: SolanaSimulator | None = None
+    bsc: AnvilProcess | None = None
     try:
         anvil = AnvilProcess(block_time=1)
         await anvil.start()
@@ -138,7 +201,21 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
         await tron.start()
         tron_token = tron.deploy_token()
         tron.start_producing(1.0)
-        settings = dev_settings(base_url, workdir, anvil.ws_url, token, tron.url, tron_token)
+        secrets = DevSecrets()
+        solana = SolanaSimulator(finality_lag=8)
+        await solana.start()
+        usdc = solana.create_mint(6, "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
+        solana_payer = solana.keypair(usdc, PAYER_FUNDS)
+        solana.start_producing(0.4)
+        bsc = AnvilProcess(block_time=1, chain_id=56)
+        await bsc.start()
+        w3 = AsyncWeb3(AsyncHTTPProvider(bsc.http_url))
+        bsc_token = await deploy_token(w3, mint={PAYER: PAYER_FUNDS * 10**12})
+        await w3.provider.disconnect()
+        extra = extra_chains([solana.url, solana.ws_url], bsc.ws_url, bsc_token)
+        settings = dev_settings(
+            base_url, workdir, anvil.ws_url, token, tron.url, tron_token, secrets, extra
+        )
         await upgrade_to_head(settings.database_url)
         api_key = await dev_api_key(settings)
         app = create_app(
@@ -153,6 +230,11 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
             tron_token=tron_token,
             tron_payer=TRON_PAYER,
             api_key=api_key,
+            solana=solana,
+            solana_payer=solana_payer,
+            solana_mints={"USDC": usdc},
+            bsc_rpc_url=bsc.http_url,
+            bsc_token=bsc_token,
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -164,30 +246,42 @@ async def run_dev(host: str, port: int, workdir: Path) -> None:
                 ws="websockets-sansio",
                 ws_per_message_deflate=False,
                 timeout_graceful_shutdown=3,
+                **uvicorn_options(settings),
             )
         )
         announcer = asyncio.create_task(
-            _announce_when_listening(server, base_url, anvil, token, api_key)
+            _announce_when_listening(server, base_url, anvil, token, api_key, secrets)
         )
         await server.serve()
         announcer.cancel()
     finally:
         if tron is not None:
             await tron.close()
+        if solana is not None:
+            await solana.close()
+        if bsc is not None:
+            await bsc.stop()
         await anvil.stop()
         print("stablecheckout dev: stopped", flush=True)
 
 
 async def _announce_when_listening(
-    server: uvicorn.Server, base_url: str, anvil: AnvilProcess, token: str, api_key: str
+    server: uvicorn.Server,
+    base_url: str,
+    anvil: AnvilProcess,
+    token: str,
+    api_key: str,
+    secrets: DevSecrets,
 ) -> None:
     """Print the URL only once it answers: scripts wait for this line."""
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
         await asyncio.sleep(0.05)
-    _announce(base_url, anvil, token, api_key)
+    _announce(base_url, anvil, token, api_key, secrets)
 
 
-def _announce(base_url: str, anvil: AnvilProcess, token: str, api_key: str) -> None:
+def _announce(
+    base_url: str, anvil: AnvilProcess, token: str, api_key: str, secrets: DevSecrets
+) -> None:
     print(
         f"""
 stablecheckout dev is running at {base_url}
@@ -197,8 +291,11 @@ stablecheckout dev is running at {base_url}
   API schema       {base_url}/schema/swagger
   local chain      {anvil.http_url} (anvil, chain id 31337, 1 block/s)
   TRON simulator   java-tron HTTP API, 1 block/s (pay TRON checkouts from /demo)
+  Solana simulator Solana JSON-RPC, 2.5 slots/s, USDC with Solana Pay links (pay from /demo)
+  BSC stand-in     a second anvil, chain id 56, 18-decimal USDT (pay from /demo)
   test USDT        {token}
-  merchant secret  {DEV_SECRET}
+  merchant secret  {secrets.merchant}
+  admin secret     {secrets.admin}
   test API key     {api_key} (Checkout Sessions)
 
 Press Ctrl-C to stop.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -30,10 +30,13 @@ from app.db import unit_of_work
 from app.errors import AppError, BadRequest, UnprocessableEntity, UnsupportedMediaType
 from app.rates.book import RateBook
 from app.realtime.changes import Publisher
+from app.security.limits import ConnectionSlots, MemoryLimiter, RateLimiter
 
 log = logging.getLogger("app.http")
 OCRCH_PREFIXES = ("/api/v1/service", "/api/v1/user", "/api/v1/admin")
 M = TypeVar("M", bound=BaseModel)
+_CLIENT_GONE = "client disconnected prematurely"
+"""What Litestar's `Request.stream()` raises (as a 500) when the body ends in a disconnect."""
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -51,7 +54,8 @@ _ERROR_TYPES = {
 
 @dataclass
 class Services:
-    """What a running app holds: settings, database, publisher. Stored in `app.state.services`."""
+    """What a running app holds: settings, database, publisher, rate limiter, open-socket counts.
+    Stored in `app.state.services`."""
 
     settings: Settings
     engine: AsyncEngine
@@ -59,6 +63,8 @@ class Services:
     publisher: Publisher | None = None
     rates: RateBook | None = None
     """Fiat rates (`[rates]`), refreshed in the background; None without fiat pricing."""
+    limiter: RateLimiter = field(default_factory=MemoryLimiter)
+    sockets: ConnectionSlots = field(default_factory=ConnectionSlots)
 
 
 def services_of(state: State) -> Services:
@@ -107,6 +113,10 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     if isinstance(exc, TooManyRequestsException):
         limits = dict(exc.headers or {})
         return error_response(request, 429, "rate limit exceeded, retry later", headers=limits)
+    if exc.detail == _CLIENT_GONE:
+        # The client left mid-body (or `serve` cut a slow one off, 408): nobody reads this answer.
+        log.info("http.client_disconnected %s %s", request.method, request.url.path)
+        return error_response(request, 408, "request timeout")
     if exc.status_code >= 500:
         log.error("http.error", exc_info=exc)
         return error_response(request, exc.status_code, "internal server error")

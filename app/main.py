@@ -13,7 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
@@ -42,6 +42,8 @@ from app.rates.book import RateBook
 from app.rates.jobs import rate_jobs
 from app.realtime.channels import ChannelsPublisher, make_channels_plugin
 from app.realtime.routes import order_socket
+from app.security.limits import make_limiter
+from app.security.rate_limit import RateLimitMiddleware
 from app.sessions.routes import CheckoutSessionsController, session_link_router
 from app.workers import default_jobs
 
@@ -65,6 +67,7 @@ def create_app(
         sessionmaker=create_sessionmaker(engine),
         publisher=ChannelsPublisher(channels),
         rates=RateBook.from_settings(settings),
+        limiter=make_limiter(settings.redis_url),
     )
 
     @asynccontextmanager
@@ -78,13 +81,19 @@ def create_app(
         finally:
             await runner.stop()
             await close_order_creator(app.state)
+            await services.limiter.close()
             await engine.dispose()
 
-    limit = settings.security.user_rate_limit_per_minute
     user_api = Router(
         path="/",
         route_handlers=[UserApiController, order_socket],
-        middleware=[RateLimitConfig(rate_limit=("minute", limit)).middleware] if limit else [],
+        middleware=[
+            DefineMiddleware(
+                RateLimitMiddleware,
+                name="user",
+                limit_of=lambda s: s.security.user_rate_limit_per_minute,
+            )
+        ],
     )
 
     return Litestar(

@@ -44,13 +44,16 @@ def required_confirmations(settings: Settings, blockchain: Blockchain) -> int:
     return max(CHAINS[blockchain].confirmations, 1)
 
 
-def payment_options(settings: Settings) -> list[PaymentOption]:
+def payment_options(settings: Settings, *, test: bool = False) -> list[PaymentOption]:
     """Every (chain, coin) a wallet is configured for and a token contract is known, config order.
 
     Ocrch lists pairs with no contract and never watches them (api.md §9.13); we leave them out.
+    `test`: the pools of test-mode wallets instead of live ones (the two never share a wallet).
     """
     pools: dict[tuple[Blockchain, Coin], list[str]] = {}
     for wallet in settings.wallets:
+        if wallet.test != test:
+            continue
         for coin in wallet.enabled_coins:
             pool = pools.setdefault((wallet.blockchain, coin), [])
             if wallet.address not in pool:
@@ -67,8 +70,10 @@ def payment_options(settings: Settings) -> list[PaymentOption]:
     return options
 
 
-def find_option(settings: Settings, blockchain: Blockchain, coin: Coin) -> PaymentOption | None:
-    for option in payment_options(settings):
+def find_option(
+    settings: Settings, blockchain: Blockchain, coin: Coin, *, test: bool = False
+) -> PaymentOption | None:
+    for option in payment_options(settings, test=test):
         if option.blockchain == blockchain and option.coin == coin:
             return option
     return None

@@ -77,7 +77,7 @@ from app.devchain.anvil import (  # noqa: E402
 from app.security.admin_auth import hash_secret  # noqa: E402
 from app.security.signatures import sign_body, sign_url  # noqa: E402
 
-SECRET = "bench-merchant-secret"
+SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
 MNEMONIC_ACCOUNTS = 40
 WALLET_INDEX = 5
 PAYER_COUNT = 30
@@ -401,7 +401,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
         config.write_text(
             tomlkit.dumps(
                 {
-                    "admin": {"secret": hash_secret("bench-admin-secret")},
+                    "admin": {"secret": hash_secret("bench-admin-Rw7Tk3Zq9Lm1")},
                     "merchant": {
                         "name": "Bench Shop",
                         "secret": SECRET,

@@ -71,7 +71,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SECRET = "bench-merchant-secret"
+SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
 PAYER, WALLET = ANVIL_ACCOUNTS[1], ANVIL_ACCOUNTS[5]
 FRONTEND = ROOT / "frontend"
 
@@ -106,7 +106,7 @@ class Server:
         self.origin = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
         config = {
-            "admin": {"secret": "bench-admin-secret"},
+            "admin": {"secret": "bench-admin-Rw7Tk3Zq9Lm1"},
             "merchant": {"name": "Bench", "secret": SECRET, "allowed_origins": [self.origin]},
             "security": {"user_rate_limit_per_minute": 100_000},
             "wallets": [{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]}],

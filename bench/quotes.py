@@ -44,7 +44,7 @@ from app.payments.quotes import make_quote
 from app.rates.book import RateBook
 from app.security.signatures import sign_body, sign_url
 
-SECRET = "bench-merchant-secret"
+SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
 WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 PROVIDER_DELAY = 0.4
 
@@ -93,7 +93,7 @@ class SlowProvider:
 def settings_for(database_url: str, provider_url: str) -> Any:
     return load_settings(
         None,
-        admin={"secret": "bench-admin-secret"},
+        admin={"secret": "bench-admin-Rw7Tk3Zq9Lm1"},
         merchant={"name": "Bench", "secret": SECRET, "allowed_origins": ["https://shop.example"]},
         wallets=[{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]}],
         orders={"amount_step_max_tries": 100_000},

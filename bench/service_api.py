@@ -59,7 +59,7 @@ SERVICE_PATH = "/api/v1/service/orders"
 _ERROR_LINE = re.compile(r"\bERROR\b|\"level\": *\"error\"")
 BARE_PATH = "/echo"
 FLOOR_PATH = "/echo-db"
-MERCHANT_SECRET = "bench-merchant-secret-" + "x" * 16
+MERCHANT_SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb-" + "x" * 16
 N_BODIES = 2000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -75,7 +75,7 @@ CONFIG_TOML = """\
 listen = "127.0.0.1:{port}"
 
 [admin]
-secret = "bench-admin-secret"
+secret = "bench-admin-Rw7Tk3Zq9Lm1"
 
 [merchant]
 name = "Benchmark Shop"

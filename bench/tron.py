@@ -60,8 +60,8 @@ from watchers.runner import ChainRunner, RunnerOptions  # noqa: E402
 from watchers.tron import TronSource  # noqa: E402
 
 PG_SERVER = os.environ.get("STABLECHECKOUT_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-SECRET = "bench-merchant-secret"
-ADMIN = "bench-admin-secret-123"
+SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
+ADMIN = "bench-admin-Rw7Tk3Zq9Lm1-123"
 
 
 def pct(values: list[float], p: float) -> float:

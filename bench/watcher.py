@@ -75,7 +75,7 @@ from app.security.signatures import sign_body, sign_url  # noqa: E402
 from watchers.base import ObservedTransfer  # noqa: E402
 from watchers.matcher import MatchRules, confirm, ingest  # noqa: E402
 
-SECRET = "bench-merchant-secret"
+SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
 PAYER = ANVIL_ACCOUNTS[1]
 WALLET = ANVIL_ACCOUNTS[5]
 CHECKOUT = "https://checkout.example.com/pay"
@@ -126,7 +126,7 @@ async def fresh_database(pg: str, label: str) -> AsyncIterator[str]:
 def config_data(rpc_url: str, token: str, poll: float, listen: str) -> dict[str, Any]:
     return {
         "server": {"listen": listen},
-        "admin": {"secret": "bench-admin-secret"},
+        "admin": {"secret": "bench-admin-Rw7Tk3Zq9Lm1"},
         "merchant": {
             "name": "Bench Shop",
             "secret": SECRET,
@@ -384,7 +384,7 @@ async def measure_throughput(
 ) -> Throughput:
     settings = load_settings(
         None,
-        admin={"secret": "x"},
+        admin={"secret": "bench-admin-Rw7Tk3Zq9Lm1"},
         merchant={
             "name": "Bench",
             "secret": SECRET,

@@ -86,7 +86,7 @@ sys.path.insert(0, str(ROOT))
 TARGET_RATE = 500.0
 TARGET_P50_MS = 100.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MERCHANT_SECRET = "bench-merchant-secret-" + "x" * 16
+MERCHANT_SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb-" + "x" * 16
 
 
 class BenchError(Exception):
@@ -137,7 +137,7 @@ def make_services(database_url: str, **webhooks: Any) -> Any:
 
     settings = load_settings(
         None,
-        admin={"secret": "bench-admin-secret"},
+        admin={"secret": "bench-admin-Rw7Tk3Zq9Lm1"},
         merchant={
             "name": "Benchmark Shop",
             "secret": MERCHANT_SECRET,

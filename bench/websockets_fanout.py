@@ -79,7 +79,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.security.signatures import sign_url  # noqa: E402
 
-SECRET = "bench-merchant-secret-" + "w" * 16
+SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb-" + "w" * 16
 ORIGIN = "https://checkout.example.com"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_RSS_KIB = 50.0
@@ -89,7 +89,7 @@ FD_MARGIN = 512  # descriptors beyond one per socket: listeners, DB pool, Redis,
 
 CONFIG_TOML = """\
 [admin]
-secret = "bench-admin-secret"
+secret = "bench-admin-Rw7Tk3Zq9Lm1"
 
 [merchant]
 name = "Benchmark Shop"
@@ -103,6 +103,7 @@ enabled_coins = ["USDT", "USDC"]
 
 [security]
 user_rate_limit_per_minute = 0
+websocket_max_per_client = 0  # every client runs on 127.0.0.1
 
 [webhooks]
 allow_private_targets = true  # the webhook sink runs on 127.0.0.1

@@ -8,8 +8,36 @@ import { payWithWallet, provider } from "./wallet.js";
 const $ = (id) => document.getElementById(id);
 const NETWORKS = {
   eth: "Ethereum", polygon: "Polygon", base: "Base", arb: "Arbitrum One", op: "Optimism",
-  linea: "Linea", avaxc: "Avalanche C-Chain", tron: "TRON",
+  linea: "Linea", avaxc: "Avalanche C-Chain", tron: "TRON", bsc: "BNB Smart Chain", solana: "Solana",
 };
+const STANDARDS = { tron: "TRC-20", bsc: "BEP-20", solana: "SPL" };
+// Network marks: the chain's brand colour and glyph (BNB's rotated squares, Solana's three bars).
+const SVG = (body) => `data:image/svg+xml,${encodeURIComponent(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">${body}</svg>`)}`;
+const NETWORK_ICONS = {
+  bsc: SVG('<circle cx="16" cy="16" r="16" fill="#F0B90B"/><g fill="#fff"><path d="M16 6l3 3-3 3-3-3z"/><path d="M10 12l3 3-3 3-3-3z"/><path d="M22 12l3 3-3 3-3-3z"/><path d="M16 12l3 3-3 3-3-3z" transform="translate(0 1)"/><path d="M16 20l3 3-3 3-3-3z"/></g>'),
+  solana: SVG('<circle cx="16" cy="16" r="16" fill="#000"/><defs><linearGradient id="g" x1="0" x2="1"><stop offset="0" stop-color="#9945FF"/><stop offset="1" stop-color="#14F195"/></linearGradient></defs><g fill="url(#g)"><path d="M10 10h13l-2 2.5H8z"/><path d="M8 15h13l2 2.5H10z"/><path d="M10 20h13l-2 2.5H8z"/></g>'),
+};
+const NETWORK_COLORS = {
+  eth: "#627EEA", polygon: "#8247E5", base: "#0052FF", arb: "#28A0F0", op: "#FF0420",
+  linea: "#121212", avaxc: "#E84142", tron: "#FF060A",
+};
+
+function networkIcon(chain) {
+  const mark = document.createElement("span");
+  mark.className = `net net-${chain}`;
+  mark.setAttribute("aria-hidden", "true");
+  mark.dataset.testid = `net-${chain}`;
+  if (NETWORK_ICONS[chain]) {
+    const img = document.createElement("img");
+    img.src = NETWORK_ICONS[chain];
+    img.alt = "";
+    mark.append(img);
+  } else {
+    mark.textContent = (NETWORKS[chain] || chain).slice(0, 1);
+    mark.style.background = NETWORK_COLORS[chain] || "#667";
+  }
+  return mark;
+}
 const TEST_CHAINS = new Set([31337, 1337]);
 const COIN_MARKS = { USDT: "T", USDC: "C", DAI: "D" };
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -47,7 +75,7 @@ function networkName(chain, chainId) {
 }
 
 const shortHash = (hash) => (String(hash).length > 20 ? `${String(hash).slice(0, 10)}…${String(hash).slice(-6)}` : String(hash));
-const standard = (chain) => (chain === "tron" ? "TRC-20" : "ERC-20");
+const standard = (chain) => STANDARDS[chain] || "ERC-20";
 
 function safeHttpUrl(value) {
   if (typeof value !== "string" || !value) return null;
@@ -313,7 +341,7 @@ function renderOptions(pairs) {
     const coin = document.createElement("strong");
     coin.textContent = pair.stablecoin;
     const net = document.createElement("span");
-    net.textContent = `${networkName(pair.blockchain)} · ${standard(pair.blockchain)}`;
+    net.append(networkIcon(pair.blockchain), `${networkName(pair.blockchain)} · ${standard(pair.blockchain)}`);
     text.append(coin, net);
     const chevron = document.createElement("span");
     chevron.className = "chevron";
@@ -355,7 +383,7 @@ function renderPay(d) {
   const network = networkName(d.blockchain, d.chain_id);
   $("amount").textContent = d.amount;
   $("coin").textContent = d.stablecoin;
-  $("network").textContent = `${network} · ${standard(d.blockchain)}`;
+  $("network").replaceChildren(networkIcon(d.blockchain), `${network} · ${standard(d.blockchain)}`);
   $("address").textContent = d.wallet_address;
   const qr = $("qr");
   qr.src = `${state.apiBase}/checkout/qr.svg?data=${encodeURIComponent(d.payment_uri)}`;

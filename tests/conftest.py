@@ -33,8 +33,11 @@ from app.migrate import upgrade_to_head
 from app.models import Base
 
 REPO = Path(__file__).resolve().parent.parent
-K1 = "test-merchant-secret"
-ADMIN_SECRET = "change-me-to-a-secure-password"
+K1 = "Tq8vN2xLr5Zs9Wk3Jd7Hb1Mf4Pc6Ye0GaRu"
+"""The merchant secret of test configs: 36 random characters (a weak one no longer loads)."""
+VECTOR_K1 = "test-merchant-secret"
+"""api.md's K1: signature vectors are checked at the signing functions, never through a config."""
+ADMIN_SECRET = "adm-Vd8Rk2Lq5Zs9Xw3N"
 PG_SERVER = os.environ.get("STABLECHECKOUT_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("STABLECHECKOUT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("STABLECHECKOUT_TEST_REQUIRE_SERVICES") == "1"

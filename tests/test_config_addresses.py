@@ -146,3 +146,57 @@ def test_ocrch_example_placeholders_say_what_a_valid_address_looks_like(tmp_path
     assert "[[wallets]] entry 2, blockchain = 'tron'" in message
     assert "e.g. 0x70997970C51812dc3A010C7d01b50e0d17dc79C8" in message
     assert "e.g. TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7" in message
+
+
+SOLANA_WALLET = "HvwC9QSAzvGXhhVrgPmauVwFWcYZhne3hVot9EbHuFTm"
+
+
+def test_solana_wallets_and_mints_are_base58_public_keys(tmp_path: Path) -> None:
+    settings = _load(
+        tmp_path,
+        wallets=[{"blockchain": "solana", "address": SOLANA_WALLET, "enabled_coins": ["USDC"]}],
+        chains={
+            "solana": {
+                "rpc_urls": ["http://127.0.0.1:8899", "ws://127.0.0.1:8900"],
+                "tokens": {
+                    "USDC": {
+                        "contract": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
+                        "decimals": 6,
+                    }
+                },
+            }
+        },
+    )
+    assert settings.wallets[0].address == SOLANA_WALLET  # case-sensitive: kept exactly
+    assert normalize_address("solana", "11111111111111111111111111111111") == "1" * 32  # type: ignore[arg-type]
+    message = _error(
+        tmp_path,
+        wallets=[{"blockchain": "solana", "address": "0x" + "ab" * 20, "enabled_coins": ["USDC"]}],
+    )
+    assert "wallets.0.address" in message and "is not a Solana address" in message
+    message = _error(
+        tmp_path,
+        wallets=[
+            {"blockchain": "solana", "address": SOLANA_WALLET[:-1] + "0", "enabled_coins": ["USDC"]}
+        ],
+    )
+    assert "'0' is not a base58 character" in message
+    message = _error(
+        tmp_path,
+        wallets=[
+            {"blockchain": "solana", "address": SOLANA_WALLET[:-4], "enabled_coins": ["USDC"]}
+        ],
+    )
+    assert "not 32" in message or "is not a Solana address" in message
+
+
+def test_solana_needs_an_http_rpc_url(tmp_path: Path) -> None:
+    wallets = [{"blockchain": "solana", "address": SOLANA_WALLET, "enabled_coins": ["USDC"]}]
+    message = _error(
+        tmp_path, wallets=wallets, chains={"solana": {"rpc_urls": ["wss://node.example"]}}
+    )
+    assert "chains.solana.rpc_urls" in message and "http(s)://" in message
+    message = _error(
+        tmp_path, wallets=wallets, chains={"solana": {"api_urls": ["https://node.example"]}}
+    )
+    assert "none in api_urls" in message

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from app.cli import build_parser
-from app.config import load_settings
+from app.config import ConfigError, load_settings
+from app.secret_policy import new_secret
 from tests.conftest import REPO
 
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -75,9 +76,32 @@ def test_proxy_reaches_both_replicas_and_upgrades_websockets() -> None:
     assert (REPO / source).resolve() == (REPO / "deploy" / "nginx.conf").resolve()
 
 
-def test_mounted_config_loads() -> None:
+def test_mounted_config_refuses_its_placeholders_and_loads_with_real_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As shipped, the file must not start a server: its secrets are public."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(REPO / "deploy" / "config.toml")
+    message = str(info.value)
+    assert "admin.secret" in message and "merchant.secret" in message
+    assert "stablecheckout gen-secret" in message
+    monkeypatch.setenv("STABLECHECKOUT_MERCHANT__SECRET", new_secret())
+    monkeypatch.setenv("STABLECHECKOUT_ADMIN__SECRET", new_secret())
     settings = load_settings(REPO / "deploy" / "config.toml")
     assert settings.server.listen == "0.0.0.0:8080"
+    assert settings.server.trusted_proxies, "behind nginx, limits must key on the shopper"
+
+
+def test_proxy_cuts_off_slow_clients_and_forwards_the_client_address() -> None:
+    nginx = (REPO / "deploy" / "nginx.conf").read_text()
+    for directive in (
+        "client_header_timeout",
+        "client_body_timeout",
+        "send_timeout",
+        "limit_conn per_client",
+    ):
+        assert re.search(rf"^\s*{directive} ", nginx, re.M), directive
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for" in nginx
 
 
 def test_dockerfile_is_small_and_non_root() -> None:

@@ -19,6 +19,11 @@ def test_dev_runs_the_whole_loop(tmp_path: Path) -> None:
         assert any(re.search(r"running at http://127\.0\.0\.1:\d+", x) for x in dev.output), (
             dev.output
         )
+        printed = "".join(dev.output)
+        merchant = re.search(r"merchant secret +(\S+)", printed)
+        admin = re.search(r"admin secret +(\S+)", printed)
+        assert merchant and len(merchant.group(1)) >= 32, "dev generates a strong merchant secret"
+        assert admin and len(admin.group(1)) >= 16, "dev generates a strong admin secret"
         client = httpx.Client(base_url=base, timeout=10)
         assert client.get("/demo").status_code == 200
         bought = client.post("/demo/buy", data={"item": "mug"}, follow_redirects=False)
@@ -93,5 +98,39 @@ def test_dev_runs_the_whole_loop(tmp_path: Path) -> None:
             ]
             time.sleep(0.3)
         assert status == "paid"
+
+        # And on Solana (a Solana Pay link with a reference) and on the BSC stand-in (chain 56).
+        for chain, coin, prefix in (("solana", "USDC", "solana:"), ("bsc", "USDT", "ethereum:")):
+            bought = client.post("/demo/buy", data={"item": "mug"}, follow_redirects=False)
+            location = bought.headers["location"]
+            query = parse_qs(urlsplit(location).query)
+            order_id = query["order_id"][0]
+            auth = {
+                "Ocrch-Signed-Url": location.split("&sig=")[0],
+                "Ocrch-Signature": query["sig"][0],
+            }
+            detail = client.post(
+                f"/api/v1/user/orders/{order_id}/payment",
+                headers=auth,
+                json={"blockchain": chain, "stablecoin": coin},
+            ).json()
+            assert detail["payment_uri"].startswith(prefix), detail
+            if chain == "solana":
+                assert f"reference={detail['reference']}" in detail["payment_uri"]
+            else:
+                assert "@56/transfer" in detail["payment_uri"] and detail["decimals"] == 18
+            [pending] = [
+                p for p in client.get("/demo/tron-payments").json() if p["order_id"] == order_id
+            ]
+            paid = client.post("/demo/tron-pay", json={"deposit_id": pending["deposit_id"]})
+            assert paid.status_code == 200, paid.text
+            status = ""
+            deadline = time.monotonic() + 30
+            while status != "paid" and time.monotonic() < deadline:
+                status = client.get(f"/api/v1/user/orders/{order_id}/status", headers=auth).json()[
+                    "status"
+                ]
+                time.sleep(0.3)
+            assert status == "paid", chain
     assert dev.returncode == 0, "".join(dev.output)
     assert "stopped" in dev.output[-1]

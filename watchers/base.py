@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from app.chains import Blockchain, Coin
+from app.chains import Blockchain, Coin, canonical_tx_id
 
 
 class SourceError(Exception):
@@ -35,6 +35,14 @@ class SourceError(Exception):
 
 class SourceUnavailable(SourceError):
     """No configured node answered usefully (all failed, timed out, or kept erroring)."""
+
+
+class SourceMisconfigured(SourceError):
+    """A node answers for another chain than the configured one (a mis-pointed RPC URL).
+
+    Not an outage: retrying would read the wrong chain, so the runner stops this chain's watcher
+    and logs the message, which names the URL and both chain ids.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +54,10 @@ class ObservedTransfer:
     yields equal records, so storing them is idempotent.
 
     Address spelling is family-specific and documented by each source (EVM: EIP-55 checksummed);
-    compare addresses case-insensitively. `tx_hash` and `block_hash` are lowercase 0x-hex on EVM.
+    compare EVM addresses case-insensitively, base58 ones (TRON, Solana) exactly. `tx_hash` and
+    `block_hash` are lowercase 0x-hex on EVM, lowercase hex on TRON and case-sensitive base58 on
+    Solana (a transaction signature and a blockhash): ids keep their canonical form
+    (`app.chains.canonical_tx_id`), never lowercased across the board.
     """
 
     blockchain: Blockchain
@@ -66,11 +77,27 @@ class ObservedTransfer:
     removed: bool = False
     """True when the node says the log was removed by a reorg (subscriptions report this; a
     `transfers()` scan of the canonical chain normally never returns removed logs)."""
+    references: tuple[str, ...] = ()
+    """Solana Pay reference keys the transfer instruction carries (read-only, non-signer keys
+    after its authority): a deposit whose reference is among them is paid by this transfer."""
 
     @property
     def key(self) -> tuple[str, str, int]:
         """(blockchain, tx_hash, log_index): the unique identity a database row should use."""
-        return (str(self.blockchain), self.tx_hash.lower(), self.log_index)
+        return (str(self.blockchain), canonical_tx_id(self.tx_hash), self.log_index)
+
+
+@runtime_checkable
+class FinalitySource(Protocol):
+    """A source whose chain says itself which blocks are final (Solana's `finalized`).
+
+    The runner then pays a transfer once its block is at or below `finalized_head()` (and still
+    canonical), instead of counting blocks from `head()`; progress is still counted from `head()`.
+    """
+
+    async def finalized_head(self) -> int:
+        """Number of the newest final block."""
+        ...
 
 
 @runtime_checkable
@@ -125,4 +152,11 @@ class ChainSource(Protocol):
         ...
 
 
-__all__ = ["ChainSource", "ObservedTransfer", "SourceError", "SourceUnavailable"]
+__all__ = [
+    "ChainSource",
+    "FinalitySource",
+    "ObservedTransfer",
+    "SourceError",
+    "SourceMisconfigured",
+    "SourceUnavailable",
+]

@@ -52,7 +52,7 @@ from web3.providers.persistent import PersistentConnectionProvider
 from web3.types import RPCEndpoint
 
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
-from watchers.base import ObservedTransfer, SourceError, SourceUnavailable
+from watchers.base import ObservedTransfer, SourceError, SourceMisconfigured, SourceUnavailable
 
 if TYPE_CHECKING:
     from app.config import ChainSettings, WalletSettings
@@ -259,6 +259,7 @@ class _Endpoint:
         self._timeout = request_timeout
         self._w3: AsyncWeb3[Any] | None = None
         self._lock = asyncio.Lock()
+        self.chain_checked = False
 
     @property
     def connected(self) -> bool:
@@ -302,6 +303,7 @@ class _Endpoint:
     async def reset(self) -> None:
         """Drop the connection (a broken WebSocket or HTTP session); the next call reconnects."""
         w3, self._w3 = self._w3, None
+        self.chain_checked = False  # whatever answers at this URL next must show its chain again
         if w3 is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(w3.provider.disconnect(), 2.0)
@@ -328,6 +330,7 @@ class EvmSource:
         block_cache_size: int = 4096,
         failback_after: float = 300.0,
         subscribe: bool = True,
+        chain_id: int | None = None,
     ) -> None:
         """
         blockchain: wire id (`eth`, `polygon`, …). rpc_urls: http(s):// or ws(s):// URLs, in order
@@ -335,7 +338,8 @@ class EvmSource:
         addresses on this chain. max_block_range: the largest eth_getLogs span ever asked;
         initial_block_range: where to start (default: the max). grow_after: successes in a row
         before the span doubles. wallets_per_query: topic-2 list size per query (nodes cap
-        OR-lists).
+        OR-lists). chain_id: when set, each URL's `eth_chainId` must equal it before the URL is
+        used at all; a node of another chain raises `SourceMisconfigured`.
         """
         self._blockchain = Blockchain(blockchain)
         if not rpc_urls:
@@ -374,6 +378,7 @@ class EvmSource:
         self._subscription_task: asyncio.Task[None] | None = None
         self._pushed_head: int | None = None
         self._closed = False
+        self._chain_id = chain_id
 
     @classmethod
     def from_settings(
@@ -399,6 +404,9 @@ class EvmSource:
         for coin, override in chain.tokens.items():
             tokens[coin] = (override.contract, override.decimals)
         options.setdefault("poll_interval", chain.poll_interval_seconds)
+        options.setdefault(
+            "chain_id", chain.chain_id if chain.chain_id is not None else info.evm_chain_id
+        )
         return cls(
             chain_id,
             chain.rpc_urls,
@@ -478,7 +486,10 @@ class EvmSource:
             for attempt in range(tries):
                 try:
                     async with asyncio.timeout(self.request_timeout):
+                        await self._check_chain(endpoint)
                         result = await endpoint.request(method, params)
+                except SourceMisconfigured:
+                    raise
                 except Web3RPCError as exc:
                     message, code = _rpc_error(exc)
                     if method == "eth_getLogs" and is_range_error(message, code):
@@ -502,6 +513,23 @@ class EvmSource:
             log.info("%s: %s failed on %s", self._blockchain, method, failures[-1])
         error = _AllTimedOut if timeouts == count else SourceUnavailable
         raise error(f"{self._blockchain}: {method} failed on every RPC URL: " + "; ".join(failures))
+
+    async def _check_chain(self, endpoint: _Endpoint) -> None:
+        """Refuse a node of another chain, once per URL, before it answers anything else.
+
+        Checked per URL because failover may move to any of them: one mis-pointed backup URL would
+        otherwise make the watcher read another chain's blocks on the day the first URL fails.
+        """
+        if self._chain_id is None or endpoint.chain_checked:
+            return
+        reported = _hex_int(await endpoint.request("eth_chainId", []))
+        if reported != self._chain_id:
+            raise SourceMisconfigured(
+                f"{self._blockchain}: the node at {endpoint.label} is chain id {reported}, but "
+                f"{self._blockchain} is configured as chain id {self._chain_id}: fix "
+                f"[chains.{self._blockchain}] rpc_urls (or chain_id for a test network)"
+            )
+        endpoint.chain_checked = True
 
     # -- ChainSource
 

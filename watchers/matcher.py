@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chains import Blockchain
+from app.chains import Blockchain, canonical_tx_id
 from app.config import Settings
 from app.db import utcnow
 from app.orders.models import Order, OrderStatus
@@ -101,7 +101,7 @@ async def ingest(
         rows = [_row(t, now) for t in fresh[start : start + INSERT_BATCH]]
         result = await session.execute(statement, rows)
         inserted.update(result.scalars())
-    keys = {(t.tx_hash.lower(), t.log_index): t for t in fresh}
+    keys = {(canonical_tx_id(t.tx_hash), t.log_index): t for t in fresh}
     new: list[Transfer] = []
     for row in await _rows_for(session, rules.blockchain, list(keys)):
         if row.id in inserted:
@@ -113,7 +113,10 @@ async def ingest(
             row.block_time = seen.block_time
             row.status, row.updated_at = TransferStatus.WAITING_FOR_CONFIRMATION, now
             new.append(row)
-    await _link(session, rules, new, head)
+    references = {
+        (canonical_tx_id(t.tx_hash), t.log_index): t.references for t in fresh if t.references
+    }
+    await _link(session, rules, new, head, references)
     await session.flush()
     return new
 
@@ -123,7 +126,7 @@ def _row(t: ObservedTransfer, now: dt.datetime) -> dict[str, Any]:
         "blockchain": str(t.blockchain),
         "token": str(t.token),
         "contract_address": t.contract_address,
-        "tx_hash": t.tx_hash.lower(),
+        "tx_hash": canonical_tx_id(t.tx_hash),
         "log_index": t.log_index,
         "from_address": t.from_address,
         "to_address": t.to_address,
@@ -157,12 +160,61 @@ async def _rows_for(
     return rows
 
 
+async def _by_reference(
+    session: AsyncSession, rules: MatchRules, references: set[str]
+) -> dict[str, tuple[Deposit, Order]]:
+    """Reserved deposits whose Solana Pay reference is one of `references`."""
+    if not references:
+        return {}
+    rows = (
+        await session.execute(
+            sa.select(Deposit, Order)
+            .join(Order, Order.id == Deposit.order_id)
+            .where(
+                Deposit.blockchain == rules.blockchain,
+                Deposit.status.in_(RESERVED_STATUSES),
+                Deposit.reference.in_(references),
+            )
+        )
+    ).all()
+    return {d.reference: (d, o) for d, o in rows if d.reference is not None}
+
+
+def _reference_hit(
+    transfer: Transfer,
+    references: tuple[str, ...],
+    by_reference: dict[str, tuple[Deposit, Order]],
+) -> tuple[Deposit, Order] | None:
+    """The deposit a transfer names by reference, if it is for the same token and wallet."""
+    for reference in references:
+        hit = by_reference.get(reference)
+        if hit is not None and (hit[0].token, hit[0].wallet_address) == (
+            transfer.token,
+            transfer.to_address,
+        ):
+            return hit
+    return None
+
+
 async def _link(
-    session: AsyncSession, rules: MatchRules, transfers: list[Transfer], head: int
+    session: AsyncSession,
+    rules: MatchRules,
+    transfers: list[Transfer],
+    head: int,
+    references: dict[tuple[str, int], tuple[str, ...]] | None = None,
 ) -> None:
-    """Find each transfer's reserved deposit (at most one: the unique index) and link it."""
+    """Find each transfer's reserved deposit (at most one: the unique index) and link it.
+
+    A transfer carrying a deposit's Solana Pay reference belongs to that deposit whatever its
+    amount: it pays when it covers the amount; less is linked to the order without paying it
+    (reported as unmatched at depth, with its order). Otherwise the exact amount decides.
+    """
     if not transfers:
         return
+    references = references or {}
+    by_reference = await _by_reference(
+        session, rules, {r for refs in references.values() for r in refs}
+    )
     # Exact (token, wallet, amount) keys: the partial unique index answers each one directly.
     # Config validation and the sources spell addresses canonically (EIP-55, base58), so the
     # exact spelling matches; the lowercase comparison below only guards against surprises.
@@ -180,7 +232,11 @@ async def _link(
     ).all()
     by_key = {(d.token, d.wallet_address.lower(), d.amount): (d, o) for d, o in deposits}
     for transfer in transfers:
-        hit = by_key.get((transfer.token, transfer.to_address.lower(), transfer.amount))
+        named = references.get((transfer.tx_hash, transfer.log_index), ())
+        hit = _reference_hit(transfer, named, by_reference)
+        short = hit is not None and transfer.amount < hit[0].amount
+        if hit is None:
+            hit = by_key.get((transfer.token, transfer.to_address.lower(), transfer.amount))
         if hit is None:
             continue
         deposit, order = hit
@@ -189,6 +245,11 @@ async def _link(
             log.info("matcher.before_deposit transfer_id=%s deposit_id=%s", transfer.id, deposit.id)
             continue
         transfer.order_id = order.id
+        if short:
+            log.info(
+                "matcher.reference_underpaid order_id=%s transfer_id=%s", order.id, transfer.id
+            )
+            continue
         if _pays(deposit, order, transfer):
             transfer.deposit_id = deposit.id
             order_changed(

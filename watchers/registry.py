@@ -35,12 +35,25 @@ def _tron(
     return TronSource.from_settings(blockchain, chain, wallets)
 
 
+def _solana(
+    blockchain: Blockchain, chain: ChainSettings, wallets: list[WalletSettings]
+) -> ChainSource:
+    from watchers.solana import SolanaSource
+
+    return SolanaSource.from_settings(blockchain, chain, wallets)
+
+
 SOURCES: dict[ChainFamily, SourceFactory] = {
     # Imported when a chain of the family is configured: an `--api-only` replica never loads
     # web3 (~30 MB of a process's memory).
     ChainFamily.EVM: _evm,
     ChainFamily.TRON: _tron,
+    ChainFamily.SOLANA: _solana,
 }
+
+MAX_SCAN_BLOCKS: dict[ChainFamily, int] = {ChainFamily.SOLANA: 100_000}
+"""Solana's "blocks" are slots (2.5 a second, most of them without our transfers): a step reads
+up to ~11 hours of slots, since a read costs one signature page per token account, not per slot."""
 
 
 def build_sources(settings: Settings) -> list[ChainSource]:
@@ -75,7 +88,11 @@ def watcher_jobs(services: Services, sources: list[ChainSource] | None = None) -
             rules=MatchRules.for_chain(settings, source.blockchain),
             holder=holder_id(),
             options=RunnerOptions(
-                start_block=chain.start_block, idle_wait_seconds=chain.poll_interval_seconds
+                start_block=chain.start_block,
+                idle_wait_seconds=chain.poll_interval_seconds,
+                max_scan_blocks=MAX_SCAN_BLOCKS.get(
+                    CHAINS[source.blockchain].family, RunnerOptions.max_scan_blocks
+                ),
             ),
         )
         jobs.append(_closing(runner, source))

@@ -29,7 +29,7 @@ from app.observability import (
 from app.orders.models import Order
 from app.realtime.changes import order_changed
 from app.transfers.models import ChainBlock, ChainCursor, Transfer
-from watchers.base import ChainSource, SourceError
+from watchers.base import ChainSource, FinalitySource, SourceError, SourceMisconfigured
 from watchers.matcher import (
     MatchRules,
     awaiting_depth,
@@ -79,6 +79,9 @@ class ChainRunner:
                     wait = self.options.lease_seconds / 3
                 elif await self.step():
                     continue
+            except SourceMisconfigured as exc:
+                log.critical("watcher.stopped blockchain=%s error=%s", self.rules.blockchain, exc)
+                break
             except SourceError as exc:
                 RPC_ERRORS.labels(self.rules.blockchain).inc()
                 log.warning(
@@ -254,8 +257,14 @@ class ChainRunner:
 
     async def _settle(self, head: int) -> None:
         """Pay what reached its depth on a still-canonical block; push progress for the rest."""
+        depth_head = head
+        if isinstance(self.source, FinalitySource):
+            # Final means at or below the chain's own finalized block: express that as the head
+            # at which those blocks have exactly the required depth.
+            final = await self.source.finalized_head()
+            depth_head = final + self.rules.required_confirmations - 1
         async with self.services.sessionmaker() as session:
-            due = await due_for_confirmation(session, self.rules, head)
+            due = await due_for_confirmation(session, self.rules, depth_head)
             waiting = await awaiting_depth(session, self.rules)
         canonical: list[int] = []
         hashes: dict[int, str | None] = {}

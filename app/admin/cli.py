@@ -108,9 +108,13 @@ async def cmd_find(session: Any, settings: Settings, args: argparse.Namespace) -
     try:
         order_ids.append(uuid.UUID(query))
     except ValueError:
-        if (query.lower().startswith("0x") and len(query) == 66) or len(query) == 64:
+        if (query.lower().startswith("0x") and len(query) == 66) or len(query) in (64, 86, 87, 88):
             transfers = await service.list_transfers(session, settings, tx_hash=query)
-        elif (query.lower().startswith("0x") and len(query) == 42) or query.startswith("T"):
+        elif (
+            (query.lower().startswith("0x") and len(query) == 42)
+            or query.startswith("T")
+            or 32 <= len(query) <= 44
+        ):
             transfers = await service.list_transfers(session, settings, address=query)
         if not transfers:
             orders = await service.list_orders(session, merchant_order_id=query, limit=10)

@@ -25,9 +25,10 @@ from app.admin.schemas import (
 from app.chains import Blockchain, Coin
 from app.config import Settings
 from app.errors import BadRequest
-from app.http import json_parser, read_limited_body
+from app.http import json_parser, read_limited_body, services_of
 from app.orders.models import OrderStatus
 from app.security.admin_auth import admin_guard
+from app.security.rate_limit import client_of
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
 
@@ -36,7 +37,8 @@ Offset = FromQuery[int | None]
 
 
 def actor(request: Request[Any, Any, Any]) -> str:
-    return f"api:{request.client.host if request.client else 'unknown'}"
+    """Who the audit trail names: the client address every limit keys on (trusted proxies)."""
+    return f"api:{client_of(request.scope, services_of(request.app.state).settings)}"
 
 
 def transfer_id_of(value: str) -> int:

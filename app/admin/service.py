@@ -26,7 +26,7 @@ from app.admin.schemas import (
     CheckoutLink,
     Total,
 )
-from app.chains import Blockchain, Coin
+from app.chains import Blockchain, Coin, canonical_tx_id
 from app.config import Settings
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound
@@ -264,7 +264,7 @@ async def list_transfers(
     if token is not None:
         query = query.where(Transfer.token == token)
     if tx_hash is not None:
-        query = query.where(Transfer.tx_hash == tx_hash.lower())
+        query = query.where(Transfer.tx_hash == canonical_tx_id(tx_hash))
     if order_id is not None:
         query = query.where(Transfer.order_id == order_id)
     rows = list(await session.scalars(query.limit(limit).offset(offset)))

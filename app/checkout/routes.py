@@ -3,12 +3,14 @@ a QR code drawn here (no third-party service ever sees a payment link) and its s
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
 import segno
-from litestar import MediaType, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import QueryParameter
 from litestar.router import Router
@@ -16,14 +18,24 @@ from litestar.static_files import create_static_files_router
 
 from app.errors import BadRequest
 from app.http import services_of
+from app.security.limits import Limit
+from app.security.rate_limit import enforce
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent.parent / "frontend"
 MAX_QR_DATA = 1024
+QR_CACHE_SIZE = 256
+"""SVGs kept (each at most ~60 KiB for 1,024 characters): a page asks for the same link again on
+every reload and option switch, and rendering is pure Python at tens of milliseconds."""
 
 
 def qr_svg(data: str) -> bytes:
     if not data or len(data) > MAX_QR_DATA:
         raise BadRequest(f"data must be 1 to {MAX_QR_DATA} characters", param="data")
+    return _render(data)
+
+
+@functools.lru_cache(maxsize=QR_CACHE_SIZE)
+def _render(data: str) -> bytes:
     buffer = io.BytesIO()
     segno.make(data, error="m", micro=False).save(
         buffer, kind="svg", border=4, xmldecl=False, omitsize=True, title="Payment QR code"
@@ -39,10 +51,16 @@ def qr_svg(data: str) -> bytes:
     cache_control=None,
 )
 async def checkout_qr(
+    request: Request[Any, Any, Any],
     text: Annotated[str, QueryParameter(name="data", max_length=MAX_QR_DATA)],
 ) -> Response[bytes]:
+    """Unauthenticated, so limited per client (`[security].qr_rate_limit_per_minute`), and
+    drawn in a worker thread (cached by content) so the event loop keeps serving meanwhile."""
+    per_minute = services_of(request.app.state).settings.security.qr_rate_limit_per_minute
+    await enforce(request.scope, Limit("qr", per_minute, 60.0))
+    svg = await anyio.to_thread.run_sync(qr_svg, text)
     return Response(
-        qr_svg(text), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+        svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
     )
 
 

@@ -74,9 +74,10 @@ test wallet {html.escape(shop.payer[:10])}…</span></header>
 <form method="post" action="/demo/donate"><p class="note">Checkout Sessions (the hosted flow,
 docs/checkout-sessions.md): a session with the demo's test API key, then its <code>url</code>.
 <button type="submit" class="secondary" data-testid="donate">Donate any amount</button></p></form>
-<section id="tron" hidden><h2>TRON test wallet</h2>
-<p class="note">Chose USDT on TRON at checkout? The local TRON chain's test wallet pays it here;
-the page shows it paid once the block is solidified (a few seconds).</p>
+<section id="tron" hidden><h2>TRON, Solana and BSC test wallets</h2>
+<p class="note">Chose TRON, Solana or BNB Smart Chain at checkout? That local chain's test wallet
+pays it here (on Solana with the deposit's Solana Pay reference); the page shows it paid once the
+block is final (a few seconds).</p>
 <table><tbody id="tron-rows"></tbody></table></section>
 <h2>Webhooks this shop received</h2>
 <p class="note">Each is verified with the merchant secret, as docs/webhooks.md shows.</p>
@@ -106,9 +107,12 @@ async function tron() {{
   for (const r of rows) {{
     const tr = document.createElement("tr");
     const td = document.createElement("td");
-    td.textContent = r.amount + " USDT to " + r.to + " (order " + r.order_id.slice(0, 8) + "…)";
+    const coin = r.coin || "USDT", chain = r.blockchain || "tron";
+    td.textContent = r.amount + " " + coin + " on " + chain + " to " + r.to +
+      " (order " + r.order_id.slice(0, 8) + "…)";
     const act = document.createElement("td"); const b = document.createElement("button");
-    b.textContent = "Pay from TRON test wallet"; b.dataset.testid = "tron-pay";
+    b.textContent = "Pay from " + chain.toUpperCase() + " test wallet";
+    b.dataset.testid = chain + "-pay";
     b.onclick = async () => {{ b.disabled = true; await fetch("/demo/tron-pay", {{
       method: "POST", headers: {{"Content-Type": "application/json"}},
       body: JSON.stringify({{deposit_id: r.deposit_id}}) }}); b.textContent = "sent"; }};

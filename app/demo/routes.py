@@ -56,6 +56,15 @@ class DemoShop:
     """The TRON simulator (`app.devchain.tron_simulator.TronSimulator`), when running."""
     tron_token: str = ""
     tron_payer: str = ""
+    solana: Any = None
+    """The Solana simulator (`app.devchain.solana_simulator.SolanaSimulator`), when running."""
+    solana_payer: Any = None
+    """A funded `solders` Keypair on it."""
+    solana_mints: dict[str, str] = field(default_factory=dict)
+    """Coin -> mint on the Solana simulator."""
+    bsc_rpc_url: str = ""
+    """A second anvil with chain id 56 standing for BNB Smart Chain."""
+    bsc_token: str = ""
     api_key: str = ""
     """A test-mode secret key for the Checkout Sessions front door (`app.demo.sessions`)."""
 
@@ -175,19 +184,26 @@ async def demo_rpc(request: Request[Any, Any, Any], state: State) -> Response[An
     return Response({k: v for k, v in answer.items() if k in ("result", "error")})
 
 
+SIMULATED_CHAINS = ("tron", "solana", "bsc")
+"""Chains whose payments the demo page makes from its own test wallets (not the browser's)."""
+
+
 @get("/demo/tron-payments", include_in_schema=False)
 async def demo_tron_payments(state: State) -> list[dict[str, Any]]:
-    """TRON payments shoppers chose and have not paid yet (the demo's TRON wallet pays them)."""
+    """Payments shoppers chose on TRON, Solana or BSC and have not paid yet (the demo's test
+    wallets on those local chains pay them)."""
     async with services_of(state).sessionmaker() as session:
         rows = await session.scalars(
             sa.select(Deposit)
-            .where(Deposit.blockchain == "tron", Deposit.status == DepositStatus.ACTIVE)
+            .where(Deposit.blockchain.in_(SIMULATED_CHAINS), Deposit.status == DepositStatus.ACTIVE)
             .order_by(Deposit.id.desc())
             .limit(10)
         )
         return [
             {
                 "deposit_id": d.id,
+                "blockchain": d.blockchain,
+                "coin": d.token,
                 "order_id": str(d.order_id),
                 "to": d.wallet_address,
                 "amount": format_base_units(d.amount, d.decimals),
@@ -204,12 +220,41 @@ async def demo_tron_pay(request: Request[Any, Any, Any], state: State) -> dict[s
     deposit_id = int((await request.json()).get("deposit_id", 0))
     async with services_of(state).sessionmaker() as session:
         deposit = await session.get(Deposit, deposit_id)
+    if deposit is not None and deposit.blockchain in ("solana", "bsc"):
+        return {"txid": await pay_from_test_wallet(shop, deposit)}
     if deposit is None or deposit.blockchain != "tron":
         raise BadRequest("unknown TRON payment")
     txid = shop.tron.transfer(
         shop.tron_token, shop.tron_payer, deposit.wallet_address, deposit.amount
     )
     return {"txid": txid}
+
+
+async def pay_from_test_wallet(shop: DemoShop, deposit: Deposit) -> str:
+    """Pay a Solana deposit the way a Solana Pay wallet does (with its reference), or a BSC one
+    with a BEP-20 transfer on the BSC stand-in chain."""
+    if deposit.blockchain == "solana":
+        if shop.solana is None:
+            raise BadRequest("the Solana simulator is not running")
+        mint = shop.solana_mints[deposit.token]
+        references = (deposit.reference,) if deposit.reference else ()
+        signature: str = shop.solana.transfer(
+            shop.solana_payer, deposit.wallet_address, mint, deposit.amount, references=references
+        )
+        return signature
+    if not shop.bsc_rpc_url:
+        raise BadRequest("the BSC chain is not running")
+    from web3 import AsyncHTTPProvider, AsyncWeb3
+
+    from app.devchain.anvil import transfer_tokens
+
+    w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(shop.bsc_rpc_url))
+    try:
+        return await transfer_tokens(
+            w3, shop.bsc_token, deposit.wallet_address, deposit.amount, sender=shop.payer
+        )
+    finally:
+        await w3.provider.disconnect()
 
 
 def demo_router() -> Router:

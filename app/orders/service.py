@@ -32,6 +32,7 @@ from app.realtime.changes import order_changed
 from app.tokens import required_confirmations
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
 from app.webhooks.service import enqueue_order_status_changed
+from app.webhooks.ssrf import BlockedTarget, check_literal
 
 MAX_MERCHANT_ORDER_ID = 255
 MAX_METADATA_BYTES = 8192
@@ -103,6 +104,10 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
         amount, request.currency = fiat_price(request.amount, request.currency, settings)
     max_url = settings.webhooks.max_url_length
     _check_http_url("webhook_url", request.webhook_url, max_url)
+    try:
+        check_literal(request.webhook_url, allow_private=settings.webhooks.allow_private_targets)
+    except BlockedTarget as exc:
+        raise BadRequest(f"webhook_url: {exc}", param="webhook_url") from None
     _check_http_url("success_url", request.success_url, max_url)
     _check_http_url("cancel_url", request.cancel_url, max_url)
     ttl = settings.orders.ttl_seconds if request.expires_in is None else request.expires_in

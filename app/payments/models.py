@@ -62,6 +62,9 @@ class Deposit(Base):
     quote_fetched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     quote_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     quote_spread_percent: Mapped[str | None] = mapped_column(sa.String(16))
+    reference: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    """Solana Pay `reference` (a base58 public key) given to this deposit only: a transaction that
+    carries it belongs to this deposit whatever its amount. None on other chains."""
 
     __table_args__ = (
         sa.Index(

@@ -16,6 +16,7 @@ from app.orders.schemas import OrderResponse
 from app.payments import service as payments
 from app.payments.schemas import ChainCoinPair, PaymentDetail, PaymentRequest
 from app.security.user_auth import parse_order_id, user_signature_guard
+from app.sessions import testmode
 
 _SIGNED = (
     "Authenticated by `Ocrch-Signed-Url` (the merchant-signed checkout URL) and "
@@ -30,8 +31,15 @@ class UserApiController(Controller):
     request_max_body_size = None
 
     @get("/chains", summary="Payment options", description=_SIGNED)
-    async def chains(self, settings: NamedDependency[Settings]) -> list[ChainCoinPair]:
-        return payments.list_pairs(settings)
+    async def chains(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> list[ChainCoinPair]:
+        signed_url = request.headers.get("ocrch-signed-url")
+        test = await testmode.signed_url_is_test(db_session, signed_url)
+        return payments.list_pairs(settings, test=test)
 
     @post(
         "/orders/{order_id:str}/payment",

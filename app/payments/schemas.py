@@ -43,3 +43,6 @@ class PaymentDetail(BaseModel):
     quote: dict[str, Any] | None = None
     """A fiat order's locked quote: {currency, fiat_amount, rate, source, fetched_at,
     expires_at}; None for an order priced in coin units."""
+    reference: str | None = None
+    """Solana only: the Solana Pay `reference` key of this deposit (also in `payment_uri`); a
+    transaction carrying it pays this deposit. null on other chains."""

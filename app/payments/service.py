@@ -32,15 +32,16 @@ from app.payments.quotes import (
 )
 from app.payments.schemas import ChainCoinPair, PaymentDetail
 from app.rates.book import RateBook
+from app.sessions.testmode import is_test_order
 from app.tokens import PaymentOption, find_option, payment_options
 
 CANDIDATES_PER_QUERY = 64
 
 
-def list_pairs(settings: Settings) -> list[ChainCoinPair]:
+def list_pairs(settings: Settings, *, test: bool = False) -> list[ChainCoinPair]:
     return [
         ChainCoinPair(blockchain=o.blockchain, stablecoin=o.coin, wallet_address=o.wallets[0])
-        for o in payment_options(settings)
+        for o in payment_options(settings, test=test)
     ]
 
 
@@ -62,9 +63,14 @@ async def create_payment(
         raise NotFound("order not found")
     if order.status != OrderStatus.PENDING:
         raise Conflict("order is not pending")
-    option = find_option(settings, blockchain, coin)
+    test = await is_test_order(session, order.id)
+    option = find_option(settings, blockchain, coin, test=test)
     if option is None:
-        raise BadRequest("no wallet available for the selected chain and coin")
+        raise BadRequest(
+            "no test-mode wallet ([[wallets]] with test = true) for the selected chain and coin"
+            if test
+            else "no wallet available for the selected chain and coin"
+        )
     existing = await session.scalar(
         sa.select(Deposit)
         .where(
@@ -110,6 +116,7 @@ async def _reserve(
                 continue
             tried.add((wallet, amount))
             deposit = Deposit(
+                reference=new_reference() if _is_solana(option) else None,
                 order_id=order.id,
                 blockchain=option.blockchain,
                 token=option.coin,
@@ -167,8 +174,28 @@ def display_amount(order: Order, units: int, decimals: int) -> str:
     return f"{whole}.{frac[:keep]}" if keep else whole
 
 
-def payment_uri(option: PaymentOption, wallet: str, units: int, decimals: int) -> str:
-    """EIP-681 for EVM chains; a `tron:` link with the token and amount for TRON."""
+def _is_solana(option: PaymentOption) -> bool:
+    return CHAINS[option.blockchain].family is ChainFamily.SOLANA
+
+
+def new_reference() -> str:
+    """A fresh Solana Pay reference: a random public key no transaction has carried before."""
+    from solders.keypair import Keypair
+
+    return str(Keypair().pubkey())
+
+
+def payment_uri(
+    option: PaymentOption, wallet: str, units: int, decimals: int, reference: str | None = None
+) -> str:
+    """EIP-681 for EVM chains; a `tron:` link with the token and amount for TRON; a Solana Pay
+    transfer request (`solana:<owner>?amount=…&spl-token=<mint>&reference=…`) for Solana."""
+    if _is_solana(option):
+        amount = format_base_units(units, decimals)
+        if "." in amount:
+            amount = amount.rstrip("0").rstrip(".")
+        uri = f"solana:{wallet}?amount={amount}&spl-token={option.token.contract}"
+        return uri + (f"&reference={reference}" if reference else "")
     if CHAINS[option.blockchain].family is ChainFamily.EVM:
         chain = f"@{option.chain_id}" if option.chain_id else ""
         return f"ethereum:{option.token.contract}{chain}/transfer?address={wallet}&uint256={units}"
@@ -189,7 +216,10 @@ def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> Pay
         token_contract=option.token.contract,
         chain_id=option.chain_id,
         expires_at=int(order.expires_at.timestamp()),
-        payment_uri=payment_uri(option, deposit.wallet_address, deposit.amount, deposit.decimals),
+        payment_uri=payment_uri(
+            option, deposit.wallet_address, deposit.amount, deposit.decimals, deposit.reference
+        ),
+        reference=deposit.reference,
         quote=quote_view(deposit),
     )
 

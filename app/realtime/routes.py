@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from typing import Any
 
 from litestar import WebSocket, websocket
@@ -20,10 +21,11 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
 from app.errors import AppError
-from app.http import services_of
+from app.http import Services, services_of
 from app.orders.models import TERMINAL_STATUSES, Order
 from app.orders.service import order_view
 from app.realtime.changes import order_channel
+from app.security.rate_limit import client_of, deny_upgrade
 from app.security.user_auth import authenticate_user, parse_order_id
 
 log = logging.getLogger("app.realtime")
@@ -31,17 +33,7 @@ log = logging.getLogger("app.realtime")
 
 async def _deny(socket: WebSocket[Any, Any, Any], status: int, text: str) -> None:
     """Refuse the upgrade with a plain HTTP response, as Ocrch does; a close where unsupported."""
-    if "websocket.http.response" in (socket.scope.get("extensions") or {}):
-        start: Any = {
-            "type": "websocket.http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-        }
-        await socket.send(start)
-        body: Any = {"type": "websocket.http.response.body", "body": text.encode()}
-        await socket.send(body)
-    else:
-        await socket.close(code=4000 + status, reason=text)
+    await deny_upgrade(socket.scope, socket.send, status, text)
 
 
 async def _close_on_client_close(socket: WebSocket[Any, Any, Any], subscriber: Subscriber) -> None:
@@ -72,6 +64,25 @@ async def order_socket(
     except AppError as exc:
         await _deny(socket, exc.status_code, exc.message)
         return
+    security = services.settings.security
+    caps = {
+        f"order:{oid}": security.websocket_max_per_order,
+        f"client:{client_of(socket.scope, services.settings)}": security.websocket_max_per_client,
+    }
+    full = services.sockets.try_acquire(caps)
+    if full is not None:
+        which = "this order" if full.startswith("order:") else "this client"
+        await _deny(socket, 429, f"too many open WebSockets for {which} (limit {caps[full]})")
+        return
+    try:
+        await _serve(socket, services, oid, channels)
+    finally:
+        services.sockets.release(caps)
+
+
+async def _serve(
+    socket: WebSocket[Any, Any, Any], services: Services, oid: uuid.UUID, channels: ChannelsPlugin
+) -> None:
     await socket.accept()
     async with channels.start_subscription([order_channel(oid)]) as subscriber:
         try:

@@ -4,6 +4,7 @@ back to the file on start, exactly as Ocrch does, so the file never keeps it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from pathlib import Path
@@ -18,7 +19,10 @@ from litestar.handlers.base import BaseRouteHandler
 
 from app.config import Settings
 from app.errors import BadRequest, Unauthorized
-from app.http import services_of
+from app.http import Services, services_of
+from app.security import config_file
+from app.security.limits import Limit
+from app.security.rate_limit import client_of, enforce
 from app.security.signatures import is_visible_ascii
 
 log = logging.getLogger("app.admin")
@@ -54,12 +58,18 @@ def hash_plaintext_in_config(settings: Settings) -> Settings:
         return settings
     phc = hash_secret(secret)
     path = settings.config_path
-    if path is not None and _file_has_plaintext(path, secret):
-        document = tomlkit.parse(Path(path).read_text(encoding="utf-8"))
-        document["admin"]["secret"] = phc  # type: ignore[index]
+    if path is not None and _file_has_plaintext(Path(path).read_text(encoding="utf-8"), secret):
+
+        def replace_secret(text: str) -> str | None:
+            if not _file_has_plaintext(text, secret):
+                return None
+            document = tomlkit.parse(text)
+            document["admin"]["secret"] = phc  # type: ignore[index]
+            return tomlkit.dumps(document)
+
         try:
-            Path(path).write_text(tomlkit.dumps(document), encoding="utf-8")
-            log.warning("admin.secret_hashed path=%s", path)
+            if config_file.rewrite(Path(path), replace_secret):
+                log.warning("admin.secret_hashed path=%s", path)
         except OSError as exc:
             # A read-only mount (containers): keep the hash in memory, tell the operator.
             log.warning("admin.secret_plaintext_in_readonly_file path=%s error=%s", path, exc)
@@ -67,12 +77,34 @@ def hash_plaintext_in_config(settings: Settings) -> Settings:
     return settings
 
 
-def _file_has_plaintext(path: Path, secret: str) -> bool:
-    document: Any = tomlkit.parse(Path(path).read_text(encoding="utf-8"))
+def _file_has_plaintext(text: str, secret: str) -> bool:
+    document: Any = tomlkit.parse(text)
     return bool(document.get("admin", {}).get("secret") == secret)
 
 
-async def authenticate_admin(settings: Settings, header: str | None) -> None:
+class _Gate:
+    """At most `size` argon2 verifications at once in this process (per event loop): each one
+    holds 19 MiB and a CPU for ~20 ms, and the default thread pool would run 40."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._size = 0
+        self._semaphore = asyncio.Semaphore(1)
+
+    def get(self, size: int) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or size != self._size:
+            self._loop, self._size, self._semaphore = loop, size, asyncio.Semaphore(size)
+        return self._semaphore
+
+
+_GATE = _Gate()
+
+
+async def authenticate_admin(scope: Any, services: Services, header: str | None) -> None:
+    """Ocrch's checks in Ocrch's order; before argon2 runs, the attempt is counted against the
+    client's and everyone's `[security].admin_auth_attempts_per_window*` (429 past either)."""
+    settings = services.settings
     if header is None:
         raise Unauthorized("missing Ocrch-Admin-Authorization header")
     if not is_visible_ascii(header):
@@ -83,7 +115,15 @@ async def authenticate_admin(settings: Settings, header: str | None) -> None:
     key = (phc, hashlib.sha256(header.encode()).hexdigest())
     if key in _VERIFIED:
         return
-    if not await anyio.to_thread.run_sync(verify_secret, phc, header):
+    security = settings.security
+    window = security.admin_auth_window_seconds
+    per_client = Limit("admin-auth", security.admin_auth_attempts_per_window, window)
+    await enforce(scope, per_client, client_of(scope, settings))
+    overall = Limit("admin-auth-all", security.admin_auth_attempts_per_window_total, window)
+    await enforce(scope, overall, "*")
+    async with _GATE.get(security.admin_auth_concurrency):
+        verified = await anyio.to_thread.run_sync(verify_secret, phc, header)
+    if not verified:
         raise Unauthorized("invalid admin secret")
     if len(_VERIFIED) > 64:
         _VERIFIED.clear()
@@ -91,5 +131,7 @@ async def authenticate_admin(settings: Settings, header: str | None) -> None:
 
 
 async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    settings = services_of(connection.app.state).settings
-    await authenticate_admin(settings, connection.headers.get("ocrch-admin-authorization"))
+    services = services_of(connection.app.state)
+    await authenticate_admin(
+        connection.scope, services, connection.headers.get("ocrch-admin-authorization")
+    )

@@ -69,7 +69,7 @@ class CheckoutSession(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default=SessionStatus.OPEN)
     payment_status: Mapped[str] = mapped_column(sa.String(16), default=PaymentStatus.UNPAID)
     livemode: Mapped[bool] = mapped_column(sa.Boolean())
-    api_key_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("api_keys.id"), index=True)
+    api_key_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("api_keys.id"))
     order_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("orders.id"), unique=True)
     amount_total: Mapped[int | None] = mapped_column(sa.BigInteger())
     """Cents; a donation's stays empty until the shopper chooses."""
@@ -95,6 +95,8 @@ class CheckoutSession(Base):
     __table_args__ = (
         sa.Index("ix_checkout_sessions_livemode_created_at", "livemode", "created_at", "id"),
         sa.Index("ix_checkout_sessions_status_expires_at", "status", "expires_at"),
+        sa.Index("ix_checkout_sessions_api_key_id_created_at", "api_key_id", "created_at"),
+        sa.Index("ix_checkout_sessions_api_key_id_status", "api_key_id", "status", "expires_at"),
         sa.CheckConstraint("mode IN ('payment','donation')", name="mode_valid"),
         sa.CheckConstraint(
             "status IN ('open','complete','expired','canceled')", name="status_valid"

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.errors import AppError, BadRequest
-from app.http import read_limited_body
-from app.sessions import keys, pages, service, shopper
+from app.http import error_response, read_limited_body
+from app.sessions import keys, pages, service, shopper, testmode
 from app.sessions.models import ApiKey
 from app.sessions.schemas import CreateSessionRequest, SessionList, SessionOut, session_out
 
@@ -112,10 +112,14 @@ class CheckoutSessionsController(Controller):
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         api_key: NamedDependency[ApiKey],
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         raw = await read_limited_body(request, settings.security.max_body_bytes)
         body = parse_create(request, raw)
         assert raw is not None
+        refusal = await testmode.check_key_limits(db_session, settings, api_key)
+        if refusal is not None:
+            retry = {"Retry-After": str(refusal.retry_after)}
+            return error_response(request, 429, refusal.message, headers=retry)
         result = await service.create_session_response(
             db_session,
             settings,

@@ -21,8 +21,21 @@ def is_session_event(event_type: str) -> bool:
     return event_type.startswith(EVENT_PREFIX)
 
 
+class NoWebhookSecret(Exception):
+    """A session event is due but `[checkout_sessions].webhook_secret` is not set (the config
+    dropped `webhook_url` after sessions were created with it)."""
+
+
 def webhook_key(settings: Settings) -> str:
-    return settings.checkout_sessions.webhook_secret or settings.merchant.secret
+    """Session events have their own key (Stripe's `whsec_` model), never `[merchant].secret`:
+    a receiver of session events that leaks it cannot forge Ocrch requests or signed URLs."""
+    key = settings.checkout_sessions.webhook_secret
+    if not key:
+        raise NoWebhookSecret(
+            "no [checkout_sessions].webhook_secret is set: session events are not signed with "
+            "[merchant].secret; set one (`stablecheckout gen-secret --webhook`)"
+        )
+    return key
 
 
 def sign(key: str, body: bytes, timestamp: int) -> str:

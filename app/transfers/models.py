@@ -32,7 +32,9 @@ class Transfer(Base):
     blockchain: Mapped[str] = mapped_column(sa.String(16))
     token: Mapped[str] = mapped_column(sa.String(8))
     contract_address: Mapped[str] = mapped_column(sa.String(128))
-    tx_hash: Mapped[str] = mapped_column(sa.String(80))
+    tx_hash: Mapped[str] = mapped_column(sa.String(128))
+    """Canonical id (`app.chains.canonical_tx_id`): hex lowercase, a Solana signature (base58, up
+    to 88 characters) exactly as the node spells it."""
     log_index: Mapped[int] = mapped_column(sa.Integer())
     from_address: Mapped[str] = mapped_column(sa.String(128))
     to_address: Mapped[str] = mapped_column(sa.String(128), index=True)

@@ -38,12 +38,14 @@ from app.security.signatures import sign_body
 from app.sessions import signing as session_signing
 from app.webhooks import signal
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookEvent
-from app.webhooks.ssrf import BlockedTarget, check_target
+from app.webhooks.ssrf import BlockedTarget, PinnedResolver, check_literal
 
 log = logging.getLogger("app.webhooks")
 
 USER_AGENT = "stablecheckout-webhooks/1"
 MAX_ERROR_TEXT = 500
+MAX_ERROR_BYTES = 4 * MAX_ERROR_TEXT
+"""Bytes read from a failed delivery's response: enough for 500 characters of UTF-8, no more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,18 +145,41 @@ async def claim(services: Services, holder: str, limit: int) -> list[Claimed]:
 
 def http_client(settings: Settings) -> aiohttp.ClientSession:
     """The sender's HTTP client. aiohttp, because per request it costs a fraction of the CPU of
-    the alternatives measured (docs/benchmarks.md), and the sender is CPU-bound."""
-    connector = aiohttp.TCPConnector(limit=settings.webhooks.concurrency)
+    the alternatives measured (docs/benchmarks.md), and the sender is CPU-bound.
+
+    Its resolver checks every address it hands the connector (`app.webhooks.ssrf`), so the
+    client connects only to checked addresses. Responses are not decompressed: the sender keeps
+    at most `MAX_ERROR_BYTES` of a body, and a compressed one could expand without bound."""
+    resolver = PinnedResolver(allow_private=settings.webhooks.allow_private_targets)
+    connector = aiohttp.TCPConnector(limit=settings.webhooks.concurrency, resolver=resolver)
     return aiohttp.ClientSession(
-        connector=connector, raise_for_status=False, headers={"User-Agent": USER_AGENT}
+        connector=connector,
+        raise_for_status=False,
+        auto_decompress=False,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     )
+
+
+async def error_text(response: aiohttp.ClientResponse) -> str:
+    """The first `MAX_ERROR_TEXT` characters of a failed delivery's response, reading at most
+    `MAX_ERROR_BYTES`: a receiver may answer with an endless body. The rest is never read: the
+    connection is closed rather than drained."""
+    head = bytearray()
+    while len(head) < MAX_ERROR_BYTES:
+        chunk = await response.content.read(MAX_ERROR_BYTES - len(head))
+        if not chunk:
+            break
+        head += chunk
+    if not response.content.at_eof():
+        response.close()
+    return bytes(head).decode("utf-8", errors="replace")[:MAX_ERROR_TEXT]
 
 
 async def deliver(client: aiohttp.ClientSession, settings: Settings, item: Claimed) -> Outcome:
     started = utcnow()
     clock = time.perf_counter()
     try:
-        await check_target(item.target_url, allow_private=settings.webhooks.allow_private_targets)
+        check_literal(item.target_url, allow_private=settings.webhooks.allow_private_targets)
         body, signature = signed_body(settings, item, int(time.time()))
         async with client.post(
             item.target_url,
@@ -169,11 +194,13 @@ async def deliver(client: aiohttp.ClientSession, settings: Settings, item: Claim
             allow_redirects=False,
         ) as response:
             ok = 200 <= response.status < 300
-            error = None if ok else (await response.text(errors="replace"))[:MAX_ERROR_TEXT]
+            error = None if ok else await error_text(response)
         latency = int((time.perf_counter() - clock) * 1000)
         return Outcome(item, started, latency, response.status, error)
     except BlockedTarget as exc:
         return Outcome(item, started, None, None, f"blocked: {exc}")
+    except session_signing.NoWebhookSecret as exc:
+        return Outcome(item, started, None, None, str(exc))
     except (aiohttp.ClientError, TimeoutError) as exc:
         latency = int((time.perf_counter() - clock) * 1000)
         name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__

@@ -1,6 +1,6 @@
 """Create an order through the signed Service API and read it back — the merchant side, curl-free.
 
-uv run python docs/examples/create_order.py http://127.0.0.1:8080 examples/config.toml
+uv run python docs/examples/create_order.py http://127.0.0.1:8080 .stablecheckout-serve/config.toml
 """
 
 from __future__ import annotations

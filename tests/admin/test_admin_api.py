@@ -263,11 +263,11 @@ def test_config_rewrite_keeps_comments(tmp_path: Path) -> None:
 
     path = tmp_path / "ocrch.toml"
     path.write_text(
-        '# my shop\n[admin]\nsecret = "plain-secret"  # change me\n\n[merchant]\n'
-        'name = "S"\nsecret = "k"\n'
+        f'# my shop\n[admin]\nsecret = "{ADMIN_SECRET}"  # rotate yearly\n\n[merchant]\n'
+        f'name = "S"\nsecret = "{K1}"\n'
     )
     settings = hash_plaintext_in_config(load_settings(path))
     text = path.read_text()
-    assert "# my shop" in text and "plain-secret" not in text
-    assert verify_secret(settings.admin.secret, "plain-secret")
+    assert "# my shop" in text and ADMIN_SECRET not in text
+    assert verify_secret(settings.admin.secret, ADMIN_SECRET)
     assert load_settings(path).admin.secret == settings.admin.secret

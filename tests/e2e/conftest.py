@@ -207,7 +207,12 @@ def shop(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Any:
             }
         },
         checkout={"signature_refresh_url": f"{SHOP_URL}/checkout-signature"},
-        security={"user_rate_limit_per_minute": 100_000},
+        # One module's tabs all come from 127.0.0.1.
+        security={
+            "user_rate_limit_per_minute": 100_000,
+            "qr_rate_limit_per_minute": 100_000,
+            "websocket_max_per_client": 0,
+        },
         rates={"fixed": {"USDT/EUR": "0.9200"}, "quote_ttl_seconds": FIAT_QUOTE_TTL},
     )
     data["wallets"] = [{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT", "USDC"]}]

@@ -11,10 +11,10 @@ from app.config import ConfigError, load_settings
 
 BASE = """
 [admin]
-secret = "s"
+secret = "Ad5Qk9Wz3Xn7Lr1M"
 [merchant]
 name = "Shop"
-secret = "k"
+secret = "Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb1Ty7Ue3Io8Wq"
 [[wallets]]
 blockchain = "eth"
 address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"

@@ -188,7 +188,8 @@ def config_for(world_db: str, token: str, receiver: Receiver, start_block: int) 
             "max_retry_interval_seconds": 3.0,
             "timeout_seconds": 3.0,
         },
-        security={"user_rate_limit_per_minute": 0},  # every shopper comes from 127.0.0.1
+        # every shopper comes from 127.0.0.1
+        security={"user_rate_limit_per_minute": 0, "websocket_max_per_client": 0},
     )
     data["wallets"] = [{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]}]
     return data

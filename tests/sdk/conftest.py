@@ -32,9 +32,10 @@ from tests.conftest import (
     unavailable,
     write_config,
 )
-from tests.watchers.conftest import PAYER, PAYER_FUNDS, WALLET
+from tests.watchers.conftest import ANVIL_ACCOUNTS, PAYER, PAYER_FUNDS, WALLET
 
 SHOP_HOST = "shop.test"
+TEST_WALLET = ANVIL_ACCOUNTS[6]
 CREATE_KEY = ("--test", "-c")
 
 
@@ -131,7 +132,11 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             },
             webhooks={"allow_private_targets": True},
         )
-        data["wallets"] = [{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]}]
+        data["wallets"] = [
+            {"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]},
+            # The API key is a test key: its sessions take amounts on a test-mode wallet only.
+            {"blockchain": "eth", "address": TEST_WALLET, "enabled_coins": ["USDT"], "test": True},
+        ]
         config = write_config(tmp_path / "config.toml", data)
         server = start_server(config, database_url, tmp_path / "serve.log")
         try:

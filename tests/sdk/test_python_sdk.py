@@ -31,8 +31,8 @@ from tests.watchers.conftest import PAYER, WALLET
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
 
 
-async def pay(stack: Stack, base_units: str) -> None:
-    await transfer_tokens(stack.w3, stack.token, WALLET, int(base_units), sender=PAYER)
+async def pay(stack: Stack, base_units: str, wallet: str = WALLET) -> None:
+    await transfer_tokens(stack.w3, stack.token, wallet, int(base_units), sender=PAYER)
     await stack.mine(2)
 
 
@@ -57,7 +57,7 @@ async def test_order_loop_async(stack: Stack) -> None:
             detail = await page.create_payment(order.order_id, pair.blockchain, pair.stablecoin)
             assert detail.amount == "12.34" and detail.wallet_address == WALLET
             assert detail.amount_base_units is not None
-            await pay(stack, detail.amount_base_units)
+            await pay(stack, detail.amount_base_units, detail.wallet_address)
             hook = await stack.hooks.wait_for(
                 lambda b: b.get("order_id") == order.order_id and b.get("status") == "paid"
             )
@@ -138,7 +138,7 @@ async def test_checkout_session_loop(stack: Stack) -> None:
             page = client.user(f"{base}/checkout/?order_id={session.order_id}")
             detail = await page.create_payment(session.order_id, "eth", "USDT")
         assert detail.amount == "39.98" and detail.amount_base_units is not None
-        await pay(stack, detail.amount_base_units)
+        await pay(stack, detail.amount_base_units, detail.wallet_address)
         headers, body = await stack.hooks.wait_for(
             lambda b: (
                 b.get("type") == "checkout.session.completed"

@@ -26,16 +26,36 @@ SESSION_HOOK = f"{SHOP}/webhooks/sessions"
 SESSION_SECTION: dict[str, Any] = {
     "redirect_allowed_hosts": ["shop.example", "*.shop.example"],
     "webhook_url": SESSION_HOOK,
-    "webhook_secret": "whsec_test_secret",
+    "webhook_secret": "whsec_Zr4Ku8Wn2Qp6Xs0Jv3Lm7Hc1Tb5Yd9Fg",
 }
 TABLES = (ApiKey, CheckoutSession, Order, WebhookEvent, IdempotencyKey)
+
+
+TEST_MODE_WALLETS: list[dict[str, Any]] = [
+    {
+        "blockchain": "eth",
+        "address": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+        "enabled_coins": ["USDT", "USDC"],
+        "test": True,
+    },
+    {
+        "blockchain": "tron",
+        "address": "TPzLMtKqkJ5dXJX8DEHYFSmX8QobKF4N77",
+        "enabled_coins": ["USDT"],
+        "test": True,
+    },
+]
+"""Where test-mode sessions' orders take their amounts (the live wallets are settings_dict's)."""
 
 
 def session_settings_dict(database_url: str, **sections: Any) -> dict[str, Any]:
     section = {**SESSION_SECTION, **sections.pop("checkout_sessions", {})}
     # The in-process client's address, as `serve --listen` would set it: our own origin.
     sections.setdefault("server", {"listen": "testserver.local:80"})
-    return settings_dict(database_url, checkout_sessions=section, **sections)
+    data = settings_dict(database_url, checkout_sessions=section, **sections)
+    if "wallets" not in sections:
+        data["wallets"] = [*data["wallets"], *TEST_MODE_WALLETS]
+    return data
 
 
 def cart_body(**overrides: Any) -> dict[str, Any]:

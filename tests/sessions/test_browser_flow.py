@@ -45,7 +45,7 @@ browser = e2e.browser
 
 STORE = "https://shop.test"
 """The merchant's site: never reached, Playwright answers for it."""
-HOOK_SECRET = "whsec_browser_flow"
+HOOK_SECRET = "whsec_Bf3Nq7Lx1Zk5Ws9Hd2Mr6Tp0Vc4Yg8Ja"
 
 
 @dataclass
@@ -144,7 +144,10 @@ def merchant(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         webhooks={"allow_private_targets": True},
         security={"user_rate_limit_per_minute": 100_000},
     )
-    data["wallets"] = [{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]}]
+    # The sessions below are made with a test key: they pay a test-mode wallet.
+    data["wallets"] = [
+        {"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"], "test": True}
+    ]
     config = write_config(tmp_path / "config.toml", data)
     shop = Shop(free_port(), config, database_url, tmp_path / "serve.log")
     shop.start()

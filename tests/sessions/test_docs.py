@@ -15,10 +15,10 @@ from typing import Any
 from app.config import load_settings
 from app.sessions import signing
 from app.webhooks.sender import Claimed, signed_body
-from tests.conftest import REPO, settings_dict, unavailable
+from tests.conftest import K1, REPO, settings_dict, unavailable
 
 DOC = (REPO / "docs" / "checkout-sessions.md").read_text()
-SECRET = "whsec_docs"
+SECRET = "whsec_Dc5Pw9Lk3Xq7Zn1Hs4Mv8Rt2Jb6Yf0Ga"
 EVENT = {
     "id": "evt_0190f5c27b1e7c3a9d4e2f6a8b0c1d2e",
     "object": "event",
@@ -59,6 +59,7 @@ def test_python_verifier() -> None:
     assert verify(SECRET, header, body)
     assert verify(SECRET, f"{header},v1={'0' * 64}", body), "any v1 may match"
     assert not verify("another secret", header, body)
+    assert not verify(K1, header, body), "session events are not signed with the merchant secret"
     assert not verify(SECRET, header, body + b" ")
     assert not verify(SECRET, header.replace("v1=", "v1=0"), body)
     assert not verify(SECRET, "garbage", body) and not verify(SECRET, "", body)
@@ -105,6 +106,7 @@ def test_errors_table_names_every_type_we_send() -> None:
         ("401", "authentication_error"),
         ("404", "not_found"),
         ("409", "invalid_request_error"),
+        ("429", "rate_limit_error"),
         ("500", "api_error"),
     ):
         assert re.search(rf"\| {status} \| `{kind}` \|", table), (status, kind)

@@ -22,7 +22,7 @@ from app.webhooks.sender import http_client, send_due
 from tests.sessions.conftest import Keys, bearer, cart_body, create, session_settings_dict
 from tests.webhooks.test_sender import Receiver
 
-SECRET = "whsec_test_secret"
+SECRET = "whsec_Wh2Kr6Nz0Lq4Xs8Jp1Mv5Tc9Hb3Yd7Fe"
 
 
 def verify(header: str, body: bytes, secret: str, now: int, tolerance: int = 300) -> bool:

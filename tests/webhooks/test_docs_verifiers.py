@@ -13,10 +13,10 @@ import pytest
 
 from app.security.signatures import sign_body
 from app.webhooks.sender import request_body
-from tests.conftest import REPO, unavailable
+from tests.conftest import K1, REPO, unavailable
 
 DOC = (REPO / "docs" / "webhooks.md").read_text()
-SECRET = "test-merchant-secret"
+SECRET = K1
 PAYLOAD = {
     "event_type": "order_status_changed",
     "order_id": "0190f5c2-7b1e-7c3a-9d4e-2f6a8b0c1d2e",

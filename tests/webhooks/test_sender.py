@@ -28,7 +28,7 @@ from app.orders.service import change_status
 from app.webhooks.sender import http_client, request_body, retry_delay, send_due, webhook_sender
 from app.webhooks.service import resend_order_status
 from app.webhooks.ssrf import is_public
-from tests.conftest import K1, free_port, settings_dict
+from tests.conftest import K1, VECTOR_K1, free_port, settings_dict
 
 
 def independent_verify(secret: str, header: str, body: bytes, now: int) -> bool:
@@ -143,8 +143,8 @@ def test_vectors_w1_w2() -> None:
     from app.security.signatures import sign_body
 
     body = request_body(w1, 1711900860)
-    assert (
-        sign_body(K1, body, 1711900860) == "1711900860.5VJhXo23uU5B4bAbVHF+wZr7AshYdndRpm7yGLOyCxM"
+    assert sign_body(VECTOR_K1, body, 1711900860) == (
+        "1711900860.5VJhXo23uU5B4bAbVHF+wZr7AshYdndRpm7yGLOyCxM"
     )
     w2 = {
         "event_type": "unknown_transfer_received",
