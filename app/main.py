@@ -34,6 +34,7 @@ from app.http import (
 )
 from app.jobs import Job, JobRunner
 from app.observability import RequestContextMiddleware, metrics
+from app.orders.fast_create import close_order_creator
 from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
 from app.rates.jobs import rate_jobs
@@ -67,6 +68,7 @@ def create_app(
             yield
         finally:
             await runner.stop()
+            await close_order_creator(app.state)
             await services.limiter.close()
             await engine.dispose()
 

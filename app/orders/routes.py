@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.orders import service
-from app.orders.schemas import CreateOrderRequest, OrderResponse, OrderStatusRequest
+from app.orders.fast_create import order_creator
+from app.orders.schemas import OrderResponse, OrderStatusRequest
 from app.security.service_auth import signed_request
 
 _SIGNED = "Signed with `Ocrch-Signature: {ts}.{base64 HMAC-SHA256(secret, ts + '.' + body)}`."
@@ -29,20 +30,9 @@ class ServiceOrdersController(Controller):
         description=_SIGNED + " An `Idempotency-Key` header makes retries safe.",
         responses={201: ResponseSpec(OrderResponse, description="The new order")},
     )
-    async def create_order(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-    ) -> Response[bytes]:
-        body, raw = await signed_request(request, settings, CreateOrderRequest)
-        result = await service.create_order_response(
-            db_session,
-            settings,
-            body,
-            raw_body=raw,
-            idempotency_key=request.headers.get("idempotency-key"),
-        )
+    async def create_order(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        # No injected dependencies: the creator is resolved once per app (app.orders.fast_create).
+        result = await order_creator(request.app.state).create(request)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else None
         return Response(
             result.body, status_code=result.status_code, media_type=MediaType.JSON, headers=headers
