@@ -337,15 +337,19 @@ class RatesSettings(_Section):
 
 
 class EpusdtSettings(_Section):
-    """The Epusdt-compatible API (docs/integrations.md): `token` is what clients sign with (MD5)."""
+    """The Epusdt-compatible API (docs/integrations.md): `token` is what clients sign with (MD5).
+    MD5 over visible data is cheap to attack offline, so the token is held to the merchant
+    secret's rule (32+ characters, no placeholder)."""
 
     enabled: bool = False
     token: str = ""
 
     @model_validator(mode="after")
     def _token_when_enabled(self) -> EpusdtSettings:
-        if self.enabled and not self.token:
-            raise ValueError("[epusdt].token is required when [epusdt].enabled = true")
+        if self.enabled:
+            if not self.token:
+                raise ValueError("[epusdt].token is required when [epusdt].enabled = true")
+            _secret_error(self.token, secret_policy.MIN_MERCHANT_SECRET)
         return self
 
 
@@ -358,8 +362,12 @@ class EpaySettings(_Section):
 
     @model_validator(mode="after")
     def _key_when_enabled(self) -> EpaySettings:
-        if self.enabled and not (self.key and self.pid):
-            raise ValueError("[epay].pid and [epay].key are required when [epay].enabled = true")
+        if self.enabled:
+            if not (self.key and self.pid):
+                raise ValueError(
+                    "[epay].pid and [epay].key are required when [epay].enabled = true"
+                )
+            _secret_error(self.key, secret_policy.MIN_MERCHANT_SECRET)
         return self
 
 

@@ -30,8 +30,8 @@ from tests.conftest import (
 )
 from tests.watchers.conftest import PAYER, PAYER_FUNDS, WALLET
 
-EPUSDT_TOKEN = "epusdt_" + secrets.token_hex(12)
-EPAY_KEY = "epay_" + secrets.token_hex(12)
+EPUSDT_TOKEN = "epusdt_" + secrets.token_hex(16)
+EPAY_KEY = "epay_" + secrets.token_hex(16)
 EPAY_PID = "1000"
 
 

@@ -127,3 +127,27 @@ def test_acknowledgements() -> None:
     assert not notify.epusdt_acked(200, b"fail") and not notify.epusdt_acked(201, b"ok")
     assert notify.epay_acked(200, b"SUCCESS!") and notify.epay_acked(200, b"ok")
     assert not notify.epay_acked(200, b"") and not notify.epay_acked(500, b"success")
+
+
+def test_config_requires_strong_dialect_secrets(database_url: str) -> None:
+    from app.config import ConfigError, load_settings
+    from tests.conftest import settings_dict
+
+    strong = "k" * 8 + "Q7x2" * 8
+    loaded = load_settings(
+        None,
+        **settings_dict(
+            database_url,
+            epusdt={"enabled": True, "token": strong},
+            epay={"enabled": True, "pid": "1001", "key": strong},
+        ),
+    )
+    assert (loaded.epusdt.token, loaded.epay.pid) == (strong, "1001")
+    assert not load_settings(None, **settings_dict(database_url)).epusdt.enabled
+    for section in (
+        {"epusdt": {"enabled": True, "token": "epusdt_token_example"}},
+        {"epusdt": {"enabled": True}},
+        {"epay": {"enabled": True, "key": "epay_key_example"}},
+    ):
+        with pytest.raises(ConfigError):
+            load_settings(None, **settings_dict(database_url, **section))
