@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from litestar import MediaType, Request, Response, get, post, route
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,7 +90,9 @@ async def _submit(
 
 @route("/submit.php", http_method=["GET", "POST"], include_in_schema=False)
 async def submit(
-    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
 ) -> Response[Any]:
     """Success: 302 to the payment page. Failure: 200 text/plain, never a redirect."""
     try:
@@ -100,7 +104,9 @@ async def submit(
 
 @post("/mapi.php", include_in_schema=False, status_code=200)
 async def mapi(
-    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
 ) -> Response[bytes]:
     try:
         trade = await _submit(request, db_session, settings)
@@ -120,7 +126,9 @@ async def mapi(
 
 @get("/pay/return/{trade_no:str}", include_in_schema=False)
 async def shopper_return(
-    db_session: AsyncSession, settings: Settings, trade_no: str
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    trade_no: FromPath[str],
 ) -> Response[Any]:
     """Paid: `return_url` + the notify's signed parameters (§2.4); otherwise the plain URL."""
     order_id = trades.parse_trade_id(trade_no)

@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,7 +131,9 @@ async def trade_data(
 
 @post("/api/v1/order/create-transaction", include_in_schema=False, status_code=200)
 async def create_transaction(
-    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
 ) -> Response[bytes]:
     try:
         data = await _body(request, settings, signed=True)
@@ -170,7 +174,9 @@ async def create_transaction(
 
 @post("/api/v1/order/cancel-transaction", include_in_schema=False, status_code=200)
 async def cancel_transaction(
-    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
 ) -> Response[bytes]:
     try:
         data = await _body(request, settings, signed=True)
@@ -211,7 +217,9 @@ def pay_info(order: Order, settings: Settings, payment: dict[str, Any]) -> dict[
 
 @post("/api/v1/pay/info", include_in_schema=False, status_code=200)
 async def info(
-    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
 ) -> Response[bytes]:
     try:
         data = await _body(request, settings, signed=False)
@@ -224,7 +232,9 @@ async def info(
 
 @get("/pay/check-status/{trade_id:str}", include_in_schema=False)
 async def check_status(
-    request: Request[Any, Any, Any], db_session: AsyncSession, trade_id: str
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    trade_id: FromPath[str],
 ) -> Response[bytes]:
     try:
         order = await trades.find_trade(db_session, EPUSDT, trade_id)
@@ -244,14 +254,20 @@ async def _counter(db_session: AsyncSession, settings: Settings, trade_id: str) 
 
 @get("/pay/checkout-counter/{trade_id:str}", include_in_schema=False)
 async def checkout_counter(
-    db_session: AsyncSession, settings: Settings, trade_id: str
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    trade_id: FromPath[str],
 ) -> Response[Any]:
     """The payment URL: a fresh signed link to the hosted page, each time it is opened."""
     return await _counter(db_session, settings, trade_id)
 
 
 @get("/pay/checkout/{trade_id:str}", include_in_schema=False)
-async def checkout(db_session: AsyncSession, settings: Settings, trade_id: str) -> Response[Any]:
+async def checkout(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    trade_id: FromPath[str],
+) -> Response[Any]:
     """BEpusdt's code serves this path (its docs the one above): both lead to the page."""
     return await _counter(db_session, settings, trade_id)
 
