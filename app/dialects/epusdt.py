@@ -272,5 +272,22 @@ async def checkout(
     return await _counter(db_session, settings, trade_id)
 
 
+@get("/pay/checkout-counter/{trade_id:str}/signature", include_in_schema=False)
+async def refresh_signature(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    trade_id: FromPath[str],
+) -> Response[Any]:
+    """The hosted page's signature refresh for a dialect order (its `refresh_url`)."""
+    order_id = trades.parse_trade_id(trade_id)
+    order = await db_session.get(Order, order_id) if order_id else None
+    if order is None or order.integration not in (trades.EPUSDT, trades.EPAY):
+        return Response({"error": "order not found"}, status_code=404)
+    signed_url, signature = trades.page_signature(settings, order)
+    return Response(
+        {"signed_url": signed_url, "signature": signature}, headers={"Cache-Control": "no-store"}
+    )
+
+
 API_ROUTES = [create_transaction, cancel_transaction, info, check_status]
-COUNTER_ROUTES = [checkout_counter, checkout]
+COUNTER_ROUTES = [checkout_counter, checkout, refresh_signature]

@@ -277,10 +277,17 @@ def payment_url(settings: Settings, order: Order) -> str:
     return f"{public_base(settings)}/pay/checkout-counter/{trade_id(order)}"
 
 
+def page_signature(settings: Settings, order: Order) -> tuple[str, str]:
+    """A fresh signed URL of the hosted page for the order and its signature. `trade=` tells the
+    page to renew it at `/pay/checkout-counter/{trade_id}/signature`: whoever holds the payment
+    URL may open the page, as a checkout session's id does."""
+    signed = f"{public_base(settings)}/checkout/?order_id={order.id}&trade={trade_id(order)}"
+    return signed, sign_url(settings.merchant.secret, signed, int(time.time()))
+
+
 def signed_page(settings: Settings, order: Order) -> str:
-    """A fresh signed link to the hosted page for the order (what the payment URL leads to)."""
-    signed = f"{public_base(settings)}/checkout/?order_id={order.id}"
-    signature = sign_url(settings.merchant.secret, signed, int(time.time()))
+    """The link the payment URL redirects to."""
+    signed, signature = page_signature(settings, order)
     return f"{signed}&sig={quote(signature, safe='')}"
 
 

@@ -79,7 +79,14 @@ async def test_epusdt_create_and_codes(http: AsyncTestClient[Any]) -> None:
 
     counter = await http.get(f"/pay/checkout-counter/{data['trade_id']}", follow_redirects=False)
     assert counter.status_code == 302
-    assert counter.headers["location"].startswith("https://pay.example.com/checkout/?order_id=")
+    page = counter.headers["location"]
+    assert page.startswith("https://pay.example.com/checkout/?order_id=")
+    assert f"&trade={data['trade_id']}&sig=" in page
+    fresh = await http.get(f"/pay/checkout-counter/{data['trade_id']}/signature")
+    assert fresh.headers["cache-control"] == "no-store"
+    assert fresh.json()["signed_url"] == page.split("&sig=")[0]
+    unknown = await http.get(f"/pay/checkout-counter/{uuid.uuid4().hex}/signature")
+    assert unknown.status_code == 404
     cancel = await http.post(
         "/api/v1/order/cancel-transaction", json=signed({"trade_id": data["trade_id"]})
     )
