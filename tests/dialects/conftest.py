@@ -102,6 +102,7 @@ class Stack:
     w3: AsyncWeb3[Any]
     token: str
     shop: Shop
+    merchant_secret: str
 
     async def mine(self, blocks: int = 1) -> None:
         await mine(self.w3, blocks)
@@ -121,9 +122,10 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     async with AnvilProcess(binary=binary) as node:
         w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(node.http_url))
         token = await deploy_token(w3, mint={PAYER: PAYER_FUNDS})
+        merchant_secret = secrets.token_urlsafe(36)
         data = settings_dict(
             database_url,
-            merchant={"secret": secrets.token_urlsafe(36)},
+            merchant={"secret": merchant_secret},
             chains={
                 "eth": {
                     "rpc_urls": [node.ws_url],
@@ -145,7 +147,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         config = write_config(tmp_path / "config.toml", data)
         server = start_server(config, database_url, tmp_path / "serve.log")
         try:
-            yield Stack(server, w3, token, shop)
+            yield Stack(server, w3, token, shop, merchant_secret)
         finally:
             server.stop()
             shop.stop()
