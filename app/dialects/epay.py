@@ -59,6 +59,8 @@ async def _submit(
     if money is None or Decimal(money) <= 0:
         raise _Refused("money must be a number greater than 0")
     submitted = params.get("type", "")
+    if "." in submitted and submitted not in trades.TRADE_TYPES:
+        raise _Refused(f"unsupported type: {submitted}")
     option = trades.resolve_trade_type(
         settings, submitted if submitted in trades.TRADE_TYPES else None
     )

@@ -27,7 +27,6 @@ from app.http import read_limited_body, services_of
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
-from app.payments.quotes import payment_fields
 
 CODES: dict[Kind, int] = {
     Kind.BAD_REQUEST: 400,
@@ -112,8 +111,7 @@ async def trade_data(
     if trade.payment is not None:
         actual, address = trade.payment.amount, trade.payment.wallet_address
     else:
-        paid = (await payment_fields(db_session, order)).get("payment", {})
-        actual, address = paid.get("amount", ""), paid.get("wallet_address", "")
+        actual, address = await trades.deposit_view(db_session, order)
     left = int((order.expires_at - utcnow()).total_seconds())
     return {
         "trade_id": trades.trade_id(order),
@@ -197,7 +195,7 @@ async def cancel_transaction(
         return envelope(request, exc.code, exc.message)
 
 
-def pay_info(order: Order, settings: Settings, payment: dict[str, Any]) -> dict[str, Any]:
+def pay_info(order: Order, actual: str, address: str) -> dict[str, Any]:
     fields = trades.dialect_fields(order)
     return {
         "trade_id": trades.trade_id(order),
@@ -205,8 +203,8 @@ def pay_info(order: Order, settings: Settings, payment: dict[str, Any]) -> dict[
         "trade_type": fields.get("trade_type", ""),
         "status": STATUS[OrderStatus(order.status)],
         "money": str(order.amount),
-        "actual_amount": payment.get("amount", ""),
-        "token": payment.get("wallet_address", ""),
+        "actual_amount": actual,
+        "token": address,
         "fiat": order.currency,
         "name": fields.get("name", ""),
         "expired_at": int(order.expires_at.timestamp()),
@@ -226,8 +224,8 @@ async def info(
         order = await trades.find_trade(db_session, EPUSDT, data.get("trade_id"))
     except (TradeError, _Refused) as exc:
         return envelope(request, 400, exc.message)
-    payment = (await payment_fields(db_session, order)).get("payment", {})
-    return envelope(request, 200, "success", pay_info(order, settings, payment))
+    actual, address = await trades.deposit_view(db_session, order)
+    return envelope(request, 200, "success", pay_info(order, actual, address))
 
 
 @get("/pay/check-status/{trade_id:str}", include_in_schema=False)

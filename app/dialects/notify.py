@@ -22,6 +22,7 @@ from app.config import Settings
 from app.db import after_commit, utcnow
 from app.dialects import md5sign
 from app.dialects.trades import EPAY, EPUSDT, dialect_fields, trade_id
+from app.errors import Conflict
 from app.ids import new_id
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
@@ -59,21 +60,32 @@ async def on_order_status_changed(
         order = change.order
         if order.status != OrderStatus.PAID or order.integration not in (EPUSDT, EPAY):
             continue
-        payload = await (
-            epusdt_payload(session, order) if order.integration == EPUSDT else epay_payload(order)
-        )
-        session.add(
-            WebhookEvent(
-                id=new_id(),
-                event_type=EventType.ORDER_STATUS_CHANGED,
-                order_id=order.id,
-                target_url=order.webhook_url,
-                payload=payload,
-                format=FORMAT_EPUSDT if order.integration == EPUSDT else FORMAT_EPAY,
-                next_attempt_at=utcnow(),
-            )
-        )
-        after_commit(session, outbox_written)
+        await _write(session, order)
+
+
+async def _write(session: AsyncSession, order: Order) -> WebhookEvent:
+    payload = await (
+        epusdt_payload(session, order) if order.integration == EPUSDT else epay_payload(order)
+    )
+    event = WebhookEvent(
+        id=new_id(),
+        event_type=EventType.ORDER_STATUS_CHANGED,
+        order_id=order.id,
+        target_url=order.webhook_url,
+        payload=payload,
+        format=FORMAT_EPUSDT if order.integration == EPUSDT else FORMAT_EPAY,
+        next_attempt_at=utcnow(),
+    )
+    session.add(event)
+    after_commit(session, outbox_written)
+    return event
+
+
+async def resend(session: AsyncSession, order: Order) -> WebhookEvent:
+    """An operator's resend of a dialect order's callback: paid orders only, as first sent."""
+    if order.status != OrderStatus.PAID:
+        raise Conflict("Epusdt and Epay orders are notified only once paid")
+    return await _write(session, order)
 
 
 async def epusdt_payload(session: AsyncSession, order: Order) -> dict[str, Any]:

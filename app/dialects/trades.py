@@ -27,7 +27,7 @@ from app.errors import AppError, ServiceUnavailable
 from app.ids import new_id
 from app.orders.models import Order, OrderStatus
 from app.payments import service as payments
-from app.payments.quotes import fiat_price
+from app.payments.quotes import current_deposit, fiat_price
 from app.payments.schemas import PaymentDetail
 from app.rates.book import NoFreshRate, RateBook
 from app.rates.sources import Pair
@@ -144,7 +144,7 @@ class TradeRequest:
     def fingerprint(self) -> dict[str, str]:
         return {
             "amount": self.amount,
-            "fiat": self.fiat,
+            "fiat": self.fiat.upper(),
             "notify_url": self.notify_url,
             "return_url": self.return_url or "",
             "pair": f"{self.option.blockchain}/{self.option.coin}",
@@ -271,6 +271,14 @@ async def find_trade(session: AsyncSession, integration: str, value: Any) -> Ord
     if order is None or order.integration != integration:
         raise TradeError(Kind.NOT_FOUND, "order not found")
     return order
+
+
+async def deposit_view(session: AsyncSession, order: Order) -> tuple[str, str]:
+    """(actual_amount, receiving address) of the deposit the order is paid through."""
+    deposit = await current_deposit(session, order)
+    if deposit is None:
+        return "", ""
+    return payments.display_amount(order, deposit.amount, deposit.decimals), deposit.wallet_address
 
 
 def payment_url(settings: Settings, order: Order) -> str:

@@ -16,9 +16,11 @@ from litestar.testing import AsyncTestClient
 from app.config import Settings, load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.dialects.md5sign import epay_sign, epusdt_sign
+from app.errors import Conflict
 from app.main import create_app
 from app.orders import service as orders
 from app.orders.models import Order, OrderStatus
+from app.webhooks import service as webhooks
 from app.webhooks.models import WebhookEvent
 from tests.conftest import TEST_WALLET_ETH, settings_dict
 
@@ -123,6 +125,9 @@ async def test_epay_envelopes(http: AsyncTestClient[Any]) -> None:
         f"/submit.php?{urlencode({**wrong_pid, 'sign': epay_sign(wrong_pid, KEY)})}"
     )
     assert refused.status_code == 200 and refused.text == "unknown pid"
+    bsc = {**params, "type": "usdt.bep20"}
+    unsupported = await http.post("/mapi.php", data={**bsc, "sign": epay_sign(bsc, KEY)})
+    assert unsupported.json() == {"code": -1, "msg": "unsupported type: usdt.bep20"}
     missing = await http.post("/mapi.php", data={"pid": "1000"})
     assert missing.json()["code"] == -1 and "missing parameter" in missing.json()["msg"]
 
@@ -146,6 +151,11 @@ async def test_callbacks_only_for_paid_orders(
             await orders.expire_due_orders(session)
         async with unit_of_work(sessions) as session:
             rows = (await session.scalars(sa.select(WebhookEvent))).all()
+        async with unit_of_work(sessions) as session:
+            again = await webhooks.resend_order_status(session, uuid.UUID(hex=paid))
+            assert (again.format, again.payload) == ("epusdt", rows[0].payload)
+            with pytest.raises(Conflict):
+                await webhooks.resend_order_status(session, uuid.UUID(hex=expired))
     finally:
         await engine.dispose()
     assert [(row.order_id.hex if row.order_id else None, row.format) for row in rows] == [
