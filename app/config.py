@@ -336,6 +336,41 @@ class RatesSettings(_Section):
         return sorted(names)
 
 
+class EpusdtSettings(_Section):
+    """The Epusdt-compatible API (docs/integrations.md): `token` is what clients sign with (MD5).
+    MD5 over visible data is cheap to attack offline, so the token is held to the merchant
+    secret's rule (32+ characters, no placeholder)."""
+
+    enabled: bool = False
+    token: str = ""
+
+    @model_validator(mode="after")
+    def _token_when_enabled(self) -> EpusdtSettings:
+        if self.enabled:
+            if not self.token:
+                raise ValueError("[epusdt].token is required when [epusdt].enabled = true")
+            _secret_error(self.token, secret_policy.MIN_MERCHANT_SECRET)
+        return self
+
+
+class EpaySettings(_Section):
+    """The Epay (易支付) gateway (docs/integrations.md): merchant `pid` and MD5 `key`."""
+
+    enabled: bool = False
+    pid: str = "1000"
+    key: str = ""
+
+    @model_validator(mode="after")
+    def _key_when_enabled(self) -> EpaySettings:
+        if self.enabled:
+            if not (self.key and self.pid):
+                raise ValueError(
+                    "[epay].pid and [epay].key are required when [epay].enabled = true"
+                )
+            _secret_error(self.key, secret_policy.MIN_MERCHANT_SECRET)
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration of one stablecheckout deployment."""
 
@@ -359,6 +394,8 @@ class Settings(BaseSettings):
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
     rates: RatesSettings | None = None
     """Fiat pricing; absent, orders are priced in coin units only (as in Ocrch)."""
+    epusdt: EpusdtSettings = Field(default_factory=EpusdtSettings)
+    epay: EpaySettings = Field(default_factory=EpaySettings)
 
     database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)
     redis_url: str | None = Field(default=None, exclude=True)

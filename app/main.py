@@ -22,6 +22,7 @@ from app import __version__, root
 from app.admin.routes import AdminController
 from app.checkout.routes import checkout_router
 from app.config import Settings
+from app.dialects.routes import dialect_routes
 from app.errors import AppError
 from app.health import health
 from app.http import (
@@ -96,6 +97,7 @@ def create_app(
             checkout_router(
                 Path(settings.checkout.frontend_dir) if settings.checkout.frontend_dir else None
             ),
+            *dialect_routes(settings),
             *extra_routes,
         ],
         dependencies={

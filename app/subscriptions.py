@@ -5,6 +5,7 @@ domain emits without importing its listeners. Order matters only where a subscri
 an earlier one wrote: deposits close before anything is reported.
 
     OrderStatusChanged   payments (deposits linger), webhooks (Ocrch order rows),
+                         dialects (Epusdt / Epay notify rows, paid orders only),
                          sessions (move the session → CheckoutSessionChanged), realtime (push)
     CheckoutSessionChanged  webhooks (session rows)
     PaymentDetected      realtime (push "k of n confirmations")
@@ -14,6 +15,7 @@ an earlier one wrote: deposits close before anything is reported.
 
 from __future__ import annotations
 
+from app.dialects import notify as dialect_notify
 from app.events import subscribe
 from app.orders.events import OrderStatusChanged
 from app.payments import service as payments
@@ -24,6 +26,7 @@ from app.webhooks import service as webhooks
 
 subscribe(OrderStatusChanged, payments.on_order_ended)
 subscribe(OrderStatusChanged, webhooks.on_order_status_changed)
+subscribe(OrderStatusChanged, dialect_notify.on_order_status_changed)
 subscribe(OrderStatusChanged, sessions.on_order_status_changed)
 subscribe(OrderStatusChanged, pushes.on_order_status_changed)
 subscribe(sessions.CheckoutSessionChanged, webhooks.on_checkout_session_changed)

@@ -561,6 +561,15 @@ function sessionRefreshUrl(session) {
   return `${state.apiBase}/checkout/s/${session}/signature`;
 }
 
+/**
+ * An Epusdt / Epay order's page (`&trade=<32 hex>`, signed like the rest) renews its signature at
+ * the payment URL it came from: the trade id is the shopper's credential there (docs/integrations.md).
+ */
+function tradeRefreshUrl(trade) {
+  if (!/^[0-9a-f]{32}$/.test(trade || "")) return null;
+  return `${state.apiBase}/pay/checkout-counter/${trade}/signature`;
+}
+
 async function main() {
   const params = new URLSearchParams(location.search);
   state.lang = pickLanguage([params.get("lang"), ...(navigator.languages || [navigator.language])]);
@@ -597,7 +606,9 @@ async function main() {
     apiBase: state.apiBase,
     orderId,
     auth: { signedUrl, signature },
-    refreshUrl: safeHttpUrl(sessionRefreshUrl(params.get("session")) || config.refresh_url),
+    refreshUrl: safeHttpUrl(
+      sessionRefreshUrl(params.get("session")) || tradeRefreshUrl(params.get("trade")) || config.refresh_url
+    ),
     onAuth: rememberAuth,
   });
   await load();

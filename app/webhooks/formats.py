@@ -8,12 +8,15 @@ subscriber in `app.webhooks.service`: orders, transfers and the matcher do not c
                       compact JSON with `timestamp` stamped per attempt, `Ocrch-Signature`
     checkout_session  the session's event object as stored (it has its own `created`),
                       `Stablecheckout-Signature: t=…,v1=…` (app.sessions.signing)
+    epusdt, epay      MD5-signed callbacks of those dialects (`app.dialects.notify`): their own
+                      method, URL and acknowledgement rule, so they are `PROTOCOLS` entries
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from app.config import Settings
@@ -58,3 +61,58 @@ def checkout_session(
 
 
 FORMATS: dict[str, Render] = {OCRCH: ocrch, CHECKOUT_SESSION: checkout_session}
+
+
+Attempt = tuple[str, str, bytes | None, dict[str, str]]
+"""Method, URL, body and headers of one delivery attempt."""
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """A format that is not "POST the signed JSON, any 2xx is delivered": `request` gives the
+    method, URL, body and headers of an attempt; `acked(status, body head)` says if it landed."""
+
+    request: Callable[
+        [Settings, str, dict[str, Any]], tuple[str, str, bytes | None, dict[str, str]]
+    ]
+    acked: Callable[[int, bytes], bool]
+
+
+def _epusdt(
+    settings: Settings, target: str, payload: dict[str, Any]
+) -> tuple[str, str, bytes | None, dict[str, str]]:
+    from app.dialects import notify
+
+    if not settings.epusdt.token:
+        raise CannotSign("[epusdt].token is not configured")
+    return (
+        "POST",
+        target,
+        notify.epusdt_body(payload, settings.epusdt.token),
+        {"Content-Type": "application/json"},
+    )
+
+
+def _epay(
+    settings: Settings, target: str, payload: dict[str, Any]
+) -> tuple[str, str, bytes | None, dict[str, str]]:
+    from app.dialects import notify
+
+    if not settings.epay.key:
+        raise CannotSign("[epay].key is not configured")
+    return "GET", notify.epay_url(settings, target, payload), None, {}
+
+
+def _acked(name: str) -> Callable[[int, bytes], bool]:
+    def acked(status: int, body: bytes) -> bool:
+        from app.dialects import notify
+
+        return bool(getattr(notify, name)(status, body))
+
+    return acked
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "epusdt": Protocol(_epusdt, _acked("epusdt_acked")),
+    "epay": Protocol(_epay, _acked("epay_acked")),
+}

@@ -63,9 +63,13 @@ class Outcome:
     latency_ms: int | None
     status_code: int | None
     error: str | None
+    accepted: bool | None = None
+    """A `formats.PROTOCOLS` format's own verdict on the reply (None: any 2xx is delivered)."""
 
     @property
     def delivered(self) -> bool:
+        if self.accepted is not None:
+            return self.accepted
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
@@ -166,6 +170,9 @@ async def deliver(client: aiohttp.ClientSession, settings: Settings, item: Claim
     clock = time.perf_counter()
     try:
         check_literal(item.target_url, allow_private=settings.webhooks.allow_private_targets)
+        protocol = formats.PROTOCOLS.get(item.format)
+        if protocol is not None:
+            return await _deliver_protocol(client, settings, item, protocol, started, clock)
         body, signature = signed_body(settings, item, int(time.time()))
         async with client.post(
             item.target_url,
@@ -191,6 +198,35 @@ async def deliver(client: aiohttp.ClientSession, settings: Settings, item: Claim
         latency = int((time.perf_counter() - clock) * 1000)
         name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
         return Outcome(item, started, latency, None, f"{name}: {exc}"[:MAX_ERROR_TEXT])
+
+
+async def _deliver_protocol(
+    client: aiohttp.ClientSession,
+    settings: Settings,
+    item: Claimed,
+    protocol: formats.Protocol,
+    started: dt.datetime,
+    clock: float,
+) -> Outcome:
+    """One attempt in a dialect's own shape; its reply body decides (e.g. Epusdt's `ok`)."""
+    method, url, body, headers = protocol.request(settings, item.target_url, item.payload)
+    async with client.request(
+        method,
+        url,
+        data=body,
+        headers={
+            **headers,
+            "Stablecheckout-Event-Id": str(item.id),
+            "Stablecheckout-Attempt": str(item.attempt),
+        },
+        timeout=aiohttp.ClientTimeout(total=settings.webhooks.timeout_seconds),
+        allow_redirects=False,
+    ) as response:
+        head = (await error_text(response)).encode()
+        accepted = protocol.acked(response.status, head)
+    latency = int((time.perf_counter() - clock) * 1000)
+    error = None if accepted else f"not acknowledged: {head.decode()[:200]!r}"
+    return Outcome(item, started, latency, response.status, error, accepted)
 
 
 async def record(services: Services, holder: str, outcomes: Sequence[Outcome]) -> None:

@@ -156,6 +156,10 @@ async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> Web
         raise NotFound("resource not found")
     if order.integration == SESSION_INTEGRATION:
         return await _resend_session_event(session, order)
+    from app.dialects import notify, trades  # the dialects import this domain's models
+
+    if order.integration in (trades.EPUSDT, trades.EPAY):
+        return await notify.resend(session, order)
     return _order_status_event(session, order, await webhook_fiat_fields(session, order))
 
 

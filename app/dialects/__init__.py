@@ -1,0 +1,1 @@
+"""API dialects: thin front doors (Epusdt, Epay …) onto the one orders engine."""
