@@ -90,6 +90,8 @@ class OrderSettings(_Section):
     expiry_sweep_interval_seconds: float = Field(default=1.0, gt=0)
     match_clock_skew_seconds: int = Field(default=5, ge=0)
     """How far a transfer's block time may precede its deposit and still pay it (clock drift)."""
+    max_amount: Decimal = Field(default=Decimal(10**12), gt=0, le=Decimal(10**30))
+    """Largest order amount in coin units; larger create requests get 400."""
 
 
 class SecuritySettings(_Section):
@@ -100,6 +102,11 @@ class SecuritySettings(_Section):
     """A signed URL opens only the order named by its `order_id` query (false: Ocrch's rule)."""
     max_body_bytes: int = 1024 * 1024
     user_rate_limit_per_minute: int = Field(default=600, ge=0)
+
+
+class MetricsSettings(_Section):
+    token: str | None = None
+    """Bearer token `/metrics` demands; unset: it answers loopback, unproxied clients only."""
 
 
 class WebhookSettings(_Section):
@@ -172,6 +179,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
     checkout_sessions: CheckoutSessionSettings = Field(default_factory=CheckoutSessionSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
 
     database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)

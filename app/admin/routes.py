@@ -53,13 +53,20 @@ async def optional_body(request: Request[Any, Any, Any], model: type[Any]) -> An
     return json_parser(model)(raw.decode("utf-8", "replace"))
 
 
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9999, 12, 30)
+"""`until` includes its whole day, so the last day leaves room for the day after it."""
+
+
 def _day(value: str | None, default: dt.datetime) -> dt.datetime:
     if value is None:
         return default
     try:
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise BadRequest("dates are YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequest(f"dates are between {FIRST_DAY} and {LAST_DAY}")
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
 class AdminController(Controller):

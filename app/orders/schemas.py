@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.chains import Blockchain, Coin
-from app.money import Amount, AmountError
+from app.money import Amount, AmountError, is_formattable
 from app.orders.models import OrderStatus
 
 
@@ -17,6 +17,8 @@ def _wire_amount(value: Any) -> Any:
     """A decimal string or JSON number; anything else fails to deserialize, as in Ocrch."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise ValueError("amount must be a decimal string or number")
+    if isinstance(value, Decimal) and not is_formattable(value):
+        raise ValueError("amount is out of range")
     text = value if isinstance(value, str) else format(Decimal(value), "f")
     negative = text.startswith("-")
     try:

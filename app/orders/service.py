@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,12 +73,16 @@ def _check_http_url(name: str, value: str | None, max_length: int) -> None:
         raise BadRequest(f"{name} must be an absolute http:// or https:// URL", param=name)
 
 
-def _validated_amount(request: CreateOrderRequest) -> Amount:
+def _validated_amount(request: CreateOrderRequest, max_amount: Decimal) -> Amount:
     if request.amount.startswith("-"):
         raise BadRequest("amount must be greater than 0", param="amount")
     amount = Amount.parse(request.amount)
     if amount.units == 0:
         raise BadRequest("amount must be greater than 0", param="amount")
+    if amount.to_decimal() > max_amount:
+        raise BadRequest(
+            f"amount must be at most {max_amount:f} ([orders].max_amount)", param="amount"
+        )
     decimals = COIN_DECIMALS[request.stablecoin] if request.stablecoin else ANY_COIN_DECIMALS
     if amount.significant_scale > decimals:
         coin = request.stablecoin or "every supported coin"
@@ -95,7 +100,7 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
         raise BadRequest(
             f"order_id is longer than {MAX_MERCHANT_ORDER_ID} characters", param="order_id"
         )
-    amount = _validated_amount(request)
+    amount = _validated_amount(request, settings.orders.max_amount)
     max_url = settings.webhooks.max_url_length
     _check_http_url("webhook_url", request.webhook_url, max_url)
     _check_http_url("success_url", request.success_url, max_url)
