@@ -31,6 +31,7 @@ from app.security.admin_auth import admin_guard
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
 
+ADMIN_BODY_BYTES = 64 * 1024
 Limit = FromQuery[int | None]
 Offset = FromQuery[int | None]
 
@@ -47,8 +48,10 @@ def transfer_id_of(value: str) -> int:
 
 async def optional_body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
     """Ocrch's admin POSTs carry no body; ours may carry a reason."""
-    raw = await read_limited_body(request, 64 * 1024)
-    if not raw or not raw.strip():
+    raw = await read_limited_body(request, ADMIN_BODY_BYTES)
+    if raw is None:
+        raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
+    if not raw.strip():
         return model()
     return json_parser(model)(raw.decode("utf-8", "replace"))
 
@@ -250,7 +253,10 @@ class AdminController(Controller):
         settings: NamedDependency[Settings],
     ) -> AdminOrder:
         tid = transfer_id_of(transfer_id)
-        body = json_parser(AttachRequest)((await request.body()).decode("utf-8", "replace"))
+        raw = await read_limited_body(request, ADMIN_BODY_BYTES)
+        if raw is None:
+            raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
+        body = json_parser(AttachRequest)(raw.decode("utf-8", "replace"))
         return await service.attach_transfer(
             db_session, settings, tid, body.order_id, actor=actor(request), reason=body.reason
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any
@@ -31,6 +32,26 @@ def _wire_amount(value: Any) -> Any:
 WireAmount = Annotated[str, BeforeValidator(_wire_amount)]
 
 
+def _plain_numbers(value: Any) -> Any:
+    """Metadata is opaque and stored as JSON: its decimals become what a JSON library reads
+    (int or double), as Ocrch's serde_json does; `Decimal` would not serialize (a 500)."""
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError("metadata numbers must fit a double")
+        return number
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    return value
+
+
+Metadata = Annotated[dict[str, Any] | None, BeforeValidator(_plain_numbers)]
+
+
 class CreateOrderRequest(BaseModel):
     """Ocrch's create-order body plus our optional additions (all ignorable by Ocrch clients)."""
 
@@ -43,7 +64,7 @@ class CreateOrderRequest(BaseModel):
     blockchain: Blockchain | None = None
     stablecoin: Coin | None = None
     expires_in: int | None = Field(default=None, description="Seconds until the order expires.")
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
     success_url: str | None = None
     cancel_url: str | None = None
     transfer: dict[str, Any] | None = None
