@@ -23,7 +23,17 @@ async def create(client: AsyncTestClient[Any], raw: bytes) -> Any:
 
 @pytest.mark.parametrize(
     "amount",
-    ["１０", "١٠.٥", "10\n", "10 ", "1e400", "1" + "0" * 80, "1" + "0" * 70, "٣"],
+    # Fullwidth "10", Arabic-Indic "10.5", a final newline, Arabic-Indic "3" (escaped for ruff).
+    [
+        "\uff11\uff10",
+        "\u0661\u0660.\u0665",
+        "10\n",
+        "10 ",
+        "1e400",
+        "1" + "0" * 80,
+        "1" + "0" * 70,
+        "\u0663",
+    ],
 )
 async def test_refused_before_the_signature(client: AsyncTestClient[Any], amount: str) -> None:
     """Not a plain ASCII decimal, or more digits than any order: the body does not deserialize."""

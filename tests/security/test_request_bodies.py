@@ -81,14 +81,17 @@ def _requests(api_key: str, order_id: str) -> list[tuple[str, str, dict[str, str
     json_type = {"Content-Type": "application/json"}
     admin = {"Ocrch-Admin-Authorization": ADMIN_SECRET, **json_type}
     user = {**user_headers(checkout_url(order_id)), **json_type}
+    unsigned = {"Ocrch-Signature": "1.AAAA"}
+    sessions = {"Authorization": f"Bearer {api_key}", **json_type}
+    parse_failed = "Failed to parse the request body as JSON"
     return [
-        ("service", "/api/v1/service/orders", {"Ocrch-Signature": "1.AAAA"}, 400, "invalid JSON body"),
-        ("status", "/api/v1/service/orders/status", {"Ocrch-Signature": "1.AAAA"}, 400, "invalid JSON body"),
-        ("user", f"/api/v1/user/orders/{order_id}/payment", user, 400, "Failed to parse the request body as JSON"),
+        ("service", "/api/v1/service/orders", unsigned, 400, "invalid JSON body"),
+        ("status", "/api/v1/service/orders/status", unsigned, 400, "invalid JSON body"),
+        ("user", f"/api/v1/user/orders/{order_id}/payment", user, 400, parse_failed),
         ("admin", f"/api/v1/admin/orders/{uuid.uuid4()}/mark-paid", admin, 400, ""),
         ("attach", "/api/v1/admin/transfers/1/attach", admin, 400, ""),
-        ("sessions", "/api/v1/checkout/sessions", {"Authorization": f"Bearer {api_key}", **json_type}, 400, "not valid JSON"),
-    ]  # fmt: skip
+        ("sessions", "/api/v1/checkout/sessions", sessions, 400, "not valid JSON"),
+    ]
 
 
 async def test_hostile_bodies_get_their_4xx_at_once(served: tuple[ServerProcess, str]) -> None:
