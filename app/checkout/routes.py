@@ -16,7 +16,7 @@ from litestar.static_files import create_static_files_router
 
 from app.errors import BadRequest
 from app.http import services_of
-from app.security.headers import HOSTED_PAGE_CSP, page_headers
+from app.security.headers import HOSTED_PAGE_CSP, page_headers_middleware
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent.parent / "frontend"
 MAX_QR_DATA = 1024
@@ -62,7 +62,7 @@ def checkout_router(frontend_dir: Path | None = None) -> Router:
     directory = frontend_dir or FRONTEND_DIR
     return Router(
         path="/",
-        response_headers=page_headers(HOSTED_PAGE_CSP),
+        middleware=[page_headers_middleware(HOSTED_PAGE_CSP)],
         route_handlers=[
             checkout_qr,
             checkout_config,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from litestar.datastructures import ResponseHeader
+from litestar.enums import ScopeType
+from litestar.middleware.base import DefineMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HOSTED_PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; "
@@ -34,11 +36,33 @@ def inline_style_csp(css: str) -> str:
     )
 
 
-def page_headers(csp: str) -> list[ResponseHeader]:
-    values = {
+def page_headers(csp: str) -> dict[str, str]:
+    return {
         "Content-Security-Policy": csp,
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }
-    return [ResponseHeader(name=name, value=value) for name, value in values.items()]
+
+
+def page_headers_middleware(csp: str) -> DefineMiddleware:
+    """For a Router: its handlers and the static files under it (which take no header layer)."""
+    return DefineMiddleware(_PageHeaders, headers=page_headers(csp))
+
+
+class _PageHeaders:
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.encoded = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.encoded]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -18,7 +18,7 @@ from app.config import Settings
 from app.errors import AppError, BadRequest
 from app.http import read_limited_body
 from app.jsonbody import JsonBodyError, decode_json
-from app.security.headers import inline_style_csp, page_headers
+from app.security.headers import inline_style_csp, page_headers_middleware
 from app.sessions import keys, pages, service, shopper
 from app.sessions.models import ApiKey
 from app.sessions.schemas import CreateSessionRequest, SessionList, SessionOut, session_out
@@ -223,6 +223,6 @@ async def refresh_signature(
 def session_link_router() -> Router:
     return Router(
         path="/",
-        response_headers=page_headers(inline_style_csp(pages.STYLE)),
+        middleware=[page_headers_middleware(inline_style_csp(pages.STYLE))],
         route_handlers=[follow_session, choose_amount, refresh_signature],
     )
