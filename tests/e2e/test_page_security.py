@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Route, expect
 
-from tests.e2e.conftest import SHOP_URL, Shop, Tab, open_tab
+from tests.e2e.conftest import Shop, Tab, open_tab
 from tests.e2e.test_checkout_page import OPTION, choose
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
@@ -29,22 +29,26 @@ async def test_page_works_under_its_headers(shop: Shop, tab: Tab) -> None:
     # `tab` fails the test on any console error, which is where CSP violations are reported.
 
 
-async def test_no_site_can_frame_the_page(shop: Shop, browser: Browser) -> None:
+@pytest.mark.parametrize("parent", ["same origin", "another document"])
+async def test_no_page_can_frame_the_page(shop: Shop, browser: Browser, parent: str) -> None:
+    """`frame-ancestors 'none'` and `X-Frame-Options: DENY` refuse every parent, its own origin
+    included. (A parent on a routed foreign host would be refused by Chromium's local network
+    checks whatever the headers say, so the parents here are loopback or `about:blank`.)"""
     order = await shop.create_order("3.00")
+    url = shop.page_url(order["order_id"])
+    framing = f'<!doctype html><title>Framing</title><iframe src="{url}"></iframe>'
     opened = await open_tab(browser)
     try:
+        if parent == "same origin":
 
-        async def framing(route: Route) -> None:
-            url = shop.page_url(order["order_id"])
-            await route.fulfill(
-                status=200,
-                content_type="text/html",
-                body=f'<!doctype html><title>Evil</title><iframe src="{url}"></iframe>',
-            )
+            async def answer(route: Route) -> None:
+                await route.fulfill(status=200, content_type="text/html", body=framing)
 
-        await opened.page.route(f"{SHOP_URL}/framing", framing)
-        await opened.page.goto(f"{SHOP_URL}/framing")
-        await opened.page.wait_for_timeout(1500)
+            await opened.page.route(f"{shop.origin}/framing", answer)
+            await opened.page.goto(f"{shop.origin}/framing")
+        else:
+            await opened.page.set_content(framing)
+        await opened.page.wait_for_timeout(2000)
         frames = [f for f in opened.page.frames if f != opened.page.main_frame]
         assert frames, "the iframe is missing"
         assert await frames[0].query_selector("#card") is None, "the checkout page was framed"
