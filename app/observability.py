@@ -221,7 +221,11 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI copy of the message (its lines come through here)
+}
 
 
 class JsonFormatter(logging.Formatter):
