@@ -42,9 +42,12 @@ def test_redact_query_strings_and_credential_headers() -> None:
     assert redact("no query here") == "no query here"
 
 
-async def test_debug_logs_carry_no_signature(sqlite_database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_debug_logs_carry_no_signature(
+    sqlite_database_url: str, tmp_path: Path, log_format: str
+) -> None:
     config = write_config(tmp_path / "c.toml", settings_dict(sqlite_database_url))
-    server = start_debug_server(config, sqlite_database_url, tmp_path / "s.log")
+    server = start_debug_server(config, sqlite_database_url, tmp_path / "s.log", log_format)
     try:
         raw = body_bytes(order_body(order_id=f"ord-{time.time_ns()}"))
         async with httpx.AsyncClient(base_url=server.url) as http:
@@ -71,7 +74,9 @@ async def test_debug_logs_carry_no_signature(sqlite_database_url: str, tmp_path:
     assert "signed_url=" not in log and "signature=" not in log
 
 
-def start_debug_server(config: Path, database_url: str, log_path: Path) -> ServerProcess:
+def start_debug_server(
+    config: Path, database_url: str, log_path: Path, log_format: str
+) -> ServerProcess:
     """`stablecheckout --log-level debug serve` (the level is a global option, before `serve`)."""
     port = free_port()
     process = subprocess.Popen(
@@ -80,7 +85,7 @@ def start_debug_server(config: Path, database_url: str, log_path: Path) -> Serve
             *("--listen", f"127.0.0.1:{port}", "--migrate"),
         ],
         cwd=REPO,
-        env={**os.environ, "DATABASE_URL": database_url},
+        env={**os.environ, "DATABASE_URL": database_url, "STABLECHECKOUT_LOG_FORMAT": log_format},
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )
