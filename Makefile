@@ -10,7 +10,7 @@ PORT ?= 8080
 $(UV):
 	python3 -m pip install --user --quiet uv
 
-install: $(UV)  ## Python venv from the lock file, plus npm tools (local EVM node, solc)
+install: $(UV)  ## Python venv from the lock file, plus npm tools (local EVM node, solc, tsc for sdk/js)
 	$(UV) sync --frozen --quiet
 	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 

@@ -12,7 +12,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -159,6 +159,112 @@ class ChainSettings(_Section):
     tokens: dict[Coin, TokenSettings] = Field(default_factory=dict)
 
 
+RateSourceName = Literal["coinbase", "kraken", "binance"]
+_RATE_SOURCE_URLS = {
+    "coinbase": "https://api.coinbase.com",
+    "kraken": "https://api.kraken.com",
+    "binance": "https://api.binance.com",
+}
+
+
+def _exact_decimal(value: Any) -> Any:
+    """Rates and percentages are written as strings ("0.9200"): a TOML float is not exact."""
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "decimal_string",
+            'write {value} as a string ("{value}"), floats are not exact',
+            {"value": value},
+        )
+    return value
+
+
+class RateSourceSettings(_Section):
+    url: str = Field(min_length=1)
+    """Base URL (tests, proxies); the documented path is appended."""
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    """A source slower than this is skipped for the next one in `sources`."""
+
+
+class RatesSettings(_Section):
+    """Fiat pricing (docs/pricing.md): where rates come from and how long they are trusted."""
+
+    sources: list[RateSourceName] = Field(default_factory=list)
+    refresh_seconds: int = Field(default=30, ge=1)
+    max_age_seconds: int = Field(default=120, ge=1)
+    spread_percent: Decimal = Field(default=Decimal("0"), ge=0, le=100)
+    quote_ttl_seconds: int = Field(default=900, ge=1)
+    requote_grace_seconds: int = Field(default=300, ge=0)
+    """How long a superseded quote's amount still pays the order after the quote expired (the
+    shopper may have sent it just before the re-quote); after it, such a transfer is a late
+    payment for the operator (docs/pricing.md)."""
+    usd_peg: bool = True
+    currencies: list[str] = Field(default_factory=list)
+    """Fiat currencies orders may be priced in, besides those named in `fixed` (and USD when
+    `usd_peg`)."""
+    coinbase: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["coinbase"])
+    )
+    kraken: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["kraken"])
+    )
+    binance: RateSourceSettings = Field(
+        default_factory=lambda: RateSourceSettings(url=_RATE_SOURCE_URLS["binance"])
+    )
+    fixed: dict[str, Decimal] = Field(default_factory=dict)
+    """Manual rates, `"USDT/EUR" = "0.9200"` (EUR per USDT): they beat every source."""
+
+    @field_validator("spread_percent", mode="before")
+    @classmethod
+    def _spread_exact(cls, value: Any) -> Any:
+        return _exact_decimal(value)
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _fixed_exact(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for rate in value.values():
+                _exact_decimal(rate)
+        return value
+
+    @field_validator("currencies")
+    @classmethod
+    def _iso_currencies(cls, value: list[str]) -> list[str]:
+        from app.rates.currencies import CurrencyError, normalize_currency
+
+        try:
+            return [normalize_currency(code) for code in value]
+        except CurrencyError as exc:
+            raise PydanticCustomError("currency", "{message}", {"message": str(exc)}) from None
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixed_pairs(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        from app.rates.currencies import CurrencyError, normalize_currency
+
+        normalized: dict[str, Decimal] = {}
+        for key, rate in value.items():
+            coin, sep, fiat = key.partition("/")
+            try:
+                if not sep:
+                    raise ValueError(f'{key!r} is not a pair: write COIN/FIAT, e.g. "USDT/EUR"')
+                coin = Coin(coin.strip().upper())
+                fiat = normalize_currency(fiat)
+            except (ValueError, CurrencyError) as exc:
+                raise PydanticCustomError("pair", "{message}", {"message": str(exc)}) from None
+            if not rate.is_finite() or rate <= 0:
+                raise PydanticCustomError("rate", "rate of {key} must be > 0", {"key": key})
+            normalized[f"{coin}/{fiat}"] = rate
+        return normalized
+
+    @property
+    def fiat_currencies(self) -> list[str]:
+        """Every fiat currency an order may be priced in."""
+        names = set(self.currencies) | {key.split("/")[1] for key in self.fixed}
+        if self.usd_peg:
+            names.add("USD")
+        return sorted(names)
+
+
 class Settings(BaseSettings):
     """The whole configuration of one stablecheckout deployment."""
 
@@ -181,6 +287,8 @@ class Settings(BaseSettings):
     checkout_sessions: CheckoutSessionSettings = Field(default_factory=CheckoutSessionSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
+    rates: RatesSettings | None = None
+    """Fiat pricing; absent, orders are priced in coin units only (as in Ocrch)."""
 
     database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)
     redis_url: str | None = Field(default=None, exclude=True)
@@ -238,6 +346,8 @@ _BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_INDEX = {char: index for index, char in enumerate(_BASE58_ALPHABET)}
 _EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX_TRON = re.compile(r"^(0x)?41[0-9a-fA-F]{40}$")
+_EVM_EXAMPLE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+_TRON_EXAMPLE = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
 
 
 def _error(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
@@ -264,7 +374,7 @@ def tron_address_problem(address: str) -> str | None:
     if _HEX_TRON.match(address):
         return "is a hex TRON address: write its base58 form (T…)"
     if not address.startswith("T") or len(address) != 34:
-        return "is not a TRON address (base58, 34 characters, starting with T)"
+        return f"is not a TRON address (base58, 34 characters from T, e.g. {_TRON_EXAMPLE})"
     try:
         raw = _base58_decode(address)
     except ValueError as exc:
@@ -291,7 +401,9 @@ def normalize_address(blockchain: Blockchain, address: str) -> str:
             raise ValueError(f"{address!r} {problem}")
         return value
     if not _EVM_ADDRESS.match(value):
-        raise ValueError(f"{address!r} is not an EVM address (0x followed by 40 hex digits)")
+        raise ValueError(
+            f"{address!r} is not an EVM address (0x followed by 40 hex digits, e.g. {_EVM_EXAMPLE})"
+        )
     from eth_utils.address import is_checksum_address, to_checksum_address
 
     body = value[2:]
@@ -307,11 +419,23 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _format_validation_error(error: ValidationError) -> str:
+def _config_key(loc: tuple[str | int, ...], data: dict[str, Any]) -> str:
+    """Where in the file an error is. A `[[wallets]]` entry is also named by its position (from 1)
+    and chain, since `wallets.3.address` alone sends the operator counting tables."""
+    key = ".".join(str(part) for part in loc) or "(root)"
+    if len(loc) >= 2 and loc[0] == "wallets" and isinstance(loc[1], int):
+        entries = data.get("wallets")
+        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
+        chain = entry.get("blockchain") if isinstance(entry, dict) else None
+        where = f"[[wallets]] entry {loc[1] + 1}" + (f", blockchain = {chain!r}" if chain else "")
+        return f"{key} ({where})"
+    return key
+
+
+def _format_validation_error(error: ValidationError, data: dict[str, Any]) -> str:
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(root)"
-        lines.append(f"  {key}: {item['msg']}")
+        lines.append(f"  {_config_key(item['loc'], data)}: {item['msg']}")
     return "invalid configuration:\n" + "\n".join(lines)
 
 
@@ -333,4 +457,4 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc)) from None
+        raise ConfigError(_format_validation_error(exc, data)) from None

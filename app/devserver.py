@@ -23,6 +23,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from app.checkout.routes import FRONTEND_DIR
 from app.config import Settings, load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work
+from app.demo.pages import DEMO_CURRENCY, DEMO_EUR_PER_USDT
 from app.demo.routes import DemoShop, demo_router
 from app.devchain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess, deploy_token
 from app.devchain.tron_simulator import TronSimulator
@@ -68,6 +69,7 @@ def dev_settings(
             },
         },
         orders={"ttl_seconds": 900},
+        rates={"fixed": {f"USDT/{DEMO_CURRENCY}": DEMO_EUR_PER_USDT}, "usd_peg": True},
         webhooks={"allow_private_targets": True},
         checkout_sessions={
             "webhook_url": f"{base_url}/demo/session-webhooks",

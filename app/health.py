@@ -2,7 +2,11 @@
 
 `status` is `healthy` while this process can serve: the database answers and, when configured,
 Redis does. Chain scanning is reported beside it (its age per chain) without failing the check,
-since an API replica stays useful while a watcher elsewhere catches up.
+since an API replica stays useful while a watcher elsewhere catches up. A configured fiat pair
+without a fresh rate makes the status `degraded` (still 200): new quotes in that pair answer 503.
+
+The Ocrch admin dashboard asks the same question at `/api/v1/admin/health`, unauthenticated, and
+reads `status` and `version`: both paths answer with one handler.
 """
 
 from __future__ import annotations
@@ -21,7 +25,12 @@ from app.transfers.models import ChainCursor
 STALE_SCAN_SECONDS = 120
 
 
-@get("/health", tags=["Operations"], summary="Health and readiness", media_type=MediaType.JSON)
+@get(
+    ["/health", "/api/v1/admin/health"],
+    tags=["Operations"],
+    summary="Health and readiness",
+    media_type=MediaType.JSON,
+)
 async def health(state: State) -> Response[dict[str, Any]]:
     services = services_of(state)
     checks: dict[str, Any] = {}
@@ -43,12 +52,17 @@ async def health(state: State) -> Response[dict[str, Any]]:
     if services.settings.redis_url:
         checks["redis"] = await _redis(services.settings.redis_url)
     healthy = all(value == "ok" for value in checks.values())
+    rates = services.rates.status() if services.rates else None
+    degraded = rates is not None and any(item["status"] != "ok" for item in rates.values())
     body = {
-        "status": "healthy" if healthy else "unhealthy",
+        "status": "unhealthy" if not healthy else "degraded" if degraded else "healthy",
         "version": __version__,
         **checks,
         "watchers": watchers,
     }
+    if rates is not None:
+        # A pair without a fresh rate cannot be quoted (503), but the process still serves.
+        body["rates"] = rates
     return Response(body, status_code=200 if healthy else 503)
 
 

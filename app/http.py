@@ -27,6 +27,7 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.errors import AppError, BadRequest, UnprocessableEntity, UnsupportedMediaType
 from app.jsonbody import JsonBodyError, decode_json
+from app.rates.book import RateBook
 from app.realtime.changes import Publisher
 
 log = logging.getLogger("app.http")
@@ -55,6 +56,8 @@ class Services:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     publisher: Publisher | None = None
+    rates: RateBook | None = None
+    """Fiat rates (`[rates]`), refreshed in the background; None without fiat pricing."""
 
 
 def services_of(state: State) -> Services:

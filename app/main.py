@@ -38,6 +38,8 @@ from app.jobs import Job, JobRunner
 from app.observability import RequestContextMiddleware, metrics
 from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
+from app.rates.book import RateBook
+from app.rates.jobs import rate_jobs
 from app.realtime.channels import ChannelsPublisher, make_channels_plugin
 from app.realtime.routes import order_socket
 from app.sessions.routes import CheckoutSessionsController, session_link_router
@@ -62,12 +64,14 @@ def create_app(
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
         publisher=ChannelsPublisher(channels),
+        rates=RateBook.from_settings(settings),
     )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         jobs = default_jobs(services) + (extra_jobs(services) if extra_jobs else [])
-        runner = JobRunner(jobs if run_jobs else [])
+        # Every process that quotes keeps its own rate book fresh, even with --api-only.
+        runner = JobRunner((jobs if run_jobs else []) + rate_jobs(services))
         await runner.start()
         try:
             yield

@@ -72,6 +72,12 @@ DETECTION_LATENCY = Histogram(
     ["blockchain"],
     buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+RATE_AGE = Gauge(
+    "stablecheckout_rate_age_seconds",
+    "Seconds since the newest answer for a fiat pair (+Inf: none yet; 0: fixed or pegged)",
+    ["pair"],
+)
+RATE_FRESH = Gauge("stablecheckout_rate_fresh", "1 if the pair can be quoted now, else 0", ["pair"])
 PAID = Counter(
     "stablecheckout_orders_paid_total", "Orders paid by the matcher in this process", ["blockchain"]
 )
@@ -108,6 +114,16 @@ async def refresh_from_database(state: State) -> None:
             CHAIN_SCAN_AGE.labels(cursor.blockchain).set(now - cursor.updated_at.timestamp())
 
 
+def refresh_rate_metrics(state: State) -> None:
+    book = services_of(state).rates
+    if book is None:
+        return
+    for pair, item in book.status().items():
+        age = item["age_seconds"]
+        RATE_AGE.labels(pair).set(float("inf") if age is None else age)
+        RATE_FRESH.labels(pair).set(1 if item["status"] == "ok" else 0)
+
+
 @get(
     "/metrics",
     tags=["Operations"],
@@ -118,6 +134,7 @@ async def refresh_from_database(state: State) -> None:
 async def metrics(state: State, request: Request[Any, Any, Any]) -> Response[bytes]:
     authorize_scrape(services_of(state).settings.metrics.token, request)
     await refresh_from_database(state)
+    refresh_rate_metrics(state)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -19,7 +19,7 @@ const LATE_WATCH_MS = 60 * 60 * 1000;
 
 const state = {
   lang: "en", client: null, live: null, apiBase: "", order: null, detail: null, view: "",
-  final: false, busy: false, tick: null, statusText: "", confirmingSince: null,
+  final: false, busy: false, tick: null, requote: null, statusText: "", confirmingSince: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -156,7 +156,8 @@ function renderSummary() {
   const order = state.order;
   $("summary").hidden = false;
   $("order-ref").textContent = t("order_ref", { ref: order.merchant_order_id });
-  $("due").textContent = state.detail ? `${order.amount} ${state.detail.stablecoin}` : order.amount;
+  const unit = order.currency || (state.detail && state.detail.stablecoin);
+  $("due").textContent = unit ? `${order.amount} ${unit}` : order.amount;
   $("due-label").textContent = t({ pending: "amount_due", paid: "amount_paid" }[order.status] || "order_total");
 }
 
@@ -360,12 +361,37 @@ function renderPay(d) {
   qr.src = `${state.apiBase}/checkout/qr.svg?data=${encodeURIComponent(d.payment_uri)}`;
   qr.alt = t("qr_alt", { amount: d.amount, coin: d.stablecoin, network });
   let note = t("exact_note", { amount: d.amount, coin: d.stablecoin, network });
-  if (state.order && Number(d.amount) !== Number(state.order.amount)) note += ` ${t("unique_note")}`;
+  if (d.quote || (state.order && Number(d.amount) !== Number(state.order.amount))) note += ` ${t("unique_note")}`;
   $("note").textContent = note;
+  renderQuote(d);
   $("open-wallet").href = d.payment_uri;
   $("wallet-pay").hidden = !walletUsable();
   $("wallet-msg").textContent = "";
   renderSummary();
+}
+
+/** A fiat order's locked quote: the price, the rate and where it came from, and a fresh quote
+ * (the same chain and coin asked again) once the lock ends. */
+function renderQuote(d) {
+  const el = $("quote");
+  clearTimeout(state.requote);
+  el.hidden = !d.quote;
+  if (!d.quote) return;
+  const q = d.quote;
+  const clock = (unix) => new Date(unix * 1000).toLocaleTimeString();
+  el.textContent = t("quote_line", {
+    fiat: `${q.fiat_amount} ${q.currency}`,
+    rate: `${q.rate} ${q.currency}/${d.stablecoin}`,
+    source: q.source,
+    fetched: clock(q.fetched_at),
+    until: clock(q.expires_at),
+  });
+  const wait = q.expires_at * 1000 - Date.now() + 500;
+  state.requote = setTimeout(() => {
+    if (!state.final && state.detail === d && !(state.order && state.order.transfer)) {
+      choose(d.blockchain, d.stablecoin, { quiet: true });
+    }
+  }, Math.max(wait, 1000));
 }
 
 async function copy(button, text) {

@@ -85,7 +85,8 @@ def test_bad_wallet_address_names_the_key(
         {"blockchain": blockchain, "address": address, "enabled_coins": ["USDT"]},
     ]
     message = _error(tmp_path, wallets=wallets)
-    assert f"wallets.1.address: '{address}'" in message
+    where = f"([[wallets]] entry 2, blockchain = '{blockchain}')"
+    assert f"wallets.1.address {where}: '{address}'" in message
     assert says in message
     assert "wallets.0" not in message
 
@@ -129,3 +130,19 @@ def test_helpers() -> None:
     assert tron_address_problem(USDT_TRON) is None
     assert normalize_address("tron", f" {USDT_TRON} ") == USDT_TRON  # type: ignore[arg-type]
     assert normalize_address("eth", TEST_WALLET_ETH.lower()) == TEST_WALLET_ETH  # type: ignore[arg-type]
+
+
+def test_ocrch_example_placeholders_say_what_a_valid_address_looks_like(tmp_path: Path) -> None:
+    """Ocrch's example config ships placeholder addresses: still refused, but the operator learns
+    which `[[wallets]]` table is wrong and sees a valid address of that chain."""
+    message = _error(
+        tmp_path,
+        wallets=[
+            {"blockchain": "eth", "address": "0xYourEthereumAddress", "enabled_coins": ["USDT"]},
+            {"blockchain": "tron", "address": "TYourTronAddress", "enabled_coins": ["USDT"]},
+        ],
+    )
+    assert "[[wallets]] entry 1, blockchain = 'eth'" in message
+    assert "[[wallets]] entry 2, blockchain = 'tron'" in message
+    assert "e.g. 0x70997970C51812dc3A010C7d01b50e0d17dc79C8" in message
+    assert "e.g. TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7" in message

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.ids import new_id
+from app.migrate import alembic_config
 from app.models import Base, Deposit, Order
 
 
@@ -118,3 +124,127 @@ async def test_reserved_amounts_are_unique_in_the_database(database_url: str) ->
         raised = True
     assert raised
     await engine.dispose()
+
+
+async def test_migration_0004_releases_matched_amounts_it_cannot_reserve(
+    tmp_path: Path, postgresql_database_url: str
+) -> None:
+    """Before 0004 a paid order's amount was released at once and could be given again: the
+    upgrade keeps reserved only the matched deposits whose amount nobody else holds."""
+    pg = await _pg_database(postgresql_database_url, "CREATE")
+    try:
+        for url in (f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", pg):
+            await _check_0004(url)
+    finally:
+        await _pg_database(pg, "DROP")
+
+
+async def _check_0004(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, url, "0003")
+    sessionmaker = create_sessionmaker(engine)
+    now = utcnow()
+    cases = {  # wallet, amount, status, window still open
+        "reused": ("0xa", 1, "matched", True),
+        "holder": ("0xa", 1, "active", True),
+        "lapsed": ("0xa", 2, "matched", False),
+        "kept": ("0xa", 3, "matched", True),
+        "older": ("0xb", 4, "matched", True),
+        "newer": ("0xb", 4, "matched", True),
+    }
+    ids = {}
+    orders = _columns_at_0003(
+        Order,
+        "id",
+        "merchant_order_id",
+        "amount_units",
+        "amount_scale",
+        "status",
+        "webhook_url",
+        "created_at",
+        "updated_at",
+        "expires_at",
+    )
+    deposits = _columns_at_0003(
+        Deposit,
+        "order_id",
+        "blockchain",
+        "token",
+        "wallet_address",
+        "amount",
+        "decimals",
+        "status",
+        "started_at",
+        "reserved_until",
+    )
+    async with sessionmaker() as session, session.begin():
+        for name, (wallet, amount, status, open_) in cases.items():
+            order_id = new_id()
+            await session.execute(
+                orders.insert().values(
+                    id=order_id,
+                    merchant_order_id=name,
+                    amount_units=amount,
+                    amount_scale=0,
+                    status="paid",
+                    webhook_url="https://x.example/h",
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now,
+                )
+            )
+            deposit_id = await session.scalar(
+                deposits.insert()
+                .values(
+                    order_id=order_id,
+                    blockchain="eth",
+                    token="USDT",
+                    wallet_address=wallet,
+                    amount=amount,
+                    decimals=6,
+                    status=status,
+                    started_at=now,
+                    reserved_until=now + dt.timedelta(hours=1 if open_ else -1),
+                )
+                .returning(deposits.c.id)
+            )
+            ids[deposit_id] = name
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, url, "head")
+    async with sessionmaker() as session:
+        rows = (await session.execute(sa.select(Deposit.id, Deposit.status))).all()
+    assert {ids[i]: s for i, s in rows} == {
+        "reused": "released",
+        "holder": "active",
+        "lapsed": "released",
+        "kept": "matched",
+        "older": "released",
+        "newer": "matched",
+    }, url
+    await engine.dispose()
+
+
+def _columns_at_0003(model: Any, *names: str) -> sa.TableClause:
+    """The table as revision 0003 had it, for inserts that later columns cannot break."""
+    table = model.__table__
+    names = tuple(dict.fromkeys(("id", *names)))
+    return sa.table(table.name, *(sa.column(n, table.c[n].type) for n in names))
+
+
+def _upgrade_to(connection: sa.Connection, url: str, revision: str) -> None:
+    cfg = alembic_config(url)
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+async def _pg_database(url: str, verb: str) -> str:
+    """CREATE a fresh empty database next to `url` (returns its URL), or DROP the one at `url`."""
+    base, _, current = url.rpartition("/")
+    name = f"sc_mig_{uuid.uuid4().hex[:8]}" if verb == "CREATE" else current
+    engine = create_async_engine(f"{base}/test", isolation_level="AUTOCOMMIT")
+    suffix = " WITH (FORCE)" if verb == "DROP" else ""
+    async with engine.connect() as conn:
+        await conn.execute(sa.text(f'{verb} DATABASE "{name}"{suffix}'))
+    await engine.dispose()
+    return f"{base}/{name}"

@@ -34,7 +34,9 @@ def test_dev_runs_the_whole_loop(tmp_path: Path) -> None:
             headers=auth,
             json={"blockchain": "eth", "stablecoin": "USDT"},
         ).json()
-        assert detail["amount"] == "12.50" and detail["chain_id"] == 31337
+        # The demo prices in EUR at a fixed 0.92 EUR/USDT: 12.50 / 0.92 = 13.587 → 13.59 USDT.
+        assert detail["amount"] == "13.59" and detail["chain_id"] == 31337
+        assert detail["quote"]["currency"] == "EUR" and detail["quote"]["source"] == "fixed"
         call = (
             "0xa9059cbb"
             + detail["wallet_address"][2:].lower().rjust(64, "0")

@@ -12,7 +12,9 @@ steps that only move rows forward with conditional updates:
     rewind()   a reorg: unconfirmed rows above the fork are orphaned and unlinked.
 
 A transfer is credited only to the deposit whose window covers its block time, so a payment made
-before the shopper chose to pay (or after the order ended) never pays anything.
+before the shopper chose to pay (or after the order ended) never pays anything. An ended order's
+amounts (a paid order's too) stay reserved for the late-payment window: a late or repeat payment is
+linked to its own order (`late` / `duplicate`), reported, and never credited to another order.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ def _row(t: ObservedTransfer, now: dt.datetime) -> dict[str, Any]:
         "status": TransferStatus.WAITING_FOR_CONFIRMATION,
         "confirmed": False,
         "late": False,
+        "duplicate": False,
         "created_at": now,
         "updated_at": now,
     }
@@ -194,6 +197,11 @@ async def _link(
                 detected_message(order, transfer, head, rules.required_confirmations),
             )
             log.info("matcher.detected order_id=%s transfer_id=%s", order.id, transfer.id)
+        elif order.status == OrderStatus.PAID:
+            transfer.duplicate = True
+            log.warning(
+                "matcher.duplicate_payment order_id=%s transfer_id=%s", order.id, transfer.id
+            )
         else:
             transfer.late = True
             log.info("matcher.late_payment order_id=%s transfer_id=%s", order.id, transfer.id)
@@ -279,6 +287,8 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
             continue
         transfer.status = TransferStatus.NO_MATCHED_DEPOSIT
         transfer.deposit_id = None
+        if hit is not None and hit[2].status == OrderStatus.PAID:
+            transfer.duplicate = True  # another transfer paid this order: a repeat payment
         if rules.unknown_transfer_url:
             enqueue_unknown_transfer(session, transfer, rules.unknown_transfer_url)
         log.info("matcher.unmatched transfer_id=%s order_id=%s", transfer.id, transfer.order_id)
@@ -396,10 +406,11 @@ async def rewind(session: AsyncSession, rules: MatchRules, fork_block: int) -> l
                         "order": order_response(order).model_dump(mode="json"),
                     },
                 )
-        row.status, row.deposit_id, row.order_id, row.late = (
+        row.status, row.deposit_id, row.order_id, row.late, row.duplicate = (
             TransferStatus.ORPHANED,
             None,
             None,
+            False,
             False,
         )
         row.updated_at = utcnow()

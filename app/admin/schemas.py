@@ -22,6 +22,8 @@ class AdminOrder(BaseModel):
     paid_at: int | None
     status_reason: str | None
     metadata: dict[str, Any] | None
+    currency: str | None = None
+    """ISO 4217 code of a fiat-priced order's `amount` (docs/pricing.md); null: coin units."""
 
 
 class AdminDeposit(BaseModel):
@@ -33,9 +35,11 @@ class AdminDeposit(BaseModel):
     wallet_address: str
     value: str
     started_at: int
-    last_scanned_at: int | None
+    last_scanned_at: int
     status: str
     reserved_until: int
+    quote: dict[str, Any] | None = None
+    """A fiat order's locked quote: the fiat price beside the coin `value` (docs/pricing.md)."""
 
 
 class AdminTransfer(BaseModel):
@@ -55,6 +59,9 @@ class AdminTransfer(BaseModel):
     log_index: int
     order_id: uuid.UUID | None
     late: bool
+    duplicate: bool
+    quote: dict[str, Any] | None = None
+    """The paid deposit's locked quote, for a fiat-priced order: the fiat value of `value`."""
 
 
 class AdminWallet(BaseModel):
@@ -89,6 +96,8 @@ class Total(BaseModel):
     token: str
     count: int
     amount: str
+    fiat: dict[str, str] | None = None
+    """Fiat-priced orders among them: the prices they paid, per currency ({"EUR": "120.00"})."""
 
 
 class AdminActionOut(BaseModel):

@@ -30,13 +30,14 @@ from app.chains import Blockchain, Coin
 from app.config import Settings
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound
-from app.money import format_base_units
+from app.money import Amount, format_base_units
 from app.orders.models import Order, OrderStatus
 from app.orders.service import change_status
 from app.payments.models import Deposit
+from app.payments.quotes import add_fiat, quote_view, quoted_deposits
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
-from app.transfers.models import Transfer, TransferStatus
+from app.transfers.models import ChainCursor, Transfer, TransferStatus
 from app.webhooks import service as webhooks
 from app.webhooks.models import EventType, WebhookEvent
 
@@ -131,6 +132,7 @@ async def admin_orders(session: AsyncSession, orders: list[Order]) -> list[Admin
                 paid_at=_ts(order.paid_at),
                 status_reason=order.status_reason,
                 metadata=order.metadata_,
+                currency=order.currency,
             )
         )
     return result
@@ -161,7 +163,16 @@ async def get_admin_order(session: AsyncSession, order_id: uuid.UUID) -> AdminOr
     return (await admin_orders(session, [order]))[0]
 
 
-def admin_deposit(deposit: Deposit) -> AdminDeposit:
+def last_scanned(deposit: Deposit, chain_scanned_at: dt.datetime | None) -> dt.datetime:
+    """When the watcher last looked for this deposit's payment: its chain's last scan while it was
+    reserved, and never before it started (the Ocrch dashboard types this field as an integer)."""
+    scanned = deposit.last_scanned_at or chain_scanned_at
+    if scanned is None:
+        return deposit.started_at
+    return max(deposit.started_at, min(scanned, deposit.reserved_until))
+
+
+def admin_deposit(deposit: Deposit, chain_scanned_at: dt.datetime | None = None) -> AdminDeposit:
     return AdminDeposit(
         id=deposit.id,
         order_id=deposit.order_id,
@@ -171,9 +182,10 @@ def admin_deposit(deposit: Deposit) -> AdminDeposit:
         wallet_address=deposit.wallet_address,
         value=format_base_units(deposit.amount, deposit.decimals),
         started_at=int(deposit.started_at.timestamp()),
-        last_scanned_at=_ts(deposit.last_scanned_at),
+        last_scanned_at=int(last_scanned(deposit, chain_scanned_at).timestamp()),
         status=deposit.status,
         reserved_until=int(deposit.reserved_until.timestamp()),
+        quote=quote_view(deposit),
     )
 
 
@@ -194,10 +206,15 @@ async def list_deposits(
         query = query.where(Deposit.blockchain == blockchain)
     if token is not None:
         query = query.where(Deposit.token == token)
-    return [admin_deposit(d) for d in await session.scalars(query.limit(limit).offset(offset))]
+    deposits = list(await session.scalars(query.limit(limit).offset(offset)))
+    cursors = await session.execute(sa.select(ChainCursor.blockchain, ChainCursor.updated_at))
+    scanned_at = {blockchain: updated_at for blockchain, updated_at in cursors.tuples()}
+    return [admin_deposit(d, scanned_at.get(d.blockchain)) for d in deposits]
 
 
-def admin_transfer(settings: Settings, transfer: Transfer) -> AdminTransfer:
+def admin_transfer(
+    settings: Settings, transfer: Transfer, deposit: Deposit | None = None
+) -> AdminTransfer:
     token = resolve_token(settings, Blockchain(transfer.blockchain), Coin(transfer.token))
     decimals = token.decimals if token else 0
     return AdminTransfer(
@@ -217,6 +234,8 @@ def admin_transfer(settings: Settings, transfer: Transfer) -> AdminTransfer:
         log_index=transfer.log_index,
         order_id=transfer.order_id,
         late=transfer.late,
+        duplicate=transfer.duplicate,
+        quote=quote_view(deposit),
     )
 
 
@@ -248,8 +267,9 @@ async def list_transfers(
         query = query.where(Transfer.tx_hash == tx_hash.lower())
     if order_id is not None:
         query = query.where(Transfer.order_id == order_id)
-    rows = await session.scalars(query.limit(limit).offset(offset))
-    return [admin_transfer(settings, t) for t in rows]
+    rows = list(await session.scalars(query.limit(limit).offset(offset)))
+    deposits = await quoted_deposits(session, [t.deposit_id for t in rows if t.deposit_id])
+    return [admin_transfer(settings, t, deposits.get(t.deposit_id or 0)) for t in rows]
 
 
 def list_wallets(settings: Settings) -> list[AdminWallet]:
@@ -311,13 +331,17 @@ async def attach_transfer(
     if order.status == OrderStatus.PAID:
         raise Conflict("order is already paid")
     why = reason or f"transfer {transfer_id} attached by an operator"
-    await change_status(
+    changed = await change_status(
         session,
         order_id,
         to=OrderStatus.PAID,
         allowed_from=(OrderStatus.PENDING, OrderStatus.EXPIRED, OrderStatus.CANCELLED),
         reason=why[:255],
     )
+    if changed is None:
+        # Paid a moment ago by someone else (the watcher): crediting this transfer too would
+        # count the order's money twice. The transfer stays unmatched for another decision.
+        raise Conflict("order is already paid")
     transfer.status, transfer.order_id, transfer.updated_at = (
         TransferStatus.MATCHED,
         order_id,
@@ -360,17 +384,31 @@ async def totals(
 
     Summed in Python: amounts are exact integers, which SQLite stores as text."""
     rows = await session.execute(
-        sa.select(Transfer.block_time, Transfer.blockchain, Transfer.token, Transfer.amount).where(
+        sa.select(
+            Transfer.block_time,
+            Transfer.blockchain,
+            Transfer.token,
+            Transfer.amount,
+            Deposit.quote_currency,
+            Deposit.quote_fiat_units,
+            Deposit.quote_fiat_scale,
+        )
+        .outerjoin(Deposit, Deposit.id == Transfer.deposit_id)
+        .where(
             Transfer.status == TransferStatus.MATCHED,
             Transfer.block_time >= since,
             Transfer.block_time < until,
         )
     )
     sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for block_time, blockchain, token, amount in rows:
-        entry = sums[(block_time.date().isoformat(), blockchain, token)]
+    fiat: dict[tuple[str, str, str], dict[str, Amount]] = defaultdict(dict)
+    for block_time, blockchain, token, amount, currency, fiat_units, fiat_scale in rows:
+        key = (block_time.date().isoformat(), blockchain, token)
+        entry = sums[key]
         entry[0] += 1
         entry[1] += amount
+        if currency is not None and fiat_units is not None and fiat_scale is not None:
+            add_fiat(fiat[key], currency, Amount(fiat_units, fiat_scale))
     result = []
     for (day, blockchain, token), (count, amount) in sorted(sums.items()):
         info = resolve_token(settings, Blockchain(blockchain), Coin(token))
@@ -381,6 +419,7 @@ async def totals(
                 token=token,
                 count=count,
                 amount=format_base_units(amount, info.decimals if info else 0),
+                fiat={c: str(a) for c, a in sorted(fiat[(day, blockchain, token)].items())} or None,
             )
         )
     return result

@@ -19,6 +19,10 @@ class Item:
     blurb: str
 
 
+DEMO_CURRENCY = "EUR"
+"""The demo shop prices in euros, quoted per coin at a fixed rate (no network)."""
+DEMO_EUR_PER_USDT = "0.9200"
+
 CATALOG = {
     item.key: item
     for item in (
@@ -53,7 +57,8 @@ def shop_page(shop: DemoShop) -> str:
     cards = "".join(
         f"""<form class="card" method="post" action="/demo/buy">
 <h2>{html.escape(item.name)}</h2><p class="note">{html.escape(item.blurb)}</p>
-<div class="price">{item.price} USDT</div><input type="hidden" name="item" value="{item.key}">
+<div class="price">{item.price} {DEMO_CURRENCY}</div>
+<input type="hidden" name="item" value="{item.key}">
 <button type="submit" data-testid="buy-{item.key}">Buy with stablecoins</button>
 <button type="submit" formaction="/demo/buy-session" data-testid="buy-session-{item.key}"
  class="secondary">Buy via Checkout Session</button></form>"""

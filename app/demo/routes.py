@@ -24,7 +24,7 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect
 from litestar.router import Router
 
-from app.demo.pages import CATALOG, shop_page, wallet_script
+from app.demo.pages import CATALOG, DEMO_CURRENCY, shop_page, wallet_script
 from app.demo.sessions import session_routes
 from app.errors import BadRequest
 from app.http import services_of
@@ -88,6 +88,7 @@ async def demo_buy(request: Request[Any, Any, Any], state: State) -> Redirect:
         {
             "order_id": f"demo-{int(time.time() * 1000)}",
             "amount": item.price,
+            "currency": DEMO_CURRENCY,
             "webhook_url": f"{shop.base_url}/demo/webhooks",
             "success_url": f"{shop.base_url}/demo?paid={quote(item.name)}",
             "cancel_url": f"{shop.base_url}/demo",

@@ -32,6 +32,8 @@ class Order(Base):
     amount_units: Mapped[int] = mapped_column(BaseUnits())
     """The amount as the merchant wrote it: `amount_units / 10**amount_scale` coins."""
     amount_scale: Mapped[int] = mapped_column(sa.SmallInteger())
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    """ISO 4217 code when the amount is a fiat price (quoted per coin); None: coin units."""
     status: Mapped[str] = mapped_column(sa.String(16), default=OrderStatus.PENDING)
     webhook_url: Mapped[str] = mapped_column(sa.String(2048))
     success_url: Mapped[str | None] = mapped_column(sa.String(2048))

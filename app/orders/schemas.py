@@ -63,6 +63,10 @@ class CreateOrderRequest(BaseModel):
     expecting_wallet_address: str | None = None
     blockchain: Blockchain | None = None
     stablecoin: Coin | None = None
+    currency: str | None = Field(
+        default=None,
+        description="ISO 4217 code (e.g. EUR): `amount` is a fiat price, quoted per coin.",
+    )
     expires_in: int | None = Field(default=None, description="Seconds until the order expires.")
     metadata: Metadata = None
     success_url: str | None = None
@@ -88,6 +92,8 @@ class OrderResponse(BaseModel):
     status: OrderStatus
     created_at: int
     expires_at: int
+    currency: str | None = None
+    """ISO 4217 code of a fiat-priced order's `amount`; null: `amount` is in coin units."""
     metadata: dict[str, Any] | None = None
     success_url: str | None = None
     cancel_url: str | None = None
@@ -95,3 +101,5 @@ class OrderResponse(BaseModel):
     """While a payment is confirming: the transfer seen on chain (User API only)."""
     confirmations: int | None = None
     required_confirmations: int | None = None
+    payment: dict[str, Any] | None = None
+    """A fiat order's current deposit and its locked `quote` (User API and status reads)."""

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ from app.ids import new_id
 from app.money import Amount
 from app.orders.models import Order, OrderStatus
 from app.orders.schemas import CreateOrderRequest, OrderResponse
+from app.payments.quotes import fiat_price, payment_fields
 from app.payments.service import close_order_deposits
 from app.realtime.changes import order_changed
 from app.tokens import required_confirmations
@@ -49,6 +49,7 @@ def order_response(order: Order) -> OrderResponse:
         status=OrderStatus(order.status),
         created_at=to_unix(order.created_at),
         expires_at=to_unix(order.expires_at),
+        currency=order.currency,
         metadata=order.metadata_,
         success_url=order.success_url,
         cancel_url=order.cancel_url,
@@ -73,16 +74,12 @@ def _check_http_url(name: str, value: str | None, max_length: int) -> None:
         raise BadRequest(f"{name} must be an absolute http:// or https:// URL", param=name)
 
 
-def _validated_amount(request: CreateOrderRequest, max_amount: Decimal) -> Amount:
+def _validated_amount(request: CreateOrderRequest) -> Amount:
     if request.amount.startswith("-"):
         raise BadRequest("amount must be greater than 0", param="amount")
     amount = Amount.parse(request.amount)
     if amount.units == 0:
         raise BadRequest("amount must be greater than 0", param="amount")
-    if amount.to_decimal() > max_amount:
-        raise BadRequest(
-            f"amount must be at most {max_amount:f} ([orders].max_amount)", param="amount"
-        )
     decimals = COIN_DECIMALS[request.stablecoin] if request.stablecoin else ANY_COIN_DECIMALS
     if amount.significant_scale > decimals:
         coin = request.stablecoin or "every supported coin"
@@ -100,7 +97,15 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
         raise BadRequest(
             f"order_id is longer than {MAX_MERCHANT_ORDER_ID} characters", param="order_id"
         )
-    amount = _validated_amount(request, settings.orders.max_amount)
+    if request.currency is None:
+        amount = _validated_amount(request)
+    else:
+        amount, request.currency = fiat_price(request.amount, request.currency, settings)
+    if amount.to_decimal() > settings.orders.max_amount:
+        raise BadRequest(
+            f"amount must be at most {settings.orders.max_amount:f} ([orders].max_amount)",
+            param="amount",
+        )
     max_url = settings.webhooks.max_url_length
     _check_http_url("webhook_url", request.webhook_url, max_url)
     _check_http_url("success_url", request.success_url, max_url)
@@ -126,6 +131,7 @@ async def create_order(
         merchant_order_id=request.order_id,
         amount_units=amount.units,
         amount_scale=amount.scale,
+        currency=request.currency,
         status=OrderStatus.PENDING,
         webhook_url=request.webhook_url,
         success_url=request.success_url,
@@ -244,6 +250,7 @@ async def order_view(session: AsyncSession, settings: Settings, order: Order) ->
     "payment detected, k of n confirmations" exactly as one that received the pushes.
     """
     view = order_response(order).model_dump(mode="json")
+    view.update(await payment_fields(session, order))
     if order.status != OrderStatus.PENDING:
         return view
     transfer = await session.scalar(

@@ -19,11 +19,15 @@ class DepositStatus(StrEnum):
     """The order ended unpaid; the amount stays reserved until `reserved_until` so a late payment
     is linked to this order and never to another one."""
     MATCHED = "matched"
+    """A transfer paid the order with this amount. It stays reserved until `reserved_until`, like
+    a lingering one, so a repeat payment from the same wallet is linked to this order (reported
+    as a duplicate) and never credited to another order given the same amount."""
     RELEASED = "released"
+    """No longer reserved: the amount may be given to another order (`transfer_id` is kept)."""
 
 
-RESERVED_STATUSES = (DepositStatus.ACTIVE, DepositStatus.LINGERING)
-_RESERVED_SQL = "status IN ('active', 'lingering')"
+RESERVED_STATUSES = (DepositStatus.ACTIVE, DepositStatus.LINGERING, DepositStatus.MATCHED)
+_RESERVED_SQL = "status IN ('active', 'lingering', 'matched')"
 
 
 class Deposit(Base):
@@ -47,6 +51,17 @@ class Deposit(Base):
     reserved_until: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_scanned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     transfer_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    # The locked quote of a fiat-priced order (app.payments.quotes); all null for coin orders.
+    quote_currency: Mapped[str | None] = mapped_column(sa.String(3))
+    quote_fiat_units: Mapped[int | None] = mapped_column(BaseUnits())
+    """The fiat price in the currency's minor units (`quote_fiat_units / 10**quote_fiat_scale`)."""
+    quote_fiat_scale: Mapped[int | None] = mapped_column(sa.SmallInteger())
+    quote_rate: Mapped[str | None] = mapped_column(sa.String(64))
+    """Fiat per coin, as exact decimal text."""
+    quote_source: Mapped[str | None] = mapped_column(sa.String(32))
+    quote_fetched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    quote_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    quote_spread_percent: Mapped[str | None] = mapped_column(sa.String(16))
 
     __table_args__ = (
         sa.Index(

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.http import read_json_body
+from app.http import read_json_body, services_of
 from app.orders import service as orders
 from app.orders.schemas import OrderResponse
 from app.payments import service as payments
@@ -49,7 +49,12 @@ class UserApiController(Controller):
         oid = parse_order_id(order_id)
         body = await read_json_body(request, PaymentRequest, settings.security.max_body_bytes)
         return await payments.create_payment(
-            db_session, settings, oid, body.blockchain, body.stablecoin
+            db_session,
+            settings,
+            oid,
+            body.blockchain,
+            body.stablecoin,
+            services_of(request.app.state).rates,
         )
 
     @post(

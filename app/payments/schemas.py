@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,3 +40,6 @@ class PaymentDetail(BaseModel):
     chain_id: int | None
     expires_at: int
     payment_uri: str
+    quote: dict[str, Any] | None = None
+    """A fiat order's locked quote: {currency, fiat_amount, rate, source, fetched_at,
+    expires_at}; None for an order priced in coin units."""

@@ -23,7 +23,15 @@ from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from app.money import Amount, AmountError, format_base_units
 from app.orders.models import Order, OrderStatus
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
+from app.payments.quotes import (
+    QUOTED_DISPLAY_DECIMALS,
+    base_units_for,
+    quote_expired,
+    quote_view,
+    stamp,
+)
 from app.payments.schemas import ChainCoinPair, PaymentDetail
+from app.rates.book import RateBook
 from app.tokens import PaymentOption, find_option, payment_options
 
 CANDIDATES_PER_QUERY = 64
@@ -42,8 +50,13 @@ async def create_payment(
     order_id: uuid.UUID,
     blockchain: Blockchain,
     coin: Coin,
+    rates: RateBook | None = None,
 ) -> PaymentDetail:
-    """Reserve (or return the already reserved) exact amount for paying `order_id` on a pair."""
+    """Reserve (or return the already reserved) exact amount for paying `order_id` on a pair.
+
+    A fiat order is quoted here; once its quote is past `quote_ttl_seconds` the shopper gets a
+    fresh one (a new deposit), while the old deposit stays reserved so its amount still pays.
+    """
     order = await session.get(Order, order_id)
     if order is None:
         raise NotFound("order not found")
@@ -53,23 +66,32 @@ async def create_payment(
     if option is None:
         raise BadRequest("no wallet available for the selected chain and coin")
     existing = await session.scalar(
-        sa.select(Deposit).where(
+        sa.select(Deposit)
+        .where(
             Deposit.order_id == order.id,
             Deposit.blockchain == blockchain,
             Deposit.token == coin,
             Deposit.status == DepositStatus.ACTIVE,
         )
+        .order_by(Deposit.id.desc())
+        .limit(1)
     )
-    deposit = existing or await _reserve(session, settings, order, option)
+    if existing is not None and quote_expired(existing, utcnow()):
+        existing = None
+    deposit = existing or await _reserve(session, settings, order, option, rates)
     return payment_detail(order, deposit, option)
 
 
 async def _reserve(
-    session: AsyncSession, settings: Settings, order: Order, option: PaymentOption
+    session: AsyncSession,
+    settings: Settings,
+    order: Order,
+    option: PaymentOption,
+    rates: RateBook | None = None,
 ) -> Deposit:
     decimals = option.token.decimals
     try:
-        base = order.amount.to_base_units(decimals)
+        base, quote = base_units_for(order, option.coin, decimals, rates)
         step = Amount.parse(str(settings.orders.amount_step)).to_base_units(decimals)
     except AmountError:
         raise BadRequest(f"order amount is finer than {option.coin} can carry") from None
@@ -98,6 +120,8 @@ async def _reserve(
                 started_at=utcnow(),
                 reserved_until=reserved_until,
             )
+            if quote is not None:
+                stamp(deposit, quote)
             try:
                 async with session.begin_nested():
                     session.add(deposit)
@@ -132,12 +156,14 @@ async def _free_candidates(
 
 
 def display_amount(order: Order, units: int, decimals: int) -> str:
-    """The deposit amount in coin units, as short as possible but never shorter than the order's."""
+    """The deposit amount in coin units, as short as possible but never shorter than the order's
+    (a fiat order's quote: cents)."""
     text = format_base_units(units, decimals)
     if "." not in text:
         return text
     whole, frac = text.split(".")
-    keep = max(len(frac.rstrip("0")), min(order.amount_scale, decimals))
+    shortest = order.amount_scale if order.currency is None else QUOTED_DISPLAY_DECIMALS
+    keep = max(len(frac.rstrip("0")), min(shortest, decimals))
     return f"{whole}.{frac[:keep]}" if keep else whole
 
 
@@ -164,35 +190,35 @@ def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> Pay
         chain_id=option.chain_id,
         expires_at=int(order.expires_at.timestamp()),
         payment_uri=payment_uri(option, deposit.wallet_address, deposit.amount, deposit.decimals),
+        quote=quote_view(deposit),
     )
 
 
 async def close_order_deposits(session: AsyncSession, orders: Sequence[Order]) -> None:
-    """Stop offering ended orders' deposits (two statements, however many orders).
+    """Stop offering ended orders' deposits (one statement, however many orders).
 
-    Paid: the unmatched ones are released at once. Expired or cancelled: they linger, still
-    reserved until `reserved_until`, so a late payment is linked to its order, never another.
+    Paid, expired or cancelled alike: the deposits still open linger, reserved until
+    `reserved_until` (the matched one stays `matched`, also reserved), so a late or repeat payment
+    is linked to its own order and never credited to another order given the same amount.
     """
-    paid = [o.id for o in orders if o.status == OrderStatus.PAID]
-    ended = [o.id for o in orders if o.status != OrderStatus.PAID]
-    for ids, closing, target in (
-        (paid, RESERVED_STATUSES, DepositStatus.RELEASED),
-        (ended, (DepositStatus.ACTIVE,), DepositStatus.LINGERING),
-    ):
-        if ids:
-            await session.execute(
-                sa.update(Deposit)
-                .where(Deposit.order_id.in_(ids), Deposit.status.in_(closing))
-                .values(status=target)
-                .execution_options(synchronize_session=False)
-            )
+    ids = [o.id for o in orders]
+    if ids:
+        await session.execute(
+            sa.update(Deposit)
+            .where(Deposit.order_id.in_(ids), Deposit.status == DepositStatus.ACTIVE)
+            .values(status=DepositStatus.LINGERING)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def release_lapsed_reservations(session: AsyncSession) -> int:
-    """Free the amounts of ended orders whose late-payment window has passed."""
+    """Free the amounts of ended orders (paid ones too) whose late-payment window has passed."""
     result = await session.execute(
         sa.update(Deposit)
-        .where(Deposit.status == DepositStatus.LINGERING, Deposit.reserved_until <= utcnow())
+        .where(
+            Deposit.status.in_((DepositStatus.LINGERING, DepositStatus.MATCHED)),
+            Deposit.reserved_until <= utcnow(),
+        )
         .values(status=DepositStatus.RELEASED)
         .execution_options(synchronize_session=False)
     )

@@ -1,8 +1,10 @@
 """Where a shopper may be sent back to: no open redirects through our hosted page.
 
 A `success_url`/`cancel_url` must be an absolute https URL (http only to a loopback host, for local
-development) whose host is in `[checkout_sessions].redirect_allowed_hosts`. Anything a browser
-could read differently from Python (backslashes, control characters, spaces) is refused outright.
+development). The merchant who names it is authenticated by a secret key, so any host is accepted
+by default, as Stripe does; `[checkout_sessions].redirect_allowed_hosts`, when set, narrows it to
+the shop's own hosts. Anything a browser could read differently from Python (backslashes, control
+characters, spaces, credentials) is refused outright.
 """
 
 from __future__ import annotations
@@ -60,10 +62,10 @@ def check_redirect_url(name: str, value: str, settings: Settings) -> None:
             param=name,
         )
     allowed = settings.checkout_sessions.redirect_allowed_hosts
-    if not host_allowed(host, allowed):
+    if allowed and not host_allowed(host, allowed):
         raise BadRequest(
             f"{name} points at {host}, which is not in [checkout_sessions].redirect_allowed_hosts "
-            f"(allowed: {', '.join(allowed) or 'none configured'})",
+            f"(allowed: {', '.join(allowed)})",
             param=name,
         )
 

@@ -24,6 +24,7 @@ from app.idempotency import StoredResponse, respond_once
 from app.ids import new_id
 from app.orders.models import Order, OrderStatus
 from app.orders.service import change_status
+from app.rates.currencies import minor_units
 from app.security.signatures import url_origin
 from app.sessions import events
 from app.sessions.models import (
@@ -80,11 +81,15 @@ def session_link(base_url: str, session_id: str) -> str:
 def order_for(
     checkout: CheckoutSession, amount_cents: int, now: dt.datetime, expires_at: dt.datetime
 ) -> Order:
+    """The session's order: usd in coin units (1:1, cents), any other currency as a fiat price in
+    its minor units, quoted per coin when the shopper picks one (`app.payments.quotes`)."""
+    fiat = checkout.currency != SUPPORTED_CURRENCY
     return Order(
         id=new_id(),
         merchant_order_id=checkout.id,
         amount_units=amount_cents,
-        amount_scale=2,
+        amount_scale=minor_units(checkout.currency) if fiat else 2,
+        currency=checkout.currency.upper() if fiat else None,
         status=OrderStatus.PENDING,
         webhook_url=checkout.webhook_url or "",
         success_url=fill(checkout.success_url, checkout.id),
@@ -108,7 +113,7 @@ async def create_session(
         amount_total=valid.amount_total,
         amount_min=valid.amount_min,
         amount_max=valid.amount_max,
-        currency=SUPPORTED_CURRENCY,
+        currency=valid.currency,
         line_items=valid.line_items,
         success_url=request.success_url,
         cancel_url=request.cancel_url,

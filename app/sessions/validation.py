@@ -1,6 +1,7 @@
 """What a create request must satisfy, checked before anything is written: one currency (usd,
-paid 1:1 in USD stablecoins), integer cents, a payment's total or a donation's bounds, safe
-redirect URLs, an expiry within bounds."""
+paid 1:1 in USD stablecoins, or a fiat currency configured in `[rates]`, quoted per coin), integer
+minor units, a payment's total or a donation's bounds, safe redirect URLs, an expiry within
+bounds."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def cents_text(cents: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Validated:
+    currency: str
     mode: SessionMode
     line_items: list[dict[str, object]]
     amount_total: int | None
@@ -35,50 +37,71 @@ class Validated:
     customer_email: str | None
 
 
-def _currency(value: str, param: str) -> None:
-    if value.lower() != SUPPORTED_CURRENCY:
+def _currency(value: str, param: str, settings: Settings | None = None) -> str:
+    """The session's currency in lower case: usd (1:1), or a fiat currency priced in `[rates]`."""
+    code = value.lower()
+    if code == SUPPORTED_CURRENCY:
+        return code
+    priced = settings.rates.fiat_currencies if settings and settings.rates else []
+    if code.upper() in priced:
+        return code
+    if not priced:
         raise BadRequest(
             f"currency {value!r} is not supported: sessions are paid 1:1 in USD stablecoins "
             "(USDT, USDC, DAI), so only usd is accepted",
             param=param,
         )
+    accepted = ", ".join(sorted({SUPPORTED_CURRENCY, *(c.lower() for c in priced)}))
+    raise BadRequest(
+        f"currency {value!r} is not supported: sessions are paid 1:1 in USD stablecoins "
+        f"(USDT, USDC, DAI) or in a currency configured under [rates]; accepted: {accepted}",
+        param=param,
+    )
 
 
-def _line_items(request: CreateSessionRequest) -> tuple[list[dict[str, object]], int | None]:
+def _line_items(
+    request: CreateSessionRequest, settings: Settings | None = None
+) -> tuple[list[dict[str, object]], int | None, str]:
     if request.line_items is not None and request.amount is not None:
         raise BadRequest("send either line_items or amount, not both", param="amount")
     if request.line_items is None:
         if request.amount is None:
-            return [], None
+            currency = _currency(request.currency or SUPPORTED_CURRENCY, "currency", settings)
+            return [], None, currency
         name = request.product_title or "Payment"
-        _currency(request.currency or SUPPORTED_CURRENCY, "currency")
+        currency = _currency(request.currency or SUPPORTED_CURRENCY, "currency", settings)
         item = {
             "price_data": {
-                "currency": SUPPORTED_CURRENCY,
+                "currency": currency,
                 "product_data": {"name": name, "description": None},
                 "unit_amount": request.amount,
             },
             "quantity": 1,
             "amount_total": request.amount,
         }
-        return [item], request.amount
+        return [item], request.amount, currency
+    chosen: str | None = None
     if request.currency is not None:
-        _currency(request.currency, "currency")
+        chosen = _currency(request.currency, "currency", settings)
     if not request.line_items:
         raise BadRequest("line_items must not be empty", param="line_items")
     items: list[dict[str, object]] = []
     total = 0
     for index, line in enumerate(request.line_items):
-        _currency(line.price_data.currency, f"line_items[{index}][price_data][currency]")
+        param = f"line_items[{index}][price_data][currency]"
+        line_currency = _currency(line.price_data.currency, param, settings)
+        if chosen is not None and line_currency != chosen:
+            raise BadRequest("every line item must be priced in the same currency", param=param)
+        chosen = line_currency
         line_total = line.price_data.unit_amount * line.quantity
         total += line_total
         data = line.model_dump(mode="json")
         if line.price_data.product_data.images is None:
             del data["price_data"]["product_data"]["images"]
-        data["price_data"]["currency"] = SUPPORTED_CURRENCY
+        data["price_data"]["currency"] = line_currency
         data["amount_total"] = line_total
         items.append(data)
-    return items, total
+    return items, total, chosen or SUPPORTED_CURRENCY
 
 
 def _expiry(request: CreateSessionRequest, settings: Settings, now: dt.datetime) -> dt.datetime:
@@ -103,7 +126,7 @@ def validate(request: CreateSessionRequest, settings: Settings, now: dt.datetime
             param="mode",
         )
     mode = SessionMode(request.mode)
-    items, total = _line_items(request)
+    items, total, currency = _line_items(request, settings)
     amount_min = amount_max = None
     if mode is SessionMode.PAYMENT:
         if total is None:
@@ -142,5 +165,13 @@ def validate(request: CreateSessionRequest, settings: Settings, now: dt.datetime
         else None
     )
     return Validated(
-        mode, items, total, amount_min, amount_max, _expiry(request, settings, now), metadata, email
+        currency,
+        mode,
+        items,
+        total,
+        amount_min,
+        amount_max,
+        _expiry(request, settings, now),
+        metadata,
+        email,
     )

@@ -48,6 +48,10 @@ class Transfer(Base):
     order_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("orders.id"), index=True)
     """The order this transfer paid, or the ended order a late payment belongs to."""
     late: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
+    """Linked to an order that had expired or been cancelled when the payment was made."""
+    duplicate: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
+    """Linked to an order that another transfer (or an operator) had already paid: a repeat or
+    overpayment the operator must refund or settle; it never pays anything."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 

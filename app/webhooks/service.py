@@ -13,20 +13,23 @@ from app.db import after_commit, utcnow
 from app.errors import NotFound
 from app.ids import new_id
 from app.orders.models import Order
+from app.payments.quotes import webhook_fiat_fields
 from app.sessions import events as checkout_session_events
 from app.transfers.models import Transfer
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
 from app.webhooks.signal import outbox_written
 
 
-def order_status_payload(order: Order) -> dict[str, object]:
-    """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`."""
+def order_status_payload(order: Order, fiat: dict[str, object] | None = None) -> dict[str, object]:
+    """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`;
+    a fiat order adds its `currency` and locked `quote` (`app.payments.quotes`)."""
     return {
         "event_type": EventType.ORDER_STATUS_CHANGED.value,
         "order_id": str(order.id),
         "merchant_order_id": order.merchant_order_id,
         "status": order.status,
         "amount": str(order.amount),
+        **(fiat or {}),
     }
 
 
@@ -35,16 +38,18 @@ async def enqueue_order_status_changed(session: AsyncSession, order: Order) -> W
     writes the session's event instead (`app.sessions.events`); None then."""
     if await checkout_session_events.order_status_changed(session, order):
         return None
-    return _order_status_event(session, order)
+    return _order_status_event(session, order, await webhook_fiat_fields(session, order))
 
 
-def _order_status_event(session: AsyncSession, order: Order) -> WebhookEvent:
+def _order_status_event(
+    session: AsyncSession, order: Order, fiat: dict[str, object] | None = None
+) -> WebhookEvent:
     event = WebhookEvent(
         id=new_id(),
         event_type=EventType.ORDER_STATUS_CHANGED,
         order_id=order.id,
         target_url=order.webhook_url,
-        payload=order_status_payload(order),
+        payload=order_status_payload(order, fiat),
         next_attempt_at=utcnow(),
     )
     session.add(event)
@@ -84,7 +89,9 @@ async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> Web
     if order is None:
         raise NotFound("resource not found")
     session_event = await checkout_session_events.resend_for_order(session, order)
-    return session_event or _order_status_event(session, order)
+    return session_event or _order_status_event(
+        session, order, await webhook_fiat_fields(session, order)
+    )
 
 
 async def resend_unknown_transfer(

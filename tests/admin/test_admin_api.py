@@ -231,6 +231,7 @@ async def test_deposits_wallets_transfers_attach(server: ServerProcess, db: Any)
                 "token": "USDT",
                 "count": 1,
                 "amount": "9.400000",
+                "fiat": None,  # no fiat-priced order among them (docs/pricing.md)
             }
         ]
 

@@ -46,6 +46,8 @@ CHROMIUM_ARGS = [
 SHOP_URL = "http://shop.test"
 """The merchant's own site: never reached, Playwright answers for it (`route_shop`)."""
 DESKTOP = {"width": 720, "height": 940}
+FIAT_QUOTE_TTL = 8
+"""Seconds a fiat order's quote is locked in the browser tests (short, to see the re-quote)."""
 NETWORK_NOISE = ("Failed to load resource", "WebSocket connection to")
 """Console errors chromium logs for refused requests: expected whenever a test cuts the server."""
 
@@ -206,6 +208,7 @@ def shop(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Any:
         },
         checkout={"signature_refresh_url": f"{SHOP_URL}/checkout-signature"},
         security={"user_rate_limit_per_minute": 100_000},
+        rates={"fixed": {"USDT/EUR": "0.9200"}, "quote_ttl_seconds": FIAT_QUOTE_TTL},
     )
     data["wallets"] = [{"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT", "USDC"]}]
     config = write_config(tmp_path / "config.toml", data)

@@ -10,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 
+from app.admin.service import mark_paid
 from app.config import load_settings
+from app.db import unit_of_work
 from app.main import create_app
 from app.models import Deposit, Order, WebhookEvent
 from tests.conftest import TEST_WALLET_ETH, settings_dict
@@ -125,6 +127,26 @@ async def test_ended_orders_keep_amounts_reserved_for_late_payments(
     async with db() as session:
         statuses = dict((await session.execute(sa.select(Deposit.order_id, Deposit.status))).all())
     assert statuses == {uuid.UUID(first): "lingering", uuid.UUID(second): "active"}
+
+
+async def test_paid_orders_keep_their_other_amounts_reserved(
+    client: AsyncTestClient[Any], db: Any
+) -> None:
+    """A paid order's unused deposits linger like an expired order's: a repeat payment of them
+    is linked to the paid order, never credited to the next order for the same price."""
+    first = await new_order(client, amount="8")
+    await pay(client, first)
+    await pay(client, first, coin="USDC")
+    async with unit_of_work(db) as session:
+        await mark_paid(session, uuid.UUID(first), actor="test", reason=None)
+    second = await new_order(client, amount="8")
+    assert (await pay(client, second)).json()["amount"] == "8.0001"
+    assert (await pay(client, second, coin="USDC")).json()["amount"] == "8.0001"
+    async with db() as session:
+        rows = (await session.execute(sa.select(Deposit.order_id, Deposit.status))).all()
+    assert sorted((str(o), s) for o, s in rows) == sorted(
+        [(first, "lingering"), (first, "lingering"), (second, "active"), (second, "active")]
+    )
 
 
 async def test_cancel(client: AsyncTestClient[Any], db: Any) -> None:

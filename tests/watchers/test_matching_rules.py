@@ -364,10 +364,10 @@ async def test_an_order_paid_twice_is_paid_once_and_the_extra_payments_reported(
         await h.drain()
         rows = await h.transfers()
         events = await h.events()
-    assert [(r.status, r.order_id) for r in rows] == [
-        ("matched", order_id),
-        ("no_matched_deposit", order_id),  # seen while the order was open: linked, not credited
-        ("no_matched_deposit", None),  # seen after it was paid: the amount was free again
+    assert [(r.status, r.order_id, r.duplicate) for r in rows] == [
+        ("matched", order_id, False),
+        ("no_matched_deposit", order_id, True),  # seen while the order was open: not credited
+        ("no_matched_deposit", order_id, True),  # seen after it was paid: the amount is reserved
     ]
     assert [(e.event_type, e.transfer_id) for e in events] == [
         ("order_status_changed", None),
@@ -377,3 +377,59 @@ async def test_an_order_paid_twice_is_paid_once_and_the_extra_payments_reported(
     async with h.db() as session:
         deposit = await session.scalar(sa.select(Deposit).where(Deposit.order_id == order_id))
     assert deposit is not None and (deposit.status, deposit.transfer_id) == ("matched", rows[0].id)
+
+
+async def test_a_repeat_payment_never_pays_the_next_order_for_the_same_price(
+    database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
+) -> None:
+    """Alice pays, then her wallet sends the same amount again; Bob opened an order for the same
+    price in between. Alice's amount stays reserved by her paid order, so Bob gets another one and
+    her second transfer is linked to her order as a duplicate and reported, never Bob's payment."""
+    async with harness(database_url, [anvil.http_url], token, confirmations=2) as h:
+        await h.drain()
+        alice, amount = await h.open_order("15")
+        first = await transfer_tokens(w3, token, WALLET, amount, sender=PAYER)
+        await mine(w3)
+        await h.drain()
+        assert await h.status(alice) == "paid"
+
+        bob, bob_amount = await h.open_order("15")
+        assert bob_amount != amount, "a paid order's amount stays reserved"
+        repeat = await transfer_tokens(w3, token, WALLET, amount, sender=PAYER)
+        await mine(w3)
+        await h.drain()
+        assert await h.status(bob) == "pending"
+        assert await h.status(alice) == "paid"
+        rows = await h.transfers()
+        assert [(r.tx_hash, r.status, r.order_id, r.duplicate, r.late) for r in rows] == [
+            (first, "matched", alice, False, False),
+            (repeat, "no_matched_deposit", alice, True, False),
+        ]
+        events = await h.events()
+        assert [(e.event_type, e.order_id, e.transfer_id) for e in events] == [
+            ("order_status_changed", alice, None),
+            ("unknown_transfer_received", alice, rows[1].id),
+        ]
+        assert h.recorder.for_order(bob) == []
+        async with h.db() as session:
+            deposits = dict(
+                (await session.execute(sa.select(Deposit.order_id, Deposit.status))).all()
+            )
+        assert deposits == {alice: "matched", bob: "active"}
+
+        # Bob's own amount still pays Bob.
+        await transfer_tokens(w3, token, WALLET, bob_amount, sender=PAYER)
+        await mine(w3)
+        await h.drain()
+        assert await h.status(bob) == "paid"
+
+        # After the late-payment window the paid order's amount is free again.
+        async with unit_of_work(h.db) as session:
+            await session.execute(
+                sa.update(Deposit)
+                .where(Deposit.order_id == alice)
+                .values(reserved_until=utcnow() - dt.timedelta(seconds=1))
+            )
+            assert await release_lapsed_reservations(session) == 1
+        _, again = await h.open_order("15")
+        assert again == amount

@@ -1,0 +1,1 @@
+"""Fiat pricing: exchange-rate sources, the in-memory rate book and its refresher, currencies."""

@@ -1,0 +1,189 @@
+/**
+ * Wire types. Amounts stay decimal strings exactly as sent ("20.00" stays "20.00"): never turn
+ * them into a JavaScript number, which cannot hold every amount. Unknown fields are kept (the
+ * server only adds fields). Browser-safe.
+ */
+
+import { InvalidResponseError } from "./errors.js";
+
+export type OrderStatus = "pending" | "paid" | "expired" | "cancelled";
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["paid", "expired", "cancelled"]);
+
+/** `OrderResponse`: Ocrch's five fields, then stablecheckout's additive ones. */
+export interface Order {
+  order_id: string;
+  merchant_order_id: string;
+  amount: string;
+  status: OrderStatus | string;
+  created_at: number;
+  expires_at?: number;
+  metadata?: Record<string, unknown> | null;
+  success_url?: string | null;
+  cancel_url?: string | null;
+  /** While a payment is confirming: the transfer seen on chain. */
+  transfer?: Record<string, unknown> | null;
+  confirmations?: number | null;
+  required_confirmations?: number | null;
+  [extra: string]: unknown;
+}
+
+export interface ChainCoinPair {
+  blockchain: string;
+  stablecoin: string;
+  wallet_address: string;
+}
+
+/** What the shopper must send: exactly `amount` of `stablecoin` on `blockchain`. */
+export interface PaymentDetail {
+  order_id: string;
+  wallet_address: string;
+  amount: string;
+  blockchain: string;
+  stablecoin: string;
+  amount_base_units?: string;
+  decimals?: number;
+  token_contract?: string;
+  chain_id?: number | null;
+  expires_at?: number;
+  payment_uri?: string;
+  [extra: string]: unknown;
+}
+
+/** A hosted Checkout Session; amounts are integer US cents. */
+export interface CheckoutSession {
+  id: string;
+  object: "checkout.session";
+  url: string | null;
+  mode: string;
+  status: "open" | "complete" | "expired" | "canceled" | string;
+  payment_status: "unpaid" | "paid" | string;
+  amount_total: number | null;
+  amount_min?: number | null;
+  amount_max?: number | null;
+  currency: string;
+  line_items: Array<Record<string, unknown>>;
+  success_url: string;
+  cancel_url: string | null;
+  customer_email: string | null;
+  client_reference_id: string | null;
+  metadata: Record<string, string>;
+  order_id: string | null;
+  livemode: boolean;
+  created: number;
+  expires_at: number;
+  completed_at: number | null;
+  [extra: string]: unknown;
+}
+
+export interface SessionList {
+  object: "list";
+  data: CheckoutSession[];
+  has_more: boolean;
+}
+
+/** Ocrch `order_status_changed`; deduplicate on `eventId` or (`order_id`, `status`). */
+export interface OrderStatusChanged {
+  event_type: "order_status_changed";
+  order_id: string;
+  merchant_order_id: string;
+  status: OrderStatus | string;
+  amount: string;
+  timestamp: number;
+  eventId: string | null;
+}
+
+/** A transfer to a merchant wallet that paid no order (`blockchain` like `erc20:Ethereum`). */
+export interface UnknownTransferReceived {
+  event_type: "unknown_transfer_received";
+  transfer_id: number;
+  blockchain: string;
+  timestamp: number;
+  eventId: string | null;
+}
+
+/** A `checkout.session.*` event wrapping the session as it was when the event happened. */
+export interface SessionEvent {
+  event_type: "checkout.session";
+  id: string;
+  type: string;
+  created: number;
+  livemode: boolean;
+  session: CheckoutSession;
+}
+
+/** A correctly signed body of an event type this SDK version does not know yet. */
+export interface UnrecognizedEvent {
+  event_type: "unrecognized";
+  type: string;
+  payload: Record<string, unknown>;
+  eventId: string | null;
+}
+
+export type WebhookEvent =
+  | OrderStatusChanged
+  | UnknownTransferReceived
+  | SessionEvent
+  | UnrecognizedEvent;
+
+type Kind = "string" | "number" | "boolean" | "object";
+
+export function requireFields<T>(data: unknown, what: string, fields: Record<string, Kind>): T {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new InvalidResponseError(`${what}: expected a JSON object`);
+  }
+  const record = data as Record<string, unknown>;
+  for (const [key, kind] of Object.entries(fields)) {
+    const value = record[key];
+    const ok = kind === "number" ? Number.isInteger(value) : typeof value === kind && value !== null;
+    if (!ok) throw new InvalidResponseError(`${what}: field '${key}' is missing or not a ${kind}`);
+  }
+  return data as T;
+}
+
+export const parseOrder = (data: unknown): Order =>
+  requireFields<Order>(data, "order", {
+    order_id: "string",
+    merchant_order_id: "string",
+    amount: "string",
+    status: "string",
+    created_at: "number",
+  });
+
+export const parsePaymentDetail = (data: unknown): PaymentDetail =>
+  requireFields<PaymentDetail>(data, "payment detail", {
+    order_id: "string",
+    wallet_address: "string",
+    amount: "string",
+    blockchain: "string",
+    stablecoin: "string",
+  });
+
+export function parseChains(data: unknown): ChainCoinPair[] {
+  if (!Array.isArray(data)) throw new InvalidResponseError("chains: expected a JSON array");
+  return data.map((item) =>
+    requireFields<ChainCoinPair>(item, "chain", {
+      blockchain: "string",
+      stablecoin: "string",
+      wallet_address: "string",
+    }),
+  );
+}
+
+export const parseSession = (data: unknown): CheckoutSession =>
+  requireFields<CheckoutSession>(data, "checkout session", {
+    id: "string",
+    mode: "string",
+    status: "string",
+    payment_status: "string",
+    currency: "string",
+    success_url: "string",
+    livemode: "boolean",
+    created: "number",
+    expires_at: "number",
+  });
+
+export function parseSessionList(data: unknown): SessionList {
+  const list = requireFields<SessionList>(data, "session list", { object: "string" });
+  if (!Array.isArray(list.data)) throw new InvalidResponseError("session list: 'data' is not an array");
+  return { object: "list", data: list.data.map(parseSession), has_more: Boolean(list.has_more) };
+}
