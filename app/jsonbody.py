@@ -11,6 +11,7 @@ come back as `Decimal` built from their text, never as floats (money must stay e
 from __future__ import annotations
 
 import re
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -56,12 +57,31 @@ def _number(text: str) -> Decimal:
 
 
 _DECODER = msgspec.json.Decoder(float_hook=_number)
+SAFE_RECURSION_LIMIT = 1000
+"""Python's default. msgspec (on Python 3.11) bounds its recursion by the interpreter's limit,
+which a library may raise (py_ecc, loaded with web3, sets 100,000): 100,000 `[` would then
+overflow the C stack and kill the process instead of raising RecursionError."""
+
+
+def _decode(raw: bytes) -> Any:
+    limit = sys.getrecursionlimit()
+    if limit <= SAFE_RECURSION_LIMIT:
+        return _DECODER.decode(raw)
+    # msgspec holds the GIL while it decodes, so no other thread runs under the lower limit
+    # once the decode has started.
+    sys.setrecursionlimit(SAFE_RECURSION_LIMIT)
+    try:
+        return _DECODER.decode(raw)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def decode_json(raw: bytes | str) -> Any:
     """The decoded body; raises `JsonBodyError` with a short reason when it cannot be taken."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
     try:
-        data = _DECODER.decode(raw)
+        data = _decode(raw)
     except msgspec.ValidationError as exc:  # what `_number` raised, or an integer out of range
         reason = str(exc).split(" - at ")[0]
         raise JsonBodyError(

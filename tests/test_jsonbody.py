@@ -76,3 +76,19 @@ def test_the_culprit_is_named() -> None:
     with pytest.raises(JsonBodyError) as info:
         decode_json(b'{"line_items":[{"name":"ok"},{"name":"a\\u0000"}]}')
     assert info.value.where == ("line_items", 1, "name")
+
+
+def test_deep_bodies_with_a_raised_recursion_limit() -> None:
+    """py_ecc (loaded with web3) raises the limit to 100,000; msgspec then recursed until the C
+    stack overflowed and the process died (found by the full suite, after a web3 test)."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        for body in (nested(100_000), b"[" * 1_000_000, b'{"a":' * 100_000):
+            with pytest.raises(JsonBodyError):
+                decode_json(body)
+        assert sys.getrecursionlimit() == 100_000
+    finally:
+        sys.setrecursionlimit(before)
