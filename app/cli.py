@@ -67,6 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         log_level=args.log_level,
+        log_config=None,  # uvicorn's lines go through our handler, which redacts query strings
         access_log=False,
         ws="websockets-sansio",
         ws_per_message_deflate=False,  # ~37 KiB of zlib state per socket for ~300-byte frames

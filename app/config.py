@@ -130,6 +130,8 @@ class OrderSettings(_Section):
     expiry_sweep_interval_seconds: float = Field(default=1.0, gt=0)
     match_clock_skew_seconds: int = Field(default=5, ge=0)
     """How far a transfer's block time may precede its deposit and still pay it (clock drift)."""
+    max_amount: Decimal = Field(default=Decimal(10**12), gt=0, le=Decimal(10**30))
+    """Largest order amount in coin units; larger create requests get 400."""
 
 
 class SecuritySettings(_Section):
@@ -154,6 +156,11 @@ class SecuritySettings(_Section):
     """Open order WebSockets per client address per process; 0: no cap."""
     qr_rate_limit_per_minute: int = Field(default=120, ge=0)
     """`/checkout/qr.svg` renders per client per minute (cached answers count too); 0: no limit."""
+
+
+class MetricsSettings(_Section):
+    token: str | None = None
+    """Bearer token `/metrics` demands; unset: it answers loopback, unproxied clients only."""
 
 
 class WebhookSettings(_Section):
@@ -391,6 +398,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
     checkout_sessions: CheckoutSessionSettings = Field(default_factory=CheckoutSessionSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
     rates: RatesSettings | None = None
     """Fiat pricing; absent, orders are priced in coin units only (as in Ocrch)."""

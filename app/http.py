@@ -6,11 +6,9 @@ JSON `{"error": {"type", "message", "param"}}`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from litestar import MediaType, Request, Response
@@ -28,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import AppError, BadRequest, UnprocessableEntity, UnsupportedMediaType
+from app.jsonbody import JsonBodyError, decode_json
 from app.rates.book import RateBook
 from app.realtime.changes import Publisher
 from app.security.limits import ConnectionSlots, MemoryLimiter, RateLimiter
@@ -140,16 +139,12 @@ async def read_limited_body(request: Request[Any, Any, Any], limit: int) -> byte
     return b"".join(chunks)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def json_parser(model: type[M]) -> Callable[[str], M]:
-    """Parse body text into `model`; numbers keep their exact text (no floats), errors are 400."""
+    """Parse body text into `model` through the bounded decoder (`app.jsonbody`); errors are 400."""
 
     def parse(text: str) -> M:
         try:
-            data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+            data = decode_json(text)
             if not isinstance(data, dict):
                 raise ValueError("not an object")
             return model.model_validate(data)
@@ -179,9 +174,9 @@ async def read_json_body(request: Request[Any, Any, Any], model: type[M], limit:
     if body is None:
         raise BadRequest("Failed to buffer the request body: length limit exceeded")
     try:
-        data = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"Failed to parse the request body as JSON: {exc}") from None
+        data = decode_json(body)
+    except JsonBodyError as exc:
+        raise BadRequest(f"Failed to parse the request body as JSON: {exc.message}") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

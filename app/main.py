@@ -23,6 +23,7 @@ from app.admin.routes import AdminController
 from app.checkout.routes import checkout_router
 from app.config import Settings
 from app.dialects.routes import dialect_routes
+from app.edge import refuse_unstorable
 from app.errors import AppError
 from app.health import health
 from app.http import (
@@ -109,6 +110,7 @@ def create_app(
             HTTPException: http_exception_handler,
             Exception: internal_error_handler,
         },
+        before_request=refuse_unstorable,
         plugins=[channels],
         cors_config=CORSConfig(
             allow_origins=settings.merchant.allowed_origins or [],

@@ -12,11 +12,19 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 MAX_FRACTION_DIGITS = 28
-_DECIMAL_TEXT = re.compile(r"^(?P<int>\d+)(?:\.(?P<frac>\d+))?$")
+MAX_INTEGER_DIGITS = 40
+"""Far above any configurable order bound; stops a 10^6-digit string before `int()` runs."""
+_DECIMAL_TEXT = re.compile(r"(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
+"""ASCII digits, whole text (`\\d` takes fullwidth and Arabic digits, `$` a final newline)."""
 
 
 class AmountError(ValueError):
     """An amount that cannot be taken as money."""
+
+
+def is_formattable(value: Decimal) -> bool:
+    """Whether `format(value, "f")` stays short: `1e999999999` would take seconds and gigabytes."""
+    return value.is_finite() and -MAX_FRACTION_DIGITS - 1 <= value.adjusted() < MAX_INTEGER_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +38,14 @@ class Amount:
     def parse(cls, value: str | int | Decimal) -> Amount:
         """Parse a wire amount: a plain decimal string, or a JSON number taken through its text."""
         text = str(value).strip() if not isinstance(value, str) else value
-        match = _DECIMAL_TEXT.match(text)
+        match = _DECIMAL_TEXT.fullmatch(text)
         if match is None:
-            if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+            if isinstance(value, Decimal) and is_formattable(value) and value >= 0:
                 return cls.parse(format(value, "f"))
             raise AmountError(f"not a plain non-negative decimal: {text!r}")
         frac = match.group("frac") or ""
+        if len(match.group("int").lstrip("0")) > MAX_INTEGER_DIGITS:
+            raise AmountError(f"more than {MAX_INTEGER_DIGITS} integer digits")
         if len(frac) > MAX_FRACTION_DIGITS:
             raise AmountError(f"more than {MAX_FRACTION_DIGITS} fractional digits")
         return cls(int(match.group("int") + frac), len(frac))

@@ -9,19 +9,23 @@ are counted where that work happens.
 from __future__ import annotations
 
 import contextvars
+import hmac
+import ipaddress
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from litestar import MediaType, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from app.errors import Forbidden, Unauthorized
 from app.http import services_of
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -127,10 +131,35 @@ def refresh_rate_metrics(state: State) -> None:
     include_in_schema=True,
     media_type=MediaType.TEXT,
 )
-async def metrics(state: State) -> Response[bytes]:
+async def metrics(state: State, request: Request[Any, Any, Any]) -> Response[bytes]:
+    authorize_scrape(services_of(state).settings.metrics.token, request)
     await refresh_from_database(state)
     refresh_rate_metrics(state)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def authorize_scrape(token: str | None, request: Request[Any, Any, Any]) -> None:
+    """`[metrics].token` set: `Authorization: Bearer <token>`. Unset: only a loopback peer that
+    no proxy speaks for (a local proxy would otherwise make every visitor look local)."""
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            raise Unauthorized("metrics need Authorization: Bearer <[metrics].token>")
+        return
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback or any(name in request.headers for name in _FORWARDING_HEADERS):
+        raise Forbidden(
+            "metrics answer loopback clients only; set [metrics].token to scrape remotely"
+        )
 
 
 class RequestContextMiddleware:
@@ -180,13 +209,40 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+_QUERY = re.compile(r"(/[^\s?\"'<>]*)\?[^\s\"'<>]*")
+_SECRET_HEADER = re.compile(
+    r"(?i)\b(ocrch-signature|ocrch-signed-url|authorization|cookie|stablecheckout-signature)"
+    r"(\s*[:=]\s*)[^\r\n]+"
+)
+
+
+def redact(text: str) -> str:
+    """Query strings (a signed URL and its signature ride there) and credential headers."""
+    return _SECRET_HEADER.sub(r"\1\2[redacted]", _QUERY.sub(r"\1?[redacted]", text))
+
+
+class RedactFilter(logging.Filter):
+    """On the one handler, so every logger (uvicorn's and websockets' too) at every level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         return True
 
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI copy of the message (its lines come through here)
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -210,6 +266,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactFilter())
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime

@@ -495,13 +495,13 @@ async function loadConfig() {
 }
 
 /**
- * Where the User API lives: `?api=` in the page address when allowed, else config.json's api_base,
- * else this origin. `?api=` is only honoured without a config.json, or when config.json says
- * `"allow_api_param": true`: the parameter is not covered by any check the page can make, and a
- * forged link must not point a shop's own page at someone else's payment server.
+ * Where the User API lives: config.json's api_base, else this origin. `?api=` in the page address
+ * is honoured only when a config.json says `"allow_api_param": true`: the parameter is not covered
+ * by any check the page can make, and a forged link must not point a shop's own page at someone
+ * else's payment server. No config.json fails closed (this origin).
  */
 function apiBaseFrom(config, param) {
-  const pick = param && (!config.present || config.allow_api_param === true) ? param : config.api_base;
+  const pick = param && config.present && config.allow_api_param === true ? param : config.api_base;
   const url = safeHttpUrl(pick || "");
   return pick && url ? url.replace(/\/+$/, "").replace(/\?.*$/, "") : "";
 }

@@ -117,3 +117,13 @@ def test_dockerfile_is_small_and_non_root() -> None:
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".venv", "node_modules", ".git"} <= set(ignored)
     assert Path(REPO / "uv.lock").exists()
+
+
+def test_proxy_keeps_metrics_and_signatures_private() -> None:
+    """Issue 14, item 16: the public proxy neither forwards `/metrics` nor logs query strings."""
+    nginx = (REPO / "deploy" / "nginx.conf").read_text()
+    assert re.search(r"location = /metrics \{\s*return 404;", nginx)
+    log_format = re.search(r"log_format stablecheckout ([^;]+);", nginx)
+    assert log_format is not None and "$request " not in log_format.group(1) + " "
+    assert "$args" not in log_format.group(1) and "$request_uri" not in log_format.group(1)
+    assert "access_log /var/log/nginx/access.log stablecheckout;" in nginx

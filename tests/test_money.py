@@ -51,3 +51,18 @@ def test_round_trip(units: int, scale: int) -> None:
     amount = Amount(units, scale)
     assert Amount.parse(str(amount)) == amount
     assert amount.to_decimal() == Decimal(str(amount))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\uff11\uff10", "\u0661\u0660.\u0665", "10\n", "1\u0660", "10.\u0665", "1" * 41],
+)
+def test_amounts_take_ascii_digits_only(text: str) -> None:
+    """Issue 14: `\\d` took fullwidth and Arabic-Indic digits and `$` a final newline."""
+    with pytest.raises(AmountError):
+        Amount.parse(text)
+
+
+def test_huge_decimals_are_refused_before_formatting() -> None:
+    with pytest.raises(AmountError):
+        Amount.parse(Decimal("1e999999999"))

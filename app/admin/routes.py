@@ -32,6 +32,7 @@ from app.security.rate_limit import client_of
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
 
+ADMIN_BODY_BYTES = 64 * 1024
 Limit = FromQuery[int | None]
 Offset = FromQuery[int | None]
 
@@ -49,19 +50,28 @@ def transfer_id_of(value: str) -> int:
 
 async def optional_body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
     """Ocrch's admin POSTs carry no body; ours may carry a reason."""
-    raw = await read_limited_body(request, 64 * 1024)
-    if not raw or not raw.strip():
+    raw = await read_limited_body(request, ADMIN_BODY_BYTES)
+    if raw is None:
+        raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
+    if not raw.strip():
         return model()
     return json_parser(model)(raw.decode("utf-8", "replace"))
+
+
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9999, 12, 30)
+"""`until` includes its whole day, so the last day leaves room for the day after it."""
 
 
 def _day(value: str | None, default: dt.datetime) -> dt.datetime:
     if value is None:
         return default
     try:
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise BadRequest("dates are YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequest(f"dates are between {FIRST_DAY} and {LAST_DAY}")
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
 class AdminController(Controller):
@@ -245,7 +255,10 @@ class AdminController(Controller):
         settings: NamedDependency[Settings],
     ) -> AdminOrder:
         tid = transfer_id_of(transfer_id)
-        body = json_parser(AttachRequest)((await request.body()).decode("utf-8", "replace"))
+        raw = await read_limited_body(request, ADMIN_BODY_BYTES)
+        if raw is None:
+            raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
+        body = json_parser(AttachRequest)(raw.decode("utf-8", "replace"))
         return await service.attach_transfer(
             db_session, settings, tid, body.order_id, actor=actor(request), reason=body.reason
         )

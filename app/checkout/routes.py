@@ -18,6 +18,7 @@ from litestar.static_files import create_static_files_router
 
 from app.errors import BadRequest
 from app.http import services_of
+from app.security.headers import HOSTED_PAGE_CSP, page_headers_middleware
 from app.security.limits import Limit
 from app.security.rate_limit import enforce
 
@@ -79,6 +80,7 @@ def checkout_router(frontend_dir: Path | None = None) -> Router:
     directory = frontend_dir or FRONTEND_DIR
     return Router(
         path="/",
+        middleware=[page_headers_middleware(HOSTED_PAGE_CSP)],
         route_handlers=[
             checkout_qr,
             checkout_config,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.chains import Blockchain, Coin
-from app.money import Amount, AmountError
+from app.money import Amount, AmountError, is_formattable
 from app.orders.models import OrderStatus
 
 
@@ -17,6 +18,8 @@ def _wire_amount(value: Any) -> Any:
     """A decimal string or JSON number; anything else fails to deserialize, as in Ocrch."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise ValueError("amount must be a decimal string or number")
+    if isinstance(value, Decimal) and not is_formattable(value):
+        raise ValueError("amount is out of range")
     text = value if isinstance(value, str) else format(Decimal(value), "f")
     negative = text.startswith("-")
     try:
@@ -27,6 +30,26 @@ def _wire_amount(value: Any) -> Any:
 
 
 WireAmount = Annotated[str, BeforeValidator(_wire_amount)]
+
+
+def _plain_numbers(value: Any) -> Any:
+    """Metadata is opaque and stored as JSON: its decimals become what a JSON library reads
+    (int or double), as Ocrch's serde_json does; `Decimal` would not serialize (a 500)."""
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError("metadata numbers must fit a double")
+        return number
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    return value
+
+
+Metadata = Annotated[dict[str, Any] | None, BeforeValidator(_plain_numbers)]
 
 
 class CreateOrderRequest(BaseModel):
@@ -45,7 +68,7 @@ class CreateOrderRequest(BaseModel):
         description="ISO 4217 code (e.g. EUR): `amount` is a fiat price, quoted per coin.",
     )
     expires_in: int | None = Field(default=None, description="Seconds until the order expires.")
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
     success_url: str | None = None
     cancel_url: str | None = None
     transfer: dict[str, Any] | None = None

@@ -99,6 +99,11 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
         amount = _validated_amount(request)
     else:
         amount, request.currency = fiat_price(request.amount, request.currency, settings)
+    if amount.to_decimal() > settings.orders.max_amount:
+        raise BadRequest(
+            f"amount must be at most {settings.orders.max_amount:f} ([orders].max_amount)",
+            param="amount",
+        )
     max_url = settings.webhooks.max_url_length
     _check_http_url("webhook_url", request.webhook_url, max_url)
     try:

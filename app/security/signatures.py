@@ -185,10 +185,22 @@ def verify_url_signature(
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 
 
+_SPECIAL_SCHEME = re.compile(r"^(?:https?|wss?|ftp|file):", re.IGNORECASE)
+
+
+def whatwg_prepare(url: str) -> str:
+    """The string a browser's URL parser reads: C0 controls and spaces trimmed at both ends,
+    tabs and newlines removed, and `\\` read as `/` in special schemes (WHATWG URL §4.4).
+    Without this, `https://evil.com\\@shop.example` has host `shop.example` to `urlsplit` and
+    `evil.com` to every browser."""
+    url = url.strip("".join(map(chr, range(0x21)))).translate({9: None, 10: None, 13: None})
+    return url.replace("\\", "/") if _SPECIAL_SCHEME.match(url) else url
+
+
 def url_origin(url: str) -> str | None:
     """WHATWG-style serialized origin of `url`; "null" for opaque schemes; None if unparseable."""
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(whatwg_prepare(url))
         port = parts.port
     except ValueError:
         return None

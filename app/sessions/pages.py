@@ -11,7 +11,7 @@ from app.sessions.models import CheckoutSession
 from app.sessions.schemas import MAX_AMOUNT_CENTS
 from app.sessions.validation import DEFAULT_DONATION_MIN, cents_text
 
-_STYLE = """
+STYLE = """
 :root{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#18202f;
 background:#f3f5f9}@media (prefers-color-scheme:dark){:root{color:#e8ecf3;background:#0f131a}
 .card{background:#181e28!important}input{background:#0f131a;color:#e8ecf3}}
@@ -34,7 +34,7 @@ def _page(title: str, body: str) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="no-referrer"><title>{html.escape(title)}</title>
-<style>{_STYLE}</style></head><body><main class="card">{body}</main></body></html>"""
+<style>{STYLE}</style></head><body><main class="card">{body}</main></body></html>"""
 
 
 def _back(checkout: CheckoutSession | None) -> str:

@@ -3,8 +3,6 @@ session id is the shopper's credential). Handlers parse, authenticate and call o
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
@@ -19,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.errors import AppError, BadRequest
 from app.http import error_response, read_limited_body
+from app.jsonbody import JsonBodyError, decode_json
+from app.security.headers import inline_style_csp, page_headers_middleware
 from app.sessions import keys, pages, service, shopper, testmode
 from app.sessions.models import ApiKey
 from app.sessions.schemas import CreateSessionRequest, SessionList, SessionOut, session_out
@@ -41,26 +41,6 @@ def _param(loc: tuple[int | str, ...]) -> str:
     return head + "".join(f"[{part}]" for part in rest)
 
 
-def _nul_at(value: Any, loc: tuple[int | str, ...] = ()) -> str | None:
-    """Where a string holds a NUL (which PostgreSQL text cannot store), as a parameter name."""
-    if isinstance(value, str):
-        return _param(loc) if "\x00" in value else None
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return _param(loc)
-        found = _nul_at(item, (*loc, key))
-        if found is not None:
-            return found
-    return None
-
-
 def parse_create(request: Request[Any, Any, Any], raw: bytes | None) -> CreateSessionRequest:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -68,14 +48,14 @@ def parse_create(request: Request[Any, Any, Any], raw: bytes | None) -> CreateSe
     if raw is None:
         raise BadRequest("the request body is too large")
     try:
-        data = json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the request body is not valid JSON") from None
+        data = decode_json(raw)
+    except JsonBodyError as exc:
+        if not exc.where:
+            raise BadRequest(f"the request body is not valid JSON: {exc.message}") from None
+        param = _param(exc.where)
+        raise BadRequest(f"invalid {param}: {exc.message}", param=param) from None
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
-    nul = _nul_at(data)
-    if nul is not None:
-        raise BadRequest(f"invalid {nul}: NUL characters are not allowed", param=nul)
     try:
         return CreateSessionRequest.model_validate(data)
     except ValidationError as exc:
@@ -245,4 +225,8 @@ async def refresh_signature(
 
 
 def session_link_router() -> Router:
-    return Router(path="/", route_handlers=[follow_session, choose_amount, refresh_signature])
+    return Router(
+        path="/",
+        middleware=[page_headers_middleware(inline_style_csp(pages.STYLE))],
+        route_handlers=[follow_session, choose_amount, refresh_signature],
+    )

@@ -190,3 +190,30 @@ def test_url_negatives_in_ocrch_order() -> None:
 )
 def test_url_origin(url: str, origin: str | None) -> None:
     assert url_origin(url) == origin
+
+
+# Issue 14, item 17: browsers (WHATWG) read `\` as `/` in special schemes and drop tabs and
+# newlines, so the origin is the one before the backslash; `urlsplit` alone read the other one.
+BACKSLASH_ATTACKS = [
+    ("https://evil.com\\@checkout.example.com/pay", "https://evil.com"),
+    ("https://evil.com\\\\@checkout.example.com/", "https://evil.com"),
+    ("HTTPS://evil.com\\@checkout.example.com", "https://evil.com"),
+    ("https://evil.com\\.checkout.example.com/", "https://evil.com"),
+    ("https://evil.com:8443\\@checkout.example.com/", "https://evil.com:8443"),
+    ("wss://evil.com\\@checkout.example.com/", "wss://evil.com"),
+    ("https://checkout.exa\tmple.com/pay", "https://checkout.example.com"),
+    ("https://checkout.example.com/a\\b?c", "https://checkout.example.com"),
+    ("https://user@checkout.example.com\\@evil.com/", "https://checkout.example.com"),
+]
+
+
+@pytest.mark.parametrize(("url", "origin"), BACKSLASH_ATTACKS)
+def test_url_origin_reads_backslashes_as_browsers_do(url: str, origin: str) -> None:
+    assert url_origin(url) == origin
+
+
+def test_a_signed_backslash_url_is_not_the_shops_origin() -> None:
+    """Signed with the right key, the attack URL still names evil.com: 403, never accepted."""
+    url = f"https://evil.com\\@checkout.example.com/pay?order_id={OID}"
+    header = sign_url(K1, url, 1711900800)
+    assert _url_error(header, url=url) == (403, "origin not allowed")
