@@ -286,3 +286,11 @@ def running_dev(workdir: Path) -> Iterator[DevProcess]:
             rest, _ = process.communicate()
         dev.output.append(rest)
         dev.returncode = process.returncode
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s `--dist loadgroup`: whole files per worker, long ones first (xdist_groups)."""
+    from tests.xdist_groups import make_scheduler
+
+    return make_scheduler(config, log)
