@@ -232,12 +232,34 @@ def start_server(
     raise RuntimeError(f"serve did not become healthy:\n{server.log()}")
 
 
+@pytest.fixture(scope="module")
+def _module_servers() -> Iterator[dict[str, ServerProcess]]:
+    """The `server` processes of one test module, one per database; stopped after its last test."""
+    servers: dict[str, ServerProcess] = {}
+    yield servers
+    for proc in servers.values():
+        proc.stop()
+
+
 @pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
-    config = write_config(tmp_path / "config.toml", settings_dict(settings.database_url))
-    proc = start_server(config, settings.database_url, tmp_path / "serve.log")
-    yield proc
-    proc.stop()
+def server(
+    settings: Settings,
+    _module_servers: dict[str, ServerProcess],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> ServerProcess:
+    """A real `serve` over the test's database, which `database_url` empties before each test.
+
+    One process per database and test module, not per test: starting it costs more than most tests
+    that use it. Between tests it keeps only in-memory counters (metrics totals, the per-minute
+    user API rate limit), which no test counts on; one that died is started again.
+    """
+    proc = _module_servers.get(settings.database_url)
+    if proc is None or proc.process.poll() is not None:
+        workdir = tmp_path_factory.mktemp("server")
+        config = write_config(workdir / "config.toml", settings_dict(settings.database_url))
+        proc = start_server(config, settings.database_url, workdir / "serve.log")
+        _module_servers[settings.database_url] = proc
+    return proc
 
 
 @dataclass
@@ -289,3 +311,11 @@ def running_dev(workdir: Path) -> Iterator[DevProcess]:
             rest, _ = process.communicate()
         dev.output.append(rest)
         dev.returncode = process.returncode
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s `--dist loadgroup`: whole files per worker, long ones first (xdist_groups)."""
+    from tests.xdist_groups import make_scheduler
+
+    return make_scheduler(config, log)

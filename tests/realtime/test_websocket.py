@@ -161,6 +161,9 @@ async def test_change_on_process_a_reaches_socket_on_process_b(
     assert elapsed < 1.0
 
 
+# A load run (200 concurrent requests): in `make test-slow`, alone, not beside another worker,
+# where its requests' 30 s wait for a database connection can run out on 2 cores.
+@pytest.mark.slow
 async def test_concurrent_payments_get_distinct_amounts(
     server: ServerProcess, settings: Settings
 ) -> None:

@@ -26,6 +26,17 @@ import pytest
 from app.devchain.anvil import AnvilNotFoundError, AnvilProcess, find_anvil
 from tests.conftest import REPO, free_port, unavailable
 
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here is a multi-minute fault-injection run: `slow`, so `make test` leaves it out
+    and `make test-slow` (which CI runs after `make test`) runs it."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
 
 def tail(path: Path, lines: int = 60) -> str:
     try:

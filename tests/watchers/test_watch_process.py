@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from web3 import AsyncWeb3
 
@@ -49,6 +50,7 @@ async def wait_for_log(proc: WatchProcess, text: str, timeout: float) -> bool:
     return False
 
 
+@pytest.mark.slow  # a burst of 200 payments with kill -9 at random moments: fault injection
 async def test_kill_9_during_a_burst_of_payments_loses_and_doubles_nothing(
     database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str, tmp_path: Path
 ) -> None:
