@@ -22,6 +22,8 @@ from app import __version__, root
 from app.admin.routes import AdminController
 from app.checkout.routes import checkout_router
 from app.config import Settings
+from app.dialects.opencheckout import OpenCheckoutController
+from app.dialects.ovgc import OvgcController
 from app.errors import AppError
 from app.health import health
 from app.http import (
@@ -86,6 +88,8 @@ def create_app(
         route_handlers=[
             ServiceOrdersController,
             CheckoutSessionsController,
+            OpenCheckoutController,
+            OvgcController,
             session_link_router(),
             AdminController,
             user_api,

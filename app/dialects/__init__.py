@@ -1,0 +1,4 @@
+"""API dialects: other checkout systems' wire formats served as thin front doors onto the one
+sessions/orders engine (`app.sessions`). Each maps its request and response shapes, status words,
+error envelope and webhook format; none touches matching, deposits or the order lifecycle.
+The table of dialects is docs/compatibility.md."""
