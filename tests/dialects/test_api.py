@@ -8,10 +8,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 
 from app.config import Settings, load_settings
+from app.db import unit_of_work
 from app.main import create_app
+from app.models import CheckoutSession, WebhookEvent
+from app.orders.service import cancel_order
+from app.webhooks.service import resend_order_status
 from tests.sessions.conftest import SHOP, Keys, bearer, cart_body, session_settings_dict
 
 OC_SECRET = "whsec_Oc4Ku8Wn2Qp6Xs0Jv3Lm7Hc1Tb5Yd9FgQq"
@@ -150,3 +155,38 @@ async def test_ovgc_errors(api: AsyncTestClient[Any], api_keys: Keys) -> None:
     assert not_json.json()["error"]["code"] == "BAD_REQUEST"
     unknown = await api.get(f"{path}/cs_test_nope", headers=bearer(api_keys.test))
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_dialect_sessions_report_in_their_own_format_only(
+    api: AsyncTestClient[Any], api_keys: Keys, sdb: Any
+) -> None:
+    """An OVGC session's cancel writes one `payment.declined` row to `[dialects.ovgc]` (none for
+    `[checkout_sessions]`); an operator's resend copies it; an expiry reports nothing in OVGC."""
+    made = await post(api, "/api/checkout-sessions", api_keys.test, ovgc_body())
+    session_id = made.json()["data"]["session"]["id"]
+    async with unit_of_work(sdb) as db:
+        checkout = await db.get(CheckoutSession, session_id)
+        assert checkout is not None and checkout.dialect == "ovgc"
+        order_id = checkout.order_id
+        assert order_id is not None
+        await cancel_order(db, order_id)
+    async with unit_of_work(sdb) as db:
+        await resend_order_status(db, order_id)
+    oc = await post(api, "/api/checkout/sessions", api_keys.test, cart_body())
+    await api.post(
+        f"/api/checkout/sessions/{oc.json()['id']}/expire", headers=bearer(api_keys.test)
+    )
+    ended = await post(api, "/api/checkout-sessions", api_keys.test, ovgc_body())
+    ovgc_id = ended.json()["data"]["session"]["id"]
+    await api.post(f"/api/checkout/sessions/{ovgc_id}/expire", headers=bearer(api_keys.test))
+    async with sdb() as db:
+        rows = list(await db.scalars(sa.select(WebhookEvent).order_by(WebhookEvent.created_at)))
+    assert [(r.format, r.event_type, r.target_url) for r in rows] == [
+        ("ovgc", "payment.declined", DIALECTS["ovgc"]["webhook_url"]),
+        ("ovgc", "payment.declined", DIALECTS["ovgc"]["webhook_url"]),
+        ("opencheckout", "checkout.session.expired", DIALECTS["opencheckout"]["webhook_url"]),
+    ]
+    assert rows[0].payload == rows[1].payload
+    assert rows[0].payload["data"]["status"] == "declined"
+    assert rows[2].payload["status"] == "expired"
+    assert rows[2].payload["metadata"] == {"order_id": "42"}
