@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import utcnow
 from app.dialects import common
-from app.errors import BadRequest, TooManyRequests
+from app.errors import BadRequest
 from app.http import read_limited_body
 from app.idempotency import respond_once
 from app.sessions import service, testmode
@@ -126,7 +126,12 @@ class OpenCheckoutController(Controller):
             raise BadRequest(SUBSCRIPTION_REFUSED)
         refusal = await testmode.check_key_limits(db_session, settings, api_key)
         if refusal is not None:
-            raise TooManyRequests(refusal.message)
+            return Response(
+                envelope(429, refusal.message),
+                status_code=429,
+                media_type=MediaType.JSON,
+                headers={"Retry-After": str(refusal.retry_after)},
+            )
         base = service.public_base(settings, for_new_session=True)
         validate(body, settings, utcnow())
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import utcnow
 from app.dialects import common
-from app.errors import BadRequest, TooManyRequests
+from app.errors import BadRequest
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
 from app.sessions.models import ApiKey, CheckoutSession, SessionStatus
@@ -145,7 +145,12 @@ class OvgcController(Controller):
         body = parse(data)
         refusal = await testmode.check_key_limits(db_session, settings, api_key)
         if refusal is not None:
-            raise TooManyRequests(refusal.message)
+            return Response(
+                envelope(429, refusal.message),
+                status_code=429,
+                media_type=MediaType.JSON,
+                headers={"Retry-After": str(refusal.retry_after)},
+            )
         base = service.public_base(settings, for_new_session=True)
         expires_at = utcnow() + TTL
         request_ = CreateSessionRequest(
