@@ -174,6 +174,9 @@ class WebhookSettings(_Section):
     """How often a sender looks for rows written by other processes."""
     first_retry_seconds: float = Field(default=2.0, gt=0)
     max_retry_interval_seconds: float = Field(default=3600.0, gt=0)
+    format: Literal["ocrch", "seed002"] = "ocrch"
+    """How Ocrch order webhooks are written: Ocrch's `order_status_changed`, or seed 002's
+    `payment-authorized` callback (docs/compatibility.md)."""
 
 
 class CheckoutSettings(_Section):
@@ -219,6 +222,39 @@ class CheckoutSessionSettings(_Section):
                 "`stablecheckout gen-secret --webhook`",
             )
         return self
+
+
+class DialectWebhookSettings(_Section):
+    """One API dialect's webhooks (`[dialects.opencheckout]`, `[dialects.ovgc]`): where its
+    sessions' events go and the key that signs them, its own, never `[merchant].secret`."""
+
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        if value is not None:
+            _secret_error(value, secret_policy.MIN_WEBHOOK_SECRET)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> DialectWebhookSettings:
+        if self.webhook_url and not self.webhook_secret:
+            raise PydanticCustomError(
+                "missing_secret",
+                "webhook_secret is required when webhook_url is set (dialect webhooks are signed "
+                "with their own key, not [merchant].secret): generate one with "
+                "`stablecheckout gen-secret --webhook`",
+            )
+        return self
+
+
+class DialectsSettings(_Section):
+    """API dialects served beside our own (docs/compatibility.md)."""
+
+    opencheckout: DialectWebhookSettings = Field(default_factory=DialectWebhookSettings)
+    ovgc: DialectWebhookSettings = Field(default_factory=DialectWebhookSettings)
 
 
 class TokenSettings(_Section):
@@ -399,6 +435,7 @@ class Settings(BaseSettings):
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
     checkout_sessions: CheckoutSessionSettings = Field(default_factory=CheckoutSessionSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    dialects: DialectsSettings = Field(default_factory=DialectsSettings)
     chains: dict[Blockchain, ChainSettings] = Field(default_factory=dict)
     rates: RatesSettings | None = None
     """Fiat pricing; absent, orders are priced in coin units only (as in Ocrch)."""
@@ -489,6 +526,15 @@ class Settings(BaseSettings):
                 "[checkout_sessions].webhook_secret must differ from [merchant].secret: "
                 "generate one with `stablecheckout gen-secret --webhook`",
             )
+        for name in ("opencheckout", "ovgc"):
+            dialect: DialectWebhookSettings = getattr(self.dialects, name)
+            if dialect.webhook_secret and dialect.webhook_secret == self.merchant.secret:
+                raise PydanticCustomError(
+                    "reused_secret",
+                    "[dialects.{name}].webhook_secret must differ from [merchant].secret: "
+                    "generate one with `stablecheckout gen-secret --webhook`",
+                    {"name": name},
+                )
         return self
 
     @property

@@ -22,6 +22,8 @@ from app import __version__, root
 from app.admin.routes import AdminController
 from app.checkout.routes import checkout_router
 from app.config import Settings
+from app.dialects.opencheckout import OpenCheckoutController
+from app.dialects.ovgc import OvgcController
 from app.dialects.routes import dialect_routes
 from app.edge import refuse_unstorable
 from app.errors import AppError
@@ -90,6 +92,8 @@ def create_app(
         route_handlers=[
             ServiceOrdersController,
             CheckoutSessionsController,
+            OpenCheckoutController,
+            OvgcController,
             session_link_router(),
             AdminController,
             user_api,

@@ -7,7 +7,7 @@ an earlier one wrote: deposits close before anything is reported.
     OrderStatusChanged   payments (deposits linger), webhooks (Ocrch order rows),
                          dialects (Epusdt / Epay notify rows, paid orders only),
                          sessions (move the session → CheckoutSessionChanged), realtime (push)
-    CheckoutSessionChanged  webhooks (session rows)
+    CheckoutSessionChanged  webhooks (session rows), dialects (OpenCheckout / OVGC rows)
     PaymentDetected      realtime (push "k of n confirmations")
     PaymentWithdrawn     realtime (push the order as it is)
     TransferUnmatched    webhooks (Ocrch unknown_transfer_received)
@@ -15,7 +15,10 @@ an earlier one wrote: deposits close before anything is reported.
 
 from __future__ import annotations
 
+from app.dialects import common as dialects
 from app.dialects import notify as dialect_notify
+from app.dialects import opencheckout as _opencheckout  # noqa: F401 - registers its webhooks
+from app.dialects import ovgc as _ovgc  # noqa: F401 - registers its webhooks
 from app.events import subscribe
 from app.orders.events import OrderStatusChanged
 from app.payments import service as payments
@@ -30,6 +33,7 @@ subscribe(OrderStatusChanged, dialect_notify.on_order_status_changed)
 subscribe(OrderStatusChanged, sessions.on_order_status_changed)
 subscribe(OrderStatusChanged, pushes.on_order_status_changed)
 subscribe(sessions.CheckoutSessionChanged, webhooks.on_checkout_session_changed)
+subscribe(sessions.CheckoutSessionChanged, dialects.on_checkout_session_changed)
 subscribe(PaymentDetected, pushes.on_payment_detected)
 subscribe(PaymentWithdrawn, pushes.on_payment_withdrawn)
 subscribe(TransferUnmatched, webhooks.on_transfer_unmatched)

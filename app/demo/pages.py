@@ -60,6 +60,10 @@ def shop_page(shop: DemoShop) -> str:
 <div class="price">{item.price} {DEMO_CURRENCY}</div>
 <input type="hidden" name="item" value="{item.key}">
 <button type="submit" data-testid="buy-{item.key}">Buy with stablecoins</button>
+<label class="note">API <select name="dialect" data-testid="dialect-{item.key}">
+<option value="stablecheckout">stablecheckout</option>
+<option value="opencheckout">OpenCheckout</option><option value="ovgc">OVGC</option></select>
+</label>
 <button type="submit" formaction="/demo/buy-session" data-testid="buy-session-{item.key}"
  class="secondary">Buy via Checkout Session</button></form>"""
         for item in CATALOG.values()

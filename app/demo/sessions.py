@@ -41,17 +41,45 @@ async def _api(
     return body
 
 
-async def _start(state: State, body: dict[str, Any], key: str) -> Redirect:
-    shop = _demo(state)
+DIALECTS = {
+    "stablecheckout": "/api/v1/checkout/sessions",
+    "opencheckout": "/api/checkout/sessions",
+    "ovgc": "/api/checkout-sessions",
+}
+"""The demo's dialect switch: the same purchase through each API (docs/compatibility.md)."""
+COMPLETED = {"stablecheckout": "complete", "opencheckout": "completed", "ovgc": "completed"}
+
+
+def _return_url(state: State, dialect: str) -> str:
+    base = _demo(state).base_url
+    return f"{base}/demo/session-return?dialect={dialect}&session_id={{CHECKOUT_SESSION_ID}}"
+
+
+async def _start(
+    state: State, body: dict[str, Any], key: str, dialect: str = "stablecheckout"
+) -> Redirect:
     body = {
         **body,
-        "success_url": f"{shop.base_url}/demo/session-return?session_id={{CHECKOUT_SESSION_ID}}",
-        "cancel_url": f"{shop.base_url}/demo",
+        "success_url": _return_url(state, dialect),
+        "cancel_url": f"{_demo(state).base_url}/demo",
     }
-    session = await _api(
-        state, "POST", "/api/v1/checkout/sessions", {"Idempotency-Key": key}, json=body
-    )
+    session = await _api(state, "POST", DIALECTS[dialect], {"Idempotency-Key": key}, json=body)
     return Redirect(session["url"], status_code=303)
+
+
+async def _start_ovgc(state: State, cents: int, name: str, item: str) -> Redirect:
+    """Seed 001's request: amount in cents, email, product_title, the two URLs."""
+    body = {
+        "amount": cents,
+        "currency": "USD",
+        "email": "shopper@demo.test",
+        "product_title": name,
+        "success_url": _return_url(state, "ovgc"),
+        "cancel_url": f"{_demo(state).base_url}/demo",
+        "metadata": {"item": item},
+    }
+    made = await _api(state, "POST", DIALECTS["ovgc"], json=body)
+    return Redirect(made["data"]["checkout_url"], status_code=303)
 
 
 @post("/demo/buy-session", include_in_schema=False, status_code=303)
@@ -61,7 +89,12 @@ async def demo_buy_session(request: Request[Any, Any, Any], state: State) -> Red
     item = CATALOG.get(str(form.get("item", "")))
     if item is None:
         raise BadRequest("unknown item")
+    dialect = str(form.get("dialect", "stablecheckout"))
+    if dialect not in DIALECTS:
+        raise BadRequest("unknown dialect")
     cents = Amount.parse(item.price).to_base_units(2)
+    if dialect == "ovgc":
+        return await _start_ovgc(state, cents, item.name, item.key)
     line = {
         "price_data": {
             "currency": "usd",
@@ -71,7 +104,7 @@ async def demo_buy_session(request: Request[Any, Any, Any], state: State) -> Red
         "quantity": 1,
     }
     body = {"mode": "payment", "line_items": [line], "metadata": {"item": item.key}}
-    return await _start(state, body, f"demo-{item.key}-{time.time_ns()}")
+    return await _start(state, body, f"demo-{item.key}-{time.time_ns()}", dialect)
 
 
 @post("/demo/donate", include_in_schema=False, status_code=303)
@@ -91,13 +124,23 @@ async def demo_donate(state: State) -> Redirect:
 
 @get("/demo/session-return", include_in_schema=False, status_code=303)
 async def demo_session_return(
-    state: State, session_id: Annotated[str, QueryParameter(max_length=80)]
+    state: State,
+    session_id: Annotated[str, QueryParameter(max_length=80)],
+    dialect: Annotated[str, QueryParameter(max_length=20)] = "stablecheckout",
 ) -> Redirect:
-    """The success_url: never trust the redirect alone, retrieve the session."""
-    session = await _api(state, "GET", f"/api/v1/checkout/sessions/{quote(session_id)}")
-    if session["status"] != "complete":
+    """The success_url: never trust the redirect alone, retrieve the session (in its dialect)."""
+    if dialect not in DIALECTS:
+        raise BadRequest("unknown dialect")
+    session = await _api(state, "GET", f"{DIALECTS[dialect]}/{quote(session_id)}")
+    if dialect == "ovgc":
+        session = session["data"]
+    if session["status"] != COMPLETED[dialect]:
         return Redirect(f"/demo?session={quote(session['status'])}", status_code=303)
-    name = session["line_items"][0]["price_data"]["product_data"]["name"]
+    name = (
+        session["product_title"]
+        if dialect == "ovgc"
+        else session["line_items"][0]["price_data"]["product_data"]["name"]
+    )
     return Redirect(f"/demo?paid={quote(name)}", status_code=303)
 
 

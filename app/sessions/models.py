@@ -87,7 +87,11 @@ class CheckoutSession(Base):
     client_reference_id: Mapped[str | None] = mapped_column(sa.String(200))
     metadata_: Mapped[dict[str, str] | None] = mapped_column("metadata", sa.JSON())
     webhook_url: Mapped[str | None] = mapped_column(sa.String(2048))
-    """`[checkout_sessions].webhook_url` at creation (as an order keeps its own)."""
+    """`[checkout_sessions].webhook_url` at creation (as an order keeps its own); a dialect's
+    session keeps its dialect's `webhook_url`."""
+    dialect: Mapped[str | None] = mapped_column(sa.String(16))
+    """The API dialect that made the session (`opencheckout`, `ovgc`; `app.dialects`), which
+    writes its webhooks in its own format; None: our own API."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     completed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())

@@ -104,8 +104,16 @@ def order_for(
 
 
 async def create_session(
-    session: AsyncSession, settings: Settings, key: ApiKey, request: CreateSessionRequest
+    session: AsyncSession,
+    settings: Settings,
+    key: ApiKey,
+    request: CreateSessionRequest,
+    *,
+    dialect: str | None = None,
+    webhook_url: str | None = None,
 ) -> CheckoutSession:
+    """A session and its order. An API dialect (`app.dialects`) names itself and its own
+    webhook URL: its events are written in its format, not as `checkout.session.*`."""
     now = utcnow()
     valid = validate(request, settings, now)
     checkout = CheckoutSession(
@@ -123,7 +131,8 @@ async def create_session(
         customer_email=valid.customer_email,
         client_reference_id=request.client_reference_id,
         metadata_=valid.metadata,
-        webhook_url=settings.checkout_sessions.webhook_url,
+        webhook_url=webhook_url if dialect else settings.checkout_sessions.webhook_url,
+        dialect=dialect,
         created_at=now,
         expires_at=valid.expires_at,
     )

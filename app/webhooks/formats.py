@@ -10,6 +10,9 @@ subscriber in `app.webhooks.service`: orders, transfers and the matcher do not c
                       `Stablecheckout-Signature: t=…,v1=…` (app.sessions.signing)
     epusdt, epay      MD5-signed callbacks of those dialects (`app.dialects.notify`): their own
                       method, URL and acknowledgement rule, so they are `PROTOCOLS` entries
+    opencheckout      an OpenCheckout session event, `OpenCheckout-Signature` (app.dialects)
+    ovgc              an OVGC `payment.*` event, `X-Webhook-Signature: sha256=…`
+    (`[webhooks].format = "seed002"` renders `ocrch` order rows as seed 002's callback)
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import Settings
+from app.dialects import signing as dialect_signing
 from app.security.signatures import sign_body
 from app.sessions import signing as session_signing
 
 OCRCH = "ocrch"
 CHECKOUT_SESSION = "checkout_session"
+OPENCHECKOUT = "opencheckout"
+OVGC = "ovgc"
 
 
 class CannotSign(Exception):
@@ -45,6 +51,11 @@ def request_body(payload: dict[str, Any], timestamp: int) -> bytes:
 def ocrch(
     settings: Settings, payload: dict[str, Any], timestamp: int
 ) -> tuple[bytes, dict[str, str]]:
+    if (
+        settings.webhooks.format == "seed002"
+        and payload.get("event_type") == "order_status_changed"
+    ):
+        return dialect_signing.seed002(settings.merchant.secret, payload)
     body = request_body(payload, timestamp)
     return body, {"Ocrch-Signature": sign_body(settings.merchant.secret, body, timestamp)}
 
@@ -60,7 +71,31 @@ def checkout_session(
     return body, {session_signing.HEADER: session_signing.sign(key, body, timestamp)}
 
 
-FORMATS: dict[str, Render] = {OCRCH: ocrch, CHECKOUT_SESSION: checkout_session}
+def _dialect_secret(settings: Settings, name: str) -> str:
+    secret: str | None = getattr(settings.dialects, name).webhook_secret
+    if not secret:
+        raise CannotSign(f"[dialects.{name}].webhook_secret is not configured")
+    return secret
+
+
+def opencheckout(
+    settings: Settings, payload: dict[str, Any], timestamp: int
+) -> tuple[bytes, dict[str, str]]:
+    return dialect_signing.opencheckout(_dialect_secret(settings, OPENCHECKOUT), payload, timestamp)
+
+
+def ovgc(
+    settings: Settings, payload: dict[str, Any], timestamp: int
+) -> tuple[bytes, dict[str, str]]:
+    return dialect_signing.ovgc(_dialect_secret(settings, OVGC), payload, timestamp)
+
+
+FORMATS: dict[str, Render] = {
+    OCRCH: ocrch,
+    CHECKOUT_SESSION: checkout_session,
+    OPENCHECKOUT: opencheckout,
+    OVGC: ovgc,
+}
 
 
 Attempt = tuple[str, str, bytes | None, dict[str, str]]

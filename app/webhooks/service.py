@@ -37,6 +37,9 @@ from app.webhooks import formats
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
 from app.webhooks.signal import outbox_written
 
+SESSION_FORMATS = (formats.CHECKOUT_SESSION, formats.OPENCHECKOUT, formats.OVGC)
+"""Formats of a session's own events: ours and the API dialects' (`app.dialects`)."""
+
 
 def order_status_payload(order: Order, fiat: dict[str, object] | None = None) -> dict[str, object]:
     """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`;
@@ -98,8 +101,8 @@ def _order_status_event(
 def write_session_event(
     session: AsyncSession, checkout: CheckoutSession, event: SessionEvent, now: dt.datetime
 ) -> WebhookEvent | None:
-    if not checkout.webhook_url:
-        return None
+    if not checkout.webhook_url or checkout.dialect:
+        return None  # a dialect's session is reported by its dialect (app.dialects.webhooks)
     event_id = new_id()
     row = WebhookEvent(
         id=event_id,
@@ -175,7 +178,7 @@ async def _resend_session_event(session: AsyncSession, order: Order) -> WebhookE
         sa.select(WebhookEvent)
         .where(
             WebhookEvent.order_id == order.id,
-            WebhookEvent.format == formats.CHECKOUT_SESSION,
+            WebhookEvent.format.in_(SESSION_FORMATS),
         )
         .order_by(WebhookEvent.created_at.desc())
         .limit(1)

@@ -85,6 +85,24 @@ def test_dev_demo_buys_through_a_checkout_session(tmp_path: Path) -> None:
         assert hooks and hooks[0]["valid"] is True, hooks
         assert hooks[0]["body"]["merchant_order_id"] == session_id  # type: ignore[index]
 
+        # The dialect switch: the same purchase through OpenCheckout's and OVGC's APIs.
+        assert 'data-testid="dialect-mug"' in page
+        for dialect in ("opencheckout", "ovgc"):
+            via = client.post(
+                "/demo/buy-session",
+                data={"item": "mug", "dialect": dialect},
+                follow_redirects=False,
+            )
+            assert via.status_code == 303, via.text
+            dialect_session = via.headers["location"].rsplit("/", 1)[1]
+            link = client.get(via.headers["location"], follow_redirects=False).headers["location"]
+            assert _pay_with_test_wallet(client, link) == "paid"
+            returned = client.get(
+                f"/demo/session-return?dialect={dialect}&session_id={dialect_session}",
+                follow_redirects=False,
+            )
+            assert returned.headers["location"] == "/demo?paid=Confirmation%20mug", dialect
+
         donation = client.post("/demo/donate", follow_redirects=False)
         form = client.get(donation.headers["location"])
         assert form.status_code == 200 and 'data-testid="donation-amount"' in form.text

@@ -21,7 +21,7 @@ import pytest
 
 from app.devchain.anvil import transfer_tokens
 from app.money import Amount
-from tests.dialects.conftest import EPAY_KEY, EPAY_PID, EPUSDT_TOKEN, Stack
+from tests.dialects.md5.conftest import EPAY_KEY, EPAY_PID, EPUSDT_TOKEN, Stack
 from tests.watchers.conftest import PAYER, WALLET
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]

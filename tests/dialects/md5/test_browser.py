@@ -13,8 +13,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from app.security.signatures import sign_url
-from tests.dialects.conftest import Stack
-from tests.dialects.test_clients import epusdt_create
+from tests.dialects.md5.conftest import Stack
+from tests.dialects.md5.test_clients import epusdt_create
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import open_tab
 from tests.e2e.test_checkout_page import choose

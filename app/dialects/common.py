@@ -1,0 +1,138 @@
+"""What every dialect's front door shares: the Bearer key (the same `admin api-keys create` key as
+our own API), reading a JSON body within the size limit, each dialect's error envelope for every
+failure on its routes, and the outbox rows of its sessions' events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.types import ExceptionHandlersMap
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db import after_commit
+from app.errors import AppError, BadRequest
+from app.http import read_limited_body
+from app.ids import new_id
+from app.sessions.events import CheckoutSessionChanged, SessionEvent
+from app.sessions.models import CheckoutSession
+from app.webhooks.models import WebhookEvent
+from app.webhooks.signal import outbox_written
+
+log = logging.getLogger("app.dialects")
+
+Envelope = Callable[[int, str], dict[str, Any]]
+"""A dialect's error body for an HTTP status and a message."""
+EventBody = Callable[[CheckoutSession, SessionEvent, dt.datetime, str], dict[str, Any] | None]
+"""A dialect's webhook body for a session event (None: the dialect does not report it)."""
+
+
+def error_handlers(envelope: Envelope) -> ExceptionHandlersMap:
+    """Exception handlers for a dialect's routes: every failure answers in its envelope."""
+
+    def answer(status: int, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
+        return Response(
+            envelope(status, message),
+            status_code=status,
+            media_type=MediaType.JSON,
+            headers=headers,
+        )
+
+    def app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+        return answer(exc.status_code, exc.message)
+
+    def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+        if isinstance(exc, NotFoundException):
+            return answer(404, "not found")
+        if isinstance(exc, MethodNotAllowedException):
+            return answer(405, "method not allowed")
+        if isinstance(exc, ValidationException):
+            first = exc.extra[0] if isinstance(exc.extra, list) and exc.extra else {}
+            where = first.get("key") if isinstance(first, dict) else None
+            detail = first.get("message") if isinstance(first, dict) else None
+            return answer(
+                400, f"invalid {where}: {detail}" if where and detail else "invalid request"
+            )
+        headers = dict(exc.headers or {}) or None
+        return answer(exc.status_code, str(exc.detail), headers)
+
+    def internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        log.error("http.unhandled %s %s", request.method, request.url.path, exc_info=exc)
+        return answer(500, "internal server error")
+
+    return {AppError: app_error, HTTPException: http_error, Exception: internal}
+
+
+async def read_json(
+    request: Request[Any, Any, Any], settings: Settings
+) -> tuple[bytes, dict[str, Any]]:
+    """The raw body and its JSON object, or a 400 saying what is wrong with it."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise BadRequest("send the body as JSON with Content-Type: application/json")
+    raw = await read_limited_body(request, settings.security.max_body_bytes)
+    if raw is None:
+        raise BadRequest("the request body is too large")
+    try:
+        data = json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return raw, data
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with a `Z`, to the second."""
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_BODIES: dict[str, tuple[str, EventBody]] = {}
+
+
+def register_webhooks(dialect: str, row_format: str, body: EventBody) -> None:
+    """Called by each dialect module at import: how its sessions' events become outbox rows."""
+    _BODIES[dialect] = (row_format, body)
+
+
+async def on_checkout_session_changed(
+    session: AsyncSession, changes: Sequence[CheckoutSessionChanged]
+) -> None:
+    """One outbox row per event of a dialect's session, in the dialect's format (the sender signs
+    each attempt afresh and retries with backoff for `[webhooks].max_age_seconds`)."""
+    for change in changes:
+        checkout = change.checkout
+        known = _BODIES.get(checkout.dialect or "")
+        if known is None or not checkout.webhook_url:
+            continue
+        row_format, render = known
+        event_id = new_id()
+        payload = render(checkout, change.event, change.at, f"evt_{event_id.hex}")
+        if payload is None:
+            continue
+        session.add(
+            WebhookEvent(
+                id=event_id,
+                event_type=str(payload.get("type", change.event.value))[:40],
+                order_id=checkout.order_id,
+                target_url=checkout.webhook_url,
+                payload=payload,
+                format=row_format,
+                next_attempt_at=change.at,
+            )
+        )
+        after_commit(session, outbox_written)

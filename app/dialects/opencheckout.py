@@ -1,0 +1,201 @@
+"""The OpenCheckout dialect (seeds 000 and 004) at `/api/checkout/sessions`: seed 000's request,
+seed 004's session object and status words, seed 000's error table, and webhooks whose top level
+carries `status` and `metadata` (so `if (event.status === "completed")` works as written).
+
+    our session   open   complete    expired   canceled
+    OpenCheckout  open   completed   expired   canceled
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db import utcnow
+from app.dialects import common
+from app.errors import BadRequest
+from app.http import read_limited_body
+from app.idempotency import respond_once
+from app.sessions import service, testmode
+from app.sessions.events import SessionEvent
+from app.sessions.models import ApiKey, CheckoutSession, SessionStatus
+from app.sessions.routes import parse_create, provide_api_key
+from app.sessions.validation import validate
+from app.webhooks import formats
+
+NAME = "opencheckout"
+PATH = "/api/checkout/sessions"
+STATUS = {
+    SessionStatus.OPEN: "open",
+    SessionStatus.COMPLETE: "completed",
+    SessionStatus.EXPIRED: "expired",
+    SessionStatus.CANCELED: "canceled",
+}
+ERROR_TYPES = {401: "authentication_error", 404: "not_found"}
+SUBSCRIPTION_REFUSED = (
+    "mode 'subscription' is not supported: stablecoin payments are pushed by the payer, so "
+    "nothing can be charged again without them; create a new payment session for each period "
+    "(e.g. from your billing job) and send the customer its url"
+)
+
+
+def envelope(status: int, message: str) -> dict[str, Any]:
+    """Seed 000's error table: 401 authentication_error, 400 invalid_request_error, 404
+    not_found, 500 api_error (other 4xx are invalid_request_error)."""
+    kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"type": kind, "message": message}}
+
+
+def session_object(cs: CheckoutSession, base_url: str) -> dict[str, Any]:
+    """Seed 004's session: `url` (the hosted page) while open, its status words, ISO times."""
+    return {
+        "id": cs.id,
+        "object": "checkout_session",
+        "url": service.session_link(base_url, cs.id) if cs.is_open else None,
+        "mode": cs.mode,
+        "status": STATUS[SessionStatus(cs.status)],
+        "payment_status": cs.payment_status,
+        "amount_total": cs.amount_total,
+        "currency": cs.currency,
+        "line_items": cs.line_items,
+        "metadata": cs.metadata_ or {},
+        "customer_email": cs.customer_email,
+        "success_url": cs.success_url,
+        "cancel_url": cs.cancel_url,
+        "livemode": cs.livemode,
+        "created_at": common.iso(cs.created_at),
+        "expires_at": common.iso(cs.expires_at),
+        "completed_at": common.iso(cs.completed_at),
+    }
+
+
+def event_body(
+    cs: CheckoutSession, event: SessionEvent, at: dt.datetime, event_id: str
+) -> dict[str, Any]:
+    """`id`, `type`, `status`, `metadata` on top, the session under `session`. A payment that
+    confirmed after the session ended reports `status: "completed"` (the money arrived)."""
+    status = (
+        "completed"
+        if event is SessionEvent.ASYNC_PAYMENT_SUCCEEDED
+        else STATUS[SessionStatus(cs.status)]
+    )
+    return {
+        "id": event_id,
+        "type": event.value,
+        "status": status,
+        "metadata": cs.metadata_ or {},
+        "session_id": cs.id,
+        "created_at": common.iso(at),
+        "session": session_object(cs, ""),
+    }
+
+
+common.register_webhooks(NAME, formats.OPENCHECKOUT, event_body)
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+class OpenCheckoutController(Controller):
+    path = PATH
+    tags = ["OpenCheckout dialect"]
+    dependencies = {"api_key": Provide(provide_api_key)}
+    exception_handlers = common.error_handlers(envelope)
+    request_max_body_size = None  # read and bounded by the handler
+
+    @post("/", status_code=200, summary="Create a checkout session (OpenCheckout)")
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        api_key: NamedDependency[ApiKey],
+    ) -> Response[Any]:
+        raw = await read_limited_body(request, settings.security.max_body_bytes)
+        body = parse_create(request, raw)
+        if body.mode == "subscription":
+            raise BadRequest(SUBSCRIPTION_REFUSED)
+        refusal = await testmode.check_key_limits(db_session, settings, api_key)
+        if refusal is not None:
+            return Response(
+                envelope(429, refusal.message),
+                status_code=429,
+                media_type=MediaType.JSON,
+                headers={"Retry-After": str(refusal.retry_after)},
+            )
+        base = service.public_base(settings, for_new_session=True)
+        validate(body, settings, utcnow())
+
+        async def produce() -> str:
+            checkout = await service.create_session(
+                db_session,
+                settings,
+                api_key,
+                body,
+                dialect=NAME,
+                webhook_url=settings.dialects.opencheckout.webhook_url,
+            )
+            return json.dumps(session_object(checkout, base))
+
+        result = await respond_once(
+            db_session,
+            f"{NAME}:{api_key.mode}",
+            request.headers.get("idempotency-key"),
+            raw or b"",
+            produce,
+        )
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+        return _json(result.body, 200, headers)
+
+    @get("/", summary="List checkout sessions, newest first (OpenCheckout)")
+    async def list_sessions(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        api_key: NamedDependency[ApiKey],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+        starting_after: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    ) -> Response[Any]:
+        listed = await service.list_sessions(
+            db_session, api_key, "", limit=limit, starting_after=starting_after
+        )
+        base = service.public_base(settings)
+        rows = [await service.get_session(db_session, api_key, s.id) for s in listed.data]
+        return _json(
+            {
+                "object": "list",
+                "data": [session_object(cs, base) for cs in rows],
+                "has_more": listed.has_more,
+            }
+        )
+
+    @get("/{session_id:str}", summary="Retrieve a checkout session (OpenCheckout)")
+    async def retrieve(
+        self,
+        session_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        api_key: NamedDependency[ApiKey],
+    ) -> Response[Any]:
+        checkout = await service.get_session(db_session, api_key, session_id)
+        return _json(session_object(checkout, service.public_base(settings)))
+
+    @post("/{session_id:str}/expire", status_code=200, summary="Expire an open session")
+    async def expire(
+        self,
+        session_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        api_key: NamedDependency[ApiKey],
+    ) -> Response[Any]:
+        checkout = await service.expire_session(db_session, api_key, session_id)
+        return _json(session_object(checkout, service.public_base(settings)))
