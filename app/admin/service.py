@@ -209,7 +209,7 @@ async def list_deposits(
         query = query.where(Deposit.token == token)
     deposits = list(await session.scalars(query.limit(limit).offset(offset)))
     cursors = await session.execute(sa.select(ChainCursor.blockchain, ChainCursor.updated_at))
-    scanned_at = {blockchain: updated_at for blockchain, updated_at in cursors.tuples()}
+    scanned_at = {blockchain: updated_at for blockchain, updated_at in cursors}
     return [admin_deposit(d, scanned_at.get(d.blockchain)) for d in deposits]
 
 
