@@ -133,7 +133,13 @@ class OvgcController(Controller):
     exception_handlers = common.error_handlers(envelope)
     request_max_body_size = None  # read and bounded by the handler
 
-    @post("/", status_code=201, summary="Create a checkout session (OVGC)")
+    # Explicit ids: Litestar derives both dialects' ids from paths that differ only by a hyphen.
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a checkout session (OVGC)",
+        operation_id="OvgcCheckoutSessionsCreate",
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -182,7 +188,11 @@ class OvgcController(Controller):
         link = service.session_link(base, checkout.id)
         return _json({"data": {"session": session, "checkout_url": link}}, 201)
 
-    @get("/{session_id:str}", summary="Verify a checkout session's status (OVGC)")
+    @get(
+        "/{session_id:str}",
+        summary="Verify a checkout session's status (OVGC)",
+        operation_id="OvgcCheckoutSessionsRetrieve",
+    )
     async def retrieve(
         self,
         session_id: FromPath[str],
