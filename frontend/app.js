@@ -414,7 +414,8 @@ function renderQuote(d) {
     fetched: clock(q.fetched_at),
     until: clock(q.expires_at),
   });
-  const wait = q.expires_at * 1000 - Date.now() + 500;
+  // `expires_at` is whole seconds, rounded down: ask a full second later, when the lock has ended.
+  const wait = q.expires_at * 1000 - Date.now() + 1000;
   state.requote = setTimeout(() => {
     if (!state.final && state.detail === d && !(state.order && state.order.transfer)) {
       choose(d.blockchain, d.stablecoin, { quiet: true });
