@@ -242,32 +242,30 @@ async def check_status(
     return envelope(request, 200, "success", {"trade_id": trade_id, "status": status})
 
 
-async def _counter(db_session: AsyncSession, settings: Settings, trade_id: str) -> Response[Any]:
+async def _dialect_order(db_session: AsyncSession, trade_id: str) -> Order | None:
+    """The Epusdt or Epay order a trade id names, or None (unknown, or another integration's)."""
     order_id = trades.parse_trade_id(trade_id)
     order = await db_session.get(Order, order_id) if order_id else None
     if order is None or order.integration not in (trades.EPUSDT, trades.EPAY):
-        return Response("order not found", status_code=404, media_type=MediaType.TEXT)
-    return Redirect(trades.signed_page(settings, order), status_code=302)
+        return None
+    return order
 
 
-@get("/pay/checkout-counter/{trade_id:str}", include_in_schema=False)
+@get(
+    ["/pay/checkout-counter/{trade_id:str}", "/pay/checkout/{trade_id:str}"],
+    include_in_schema=False,
+)
 async def checkout_counter(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     trade_id: FromPath[str],
 ) -> Response[Any]:
-    """The payment URL: a fresh signed link to the hosted page, each time it is opened."""
-    return await _counter(db_session, settings, trade_id)
-
-
-@get("/pay/checkout/{trade_id:str}", include_in_schema=False)
-async def checkout(
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    trade_id: FromPath[str],
-) -> Response[Any]:
-    """BEpusdt's code serves this path (its docs the one above): both lead to the page."""
-    return await _counter(db_session, settings, trade_id)
+    """The payment URL: a fresh signed link to the hosted page, each time it is opened. BEpusdt's
+    code serves `/pay/checkout/…`, its docs `/pay/checkout-counter/…`: both lead to the page."""
+    order = await _dialect_order(db_session, trade_id)
+    if order is None:
+        return Response("order not found", status_code=404, media_type=MediaType.TEXT)
+    return Redirect(trades.signed_page(settings, order), status_code=302)
 
 
 @get("/pay/checkout-counter/{trade_id:str}/signature", include_in_schema=False)
@@ -277,9 +275,8 @@ async def refresh_signature(
     trade_id: FromPath[str],
 ) -> Response[Any]:
     """The hosted page's signature refresh for a dialect order (its `refresh_url`)."""
-    order_id = trades.parse_trade_id(trade_id)
-    order = await db_session.get(Order, order_id) if order_id else None
-    if order is None or order.integration not in (trades.EPUSDT, trades.EPAY):
+    order = await _dialect_order(db_session, trade_id)
+    if order is None:
         return Response({"error": "order not found"}, status_code=404)
     signed_url, signature = trades.page_signature(settings, order)
     return Response(
@@ -288,4 +285,4 @@ async def refresh_signature(
 
 
 API_ROUTES = [create_transaction, cancel_transaction, info, check_status]
-COUNTER_ROUTES = [checkout_counter, checkout, refresh_signature]
+COUNTER_ROUTES = [checkout_counter, refresh_signature]

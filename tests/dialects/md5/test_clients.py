@@ -104,6 +104,8 @@ async def test_epusdt_client(stack: Stack) -> None:
         )
         assert data["status"] == 1 and data["fiat"] == "CNY" and data["trade_type"] == "usdt.erc20"
         assert data["payment_url"] == f"{base}/pay/checkout-counter/{data['trade_id']}"
+        alias = await http.get(f"{base}/pay/checkout/{data['trade_id']}")  # BEpusdt's own path
+        assert alias.status_code == 302 and "/checkout/" in alias.headers["location"]
         assert 0 < data["expiration_time"] <= 1200
         uuid.UUID(created["request_id"])
 
