@@ -1,5 +1,6 @@
 # stablecheckout — a small, non-root image. Build: docker build -t stablecheckout .
-# Targets: `runtime` (default; serve, watch, migrate, admin) and `demo` (adds Node for anvil).
+# Targets: `runtime` (default; serve, watch, migrate, admin; no development tooling) and `demo`
+# (adds the `devkit` package and Node for anvil).
 
 FROM python:3.11-slim AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
@@ -29,6 +30,7 @@ FROM runtime AS demo
 USER root
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm \
     && rm -rf /var/lib/apt/lists/*
+COPY devkit ./devkit
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund && chown -R stablecheckout /app
 USER stablecheckout

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 
@@ -126,8 +127,18 @@ def cmd_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from app.devserver import main as run_dev
-
+    try:
+        from devkit.server import main as run_dev
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith("devkit"):
+            raise
+        print(
+            "stablecheckout dev needs the development tooling (the `devkit` package), which the"
+            " runtime image leaves out: run it from a source checkout (`make dev`) or use the"
+            " `demo` image (docker build --target demo).",
+            file=sys.stderr,
+        )
+        return 2
     return run_dev(args.host, args.port, args.workdir)
 
 

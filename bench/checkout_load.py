@@ -67,15 +67,15 @@ from aiohttp import web  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from web3 import AsyncHTTPProvider, AsyncWeb3  # noqa: E402
 
-from app.devchain.anvil import (  # noqa: E402
+from app.security.admin_auth import hash_secret  # noqa: E402
+from app.security.signatures import sign_body, sign_url  # noqa: E402
+from devkit.chain.anvil import (  # noqa: E402
     AnvilProcess,
     deploy_token,
     free_port,
     mint_tokens,
     wait_for_receipt,
 )
-from app.security.admin_auth import hash_secret  # noqa: E402
-from app.security.signatures import sign_body, sign_url  # noqa: E402
 
 SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
 MNEMONIC_ACCOUNTS = 40

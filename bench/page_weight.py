@@ -50,7 +50,9 @@ from playwright.async_api import Browser, Page, async_playwright, expect  # noqa
 from web3 import AsyncHTTPProvider, AsyncWeb3  # noqa: E402
 
 from app.db import create_engine  # noqa: E402
-from app.devchain.anvil import (  # noqa: E402
+from app.models import Order  # noqa: E402
+from app.security.signatures import sign_body, sign_url  # noqa: E402
+from devkit.chain.anvil import (  # noqa: E402
     ANVIL_ACCOUNTS,
     AnvilProcess,
     deploy_token,
@@ -58,8 +60,6 @@ from app.devchain.anvil import (  # noqa: E402
     mine,
     transfer_tokens,
 )
-from app.models import Order  # noqa: E402
-from app.security.signatures import sign_body, sign_url  # noqa: E402
 
 CHROMIUM = Path(os.environ.get("STABLECHECKOUT_CHROMIUM", "/usr/lib/chromium/chromium"))
 CHROMIUM_ARGS = [

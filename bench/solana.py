@@ -5,7 +5,7 @@
 
 Both parts run the real `ChainRunner` with the real `SolanaSource` and matcher on a fresh database
 (SQLite in a temporary directory, or PostgreSQL with --database-url), against the Solana simulator
-(`app.devchain.solana_simulator`) served on 127.0.0.1 in the same process.
+(`devkit.chain.solana_simulator`) served on 127.0.0.1 in the same process.
 
 Latency. The simulator produces a slot every 400 ms (mainnet's slot time); each block is
 `confirmed` when produced and `finalized` 32 slots later (~12.8 s, as on mainnet). The runner holds
@@ -42,7 +42,6 @@ sys.path.insert(0, str(REPO))
 from app.chains import Blockchain, Coin  # noqa: E402
 from app.config import Settings, load_settings  # noqa: E402
 from app.db import create_engine, create_sessionmaker, unit_of_work  # noqa: E402
-from app.devchain.solana_simulator import SolanaSimulator  # noqa: E402
 from app.http import Services  # noqa: E402
 from app.migrate import upgrade_to_head  # noqa: E402
 from app.models import Transfer  # noqa: E402
@@ -50,6 +49,7 @@ from app.orders.schemas import CreateOrderRequest  # noqa: E402
 from app.orders.service import create_order  # noqa: E402
 from app.payments.service import create_payment  # noqa: E402
 from app.transfers.service import MatchRules  # noqa: E402
+from devkit.chain.solana_simulator import SolanaSimulator  # noqa: E402
 from watchers.runner import ChainRunner, RunnerOptions  # noqa: E402
 from watchers.solana import SolanaSource  # noqa: E402
 

@@ -3,7 +3,7 @@
     uv run python bench/tron.py          # full: 1000 busy blocks, 60 payments per mode, 3 s blocks
     uv run python bench/tron.py --quick  # smoke: 200 blocks, 12 payments per mode
 
-Ingest. A simulator process (`python -m app.devchain.tron_simulator`) is prefilled with
+Ingest. A simulator process (`python -m devkit.chain.tron_simulator`) is prefilled with
 --blocks blocks of --txs-per-block transactions each (TRON mainnet's typical size: ~60% USDT
 transfers between strangers, ~30% TRX transfers, the rest other contract calls, plus one USDT
 transfer to one of our wallets per block); its responses are serialized before the clock starts.
@@ -50,12 +50,12 @@ sys.path.insert(0, str(REPO))
 from app.chains import Blockchain, Coin  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db import create_engine, create_sessionmaker  # noqa: E402
-from app.devchain.tron_simulator import TronSimulator, sim_address  # noqa: E402
 from app.http import Services  # noqa: E402
 from app.migrate import upgrade_to_head  # noqa: E402
 from app.models import Transfer  # noqa: E402
 from app.security.signatures import sign_body, sign_url  # noqa: E402
 from app.transfers.service import MatchRules  # noqa: E402
+from devkit.chain.tron_simulator import TronSimulator, sim_address  # noqa: E402
 from watchers.runner import ChainRunner, RunnerOptions  # noqa: E402
 from watchers.tron import TronSource  # noqa: E402
 
@@ -124,7 +124,7 @@ async def ingest(blocks: int, txs_per_block: int, ours: int) -> dict[str, float]
         [
             sys.executable,
             "-m",
-            "app.devchain.tron_simulator",
+            "devkit.chain.tron_simulator",
             "--block-time",
             "0",
             "--solidify-lag",

@@ -61,7 +61,10 @@ from web3 import AsyncHTTPProvider, AsyncWeb3  # noqa: E402
 from app.chains import Blockchain, Coin  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db import create_engine, create_sessionmaker, unit_of_work  # noqa: E402
-from app.devchain.anvil import (  # noqa: E402
+from app.migrate import upgrade_to_head  # noqa: E402
+from app.security.signatures import sign_body, sign_url  # noqa: E402
+from app.transfers.service import MatchRules, confirm, ingest  # noqa: E402
+from devkit.chain.anvil import (  # noqa: E402
     ANVIL_ACCOUNTS,
     AnvilProcess,
     deploy_token,
@@ -70,9 +73,6 @@ from app.devchain.anvil import (  # noqa: E402
     set_automine,
     transfer_tokens,
 )
-from app.migrate import upgrade_to_head  # noqa: E402
-from app.security.signatures import sign_body, sign_url  # noqa: E402
-from app.transfers.service import MatchRules, confirm, ingest  # noqa: E402
 from watchers.base import ObservedTransfer  # noqa: E402
 
 SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"

@@ -276,7 +276,7 @@ class DevProcess:
 def running_dev(workdir: Path) -> Iterator[DevProcess]:
     """`stablecheckout dev` on a free port, ready once it printed its banner; Ctrl-C afterwards,
     and the exit code and the rest of its output are kept for the test to check."""
-    from app.devchain.anvil import AnvilNotFoundError, find_anvil
+    from devkit.chain.anvil import AnvilNotFoundError, find_anvil
 
     try:
         find_anvil()

@@ -127,3 +127,31 @@ def test_proxy_keeps_metrics_and_signatures_private() -> None:
     assert log_format is not None and "$request " not in log_format.group(1) + " "
     assert "$args" not in log_format.group(1) and "$request_uri" not in log_format.group(1)
     assert "access_log /var/log/nginx/access.log stablecheckout;" in nginx
+
+
+def test_runtime_image_leaves_the_development_tooling_out() -> None:
+    """Issue 15: `devkit` (anvil driver, simulators, demo shop) ships only in the `demo` image."""
+    text = (REPO / "Dockerfile").read_text()
+    before_demo, demo = text.split("AS demo", 1)
+    assert "devkit" not in before_demo.replace("# ", "").split("FROM", 1)[1]
+    assert re.search(r"^COPY devkit \./devkit$", demo, re.M)
+
+
+def test_the_product_never_imports_the_development_tooling() -> None:
+    """`app/` and `watchers/` import `devkit` nowhere, except the CLI's lazy `dev` command."""
+    import ast
+
+    offenders = []
+    for path in [*(REPO / "app").rglob("*.py"), *(REPO / "watchers").rglob("*.py")]:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "devkit" or n.startswith("devkit.") for n in names):
+                lazy = path.name == "cli.py" and node.col_offset > 0
+                if not lazy:
+                    offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offenders == []

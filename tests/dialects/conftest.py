@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from app.devchain.anvil import AnvilNotFoundError, AnvilProcess, deploy_token, find_anvil, mine
+from devkit.chain.anvil import AnvilNotFoundError, AnvilProcess, deploy_token, find_anvil, mine
 from tests.conftest import (
     REPO,
     ServerProcess,

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from app.devchain.anvil import transfer_tokens
+from devkit.chain.anvil import transfer_tokens
 from stablecheckout_client import AsyncClient, AsyncUserClient
 from tests.dialects.conftest import SeedStack
 from tests.watchers.conftest import OTHER_WALLET, PAYER, WALLET

@@ -28,8 +28,8 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from app.devchain.anvil import AnvilNotFoundError, AnvilProcess, deploy_token, find_anvil
 from app.security.signatures import sign_body, sign_url
+from devkit.chain.anvil import AnvilNotFoundError, AnvilProcess, deploy_token, find_anvil
 from tests.conftest import K1, REPO, free_port, settings_dict, unavailable, write_config
 from tests.watchers.conftest import PAYER, PAYER_FUNDS, WALLET
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from app.devchain.anvil import mine, transfer_tokens
+from devkit.chain.anvil import mine, transfer_tokens
 from tests.e2e.conftest import FIAT_QUOTE_TTL, Chain, Shop, Tab
 from tests.e2e.test_checkout_page import CHAIN_WAIT, choose
 from tests.watchers.conftest import PAYER, WALLET

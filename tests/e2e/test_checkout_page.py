@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from playwright.async_api import Browser, Page, Route, expect
 
 from app.db import create_engine
-from app.devchain.anvil import mine, transfer_tokens
 from app.models import Order
 from app.security.signatures import sign_url
+from devkit.chain.anvil import mine, transfer_tokens
 from tests.conftest import K1
 from tests.e2e.conftest import SHOP_URL, Chain, Shop, Tab, open_tab
 from tests.watchers.conftest import PAYER, WALLET

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.devchain.anvil import AnvilNotFoundError, AnvilProcess, find_anvil
+from devkit.chain.anvil import AnvilNotFoundError, AnvilProcess, find_anvil
 from tests.conftest import REPO, free_port, unavailable
 
 HERE = Path(__file__).resolve().parent

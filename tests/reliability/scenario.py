@@ -24,8 +24,8 @@ from eth_account import Account
 from web3 import AsyncWeb3
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from app.devchain.anvil import ANVIL_ACCOUNTS, ANVIL_PRIVATE_KEYS, token_contract
 from app.security.signatures import sign_body, sign_url
+from devkit.chain.anvil import ANVIL_ACCOUNTS, ANVIL_PRIVATE_KEYS, token_contract
 from tests.conftest import K1, free_port
 from tests.helpers import checkout_url
 from tests.reliability.conftest import AppProcess

@@ -42,14 +42,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from app.db import create_engine
-from app.devchain.anvil import (
+from app.security.admin_auth import hash_secret
+from devkit.chain.anvil import (
     ANVIL_ACCOUNTS,
     AnvilProcess,
     deploy_token,
     mint_tokens,
     wait_for_receipt,
 )
-from app.security.admin_auth import hash_secret
 from tests.conftest import ADMIN_SECRET, REPO, settings_dict, write_config
 from tests.reliability.conftest import (
     AppProcess,

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from app.devchain.anvil import transfer_tokens
+from devkit.chain.anvil import transfer_tokens
 from stablecheckout_client import (
     ApiError,
     AsyncClient,

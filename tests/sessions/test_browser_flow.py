@@ -28,8 +28,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Route, expect
 
-from app.devchain.anvil import mine, transfer_tokens
 from app.security.signatures import sign_url
+from devkit.chain.anvil import mine, transfer_tokens
 from tests.conftest import K1, REPO, free_port, write_config
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Chain, Shop, Tab, open_tab

@@ -23,7 +23,7 @@ from aiohttp import web
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from app.chains import Coin
-from app.devchain.anvil import (
+from devkit.chain.anvil import (
     ANVIL_ACCOUNTS,
     AnvilNotFoundError,
     AnvilProcess,

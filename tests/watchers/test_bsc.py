@@ -17,13 +17,13 @@ from web3 import AsyncWeb3
 from app.chains import CHAINS, COIN_DECIMALS, Blockchain, Coin
 from app.config import load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work
-from app.devchain.anvil import AnvilProcess, deploy_token, mine, transfer_tokens
 from app.http import Services
 from app.money import Amount
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.service import create_payment
 from app.transfers.service import MatchRules
+from devkit.chain.anvil import AnvilProcess, deploy_token, mine, transfer_tokens
 from tests.conftest import settings_dict
 from tests.watchers.chainflow import ORDER_WEBHOOK, Recorder, order_status
 from tests.watchers.conftest import PAYER, WALLET

@@ -13,7 +13,7 @@ import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from app.chains import Blockchain, Coin
-from app.devchain.anvil import (
+from devkit.chain.anvil import (
     ANVIL_ACCOUNTS,
     AnvilProcess,
     batch_transfer_tokens,
@@ -506,7 +506,7 @@ def test_range_error_recognition() -> None:
 
 
 def test_committed_token_artifacts_match_a_fresh_solc_compile() -> None:
-    from app.devchain.compile import CompilerNotFoundError, committed_token, compile_token
+    from devkit.chain.compile import CompilerNotFoundError, committed_token, compile_token
 
     try:
         fresh = compile_token()
@@ -516,5 +516,5 @@ def test_committed_token_artifacts_match_a_fresh_solc_compile() -> None:
     committed = committed_token()
     assert fresh.abi == committed.abi
     assert fresh.bytecode == committed.bytecode, (
-        "TestUSDT.bin is stale: run `uv run python -m app.devchain.compile --write`"
+        "TestUSDT.bin is stale: run `uv run python -m devkit.chain.compile --write`"
     )

@@ -13,12 +13,12 @@ from web3 import AsyncWeb3
 from app.admin import service as admin
 from app.chains import Blockchain, Coin
 from app.db import unit_of_work, utcnow
-from app.devchain.anvil import AnvilProcess, transfer_tokens
 from app.models import Deposit
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.service import create_payment
 from app.rates.book import RateBook
+from devkit.chain.anvil import AnvilProcess, transfer_tokens
 from tests.watchers.chainflow import ORDER_WEBHOOK, harness
 from tests.watchers.conftest import PAYER, WALLET
 

@@ -16,16 +16,16 @@ import sqlalchemy as sa
 from web3 import AsyncWeb3
 
 from app.db import unit_of_work, utcnow
-from app.devchain.anvil import (
+from app.models import ChainCursor, Deposit, Order, Transfer
+from app.orders.service import expire_due_orders
+from app.payments.service import release_lapsed_reservations
+from devkit.chain.anvil import (
     AnvilProcess,
     batch_transfer_tokens,
     deploy_token,
     mine,
     transfer_tokens,
 )
-from app.models import ChainCursor, Deposit, Order, Transfer
-from app.orders.service import expire_due_orders
-from app.payments.service import release_lapsed_reservations
 from tests.watchers.chainflow import ORDER_WEBHOOK, UNKNOWN_URL, harness
 from tests.watchers.conftest import PAYER, PAYER_FUNDS, WALLET
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from app.devchain.anvil import AnvilProcess, deploy_token, mine, transfer_tokens
 from app.models import ChainCursor
+from devkit.chain.anvil import AnvilProcess, deploy_token, mine, transfer_tokens
 from tests.watchers.chainflow import Harness, eventually, harness
 from tests.watchers.conftest import PAYER, PAYER_FUNDS, WALLET
 from watchers.runner import RunnerOptions

@@ -13,11 +13,11 @@ from web3 import AsyncWeb3
 
 from app.config import Settings, load_settings
 from app.db import create_engine, create_sessionmaker
-from app.devchain.anvil import AnvilProcess, batch_transfer_tokens, transfer_tokens
 from app.http import Services
 from app.main import create_app
 from app.models import Order, Transfer, WebhookEvent
 from app.transfers.service import MatchRules
+from devkit.chain.anvil import AnvilProcess, batch_transfer_tokens, transfer_tokens
 from tests.conftest import settings_dict
 from tests.helpers import body_bytes, checkout_url, order_body, signed_headers, user_headers
 from tests.watchers.conftest import PAYER, STRANGER, WALLET

@@ -13,7 +13,8 @@ from eth_account import Account
 from web3 import AsyncWeb3
 from web3.types import TxParams, Wei
 
-from app.devchain.anvil import (
+from app.models import ChainCursor, Transfer, WebhookEvent
+from devkit.chain.anvil import (
     ANVIL_ACCOUNTS,
     ANVIL_PRIVATE_KEYS,
     AnvilProcess,
@@ -23,7 +24,6 @@ from app.devchain.anvil import (
     token_contract,
     wait_for_receipt,
 )
-from app.models import ChainCursor, Transfer, WebhookEvent
 from tests.watchers.chainflow import Harness, harness
 from tests.watchers.conftest import PAYER, WALLET
 from watchers.base import ChainSource, ObservedTransfer

@@ -17,7 +17,6 @@ from solders.keypair import Keypair
 from app.chains import Blockchain, Coin
 from app.config import Settings, load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work
-from app.devchain.solana_simulator import SolanaSimulator
 from app.http import Services
 from app.models import Transfer
 from app.orders.schemas import CreateOrderRequest
@@ -25,6 +24,7 @@ from app.orders.service import create_order
 from app.payments.schemas import PaymentDetail
 from app.payments.service import create_payment
 from app.transfers.service import MatchRules
+from devkit.chain.solana_simulator import SolanaSimulator
 from tests.conftest import settings_dict
 from tests.watchers.chainflow import ORDER_WEBHOOK, UNKNOWN_URL, Recorder, order_status
 from watchers.runner import ChainRunner, RunnerOptions

@@ -16,7 +16,7 @@ import pytest
 from solders.keypair import Keypair
 from websockets.asyncio.client import connect
 
-from app.devchain.solana_simulator import SolanaSimulator
+from devkit.chain.solana_simulator import SolanaSimulator
 from watchers.solana import associated_token_account
 from watchers.solana_parse import WatchedAccount, parse_transaction
 

@@ -18,7 +18,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from app.chains import Coin
-from app.devchain.solana_simulator import SolanaSimulator
+from devkit.chain.solana_simulator import SolanaSimulator
 from watchers.base import SourceUnavailable
 from watchers.solana import SolanaSource, associated_token_account
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.devchain.tron_simulator import TronSimulator
+from devkit.chain.tron_simulator import TronSimulator
 from tests.watchers.tronflow import (
     OTHER_WALLET,
     PAYER,

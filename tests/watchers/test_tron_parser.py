@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.chains import Blockchain, Coin
-from app.devchain.tron_simulator import TronSimulator, hex20, sim_address
+from devkit.chain.tron_simulator import TronSimulator, hex20, sim_address
 from watchers.tron import (
     TronBlock,
     TronToken,

@@ -10,7 +10,7 @@ import pytest
 
 from app.chains import Blockchain, Coin
 from app.config import load_settings
-from app.devchain.tron_simulator import TronSimulator
+from devkit.chain.tron_simulator import TronSimulator
 from tests.conftest import free_port
 from tests.watchers.tronflow import PAYER, WALLET, tron_config
 from watchers.base import ChainSource, SourceUnavailable

@@ -19,9 +19,9 @@ from web3 import AsyncWeb3
 
 from app.config import load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work, utcnow
-from app.devchain.anvil import AnvilProcess, mine, transfer_tokens
 from app.leases import Lease
 from app.models import Deposit, Order, Transfer
+from devkit.chain.anvil import AnvilProcess, mine, transfer_tokens
 from tests.conftest import write_config
 from tests.watchers.chainflow import (
     WatchProcess,

@@ -18,7 +18,6 @@ from app import root
 from app.chains import Blockchain, Coin
 from app.config import Settings, load_settings
 from app.db import unit_of_work
-from app.devchain.tron_simulator import TronSimulator, sim_address
 from app.http import Services
 from app.models import Order, Transfer, WebhookEvent
 from app.orders.schemas import CreateOrderRequest
@@ -26,6 +25,7 @@ from app.orders.service import create_order
 from app.payments.schemas import PaymentDetail
 from app.payments.service import create_payment
 from app.transfers.service import MatchRules
+from devkit.chain.tron_simulator import TronSimulator, sim_address
 from tests.conftest import settings_dict
 from watchers.runner import ChainRunner, RunnerOptions
 from watchers.tron import TronSource

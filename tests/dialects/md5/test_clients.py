@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 import pytest
 
-from app.devchain.anvil import transfer_tokens
 from app.money import Amount
+from devkit.chain.anvil import transfer_tokens
 from tests.dialects.md5.conftest import EPAY_KEY, EPAY_PID, EPUSDT_TOKEN, Stack
 from tests.watchers.conftest import PAYER, WALLET
 

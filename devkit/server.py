@@ -25,16 +25,16 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from app import root
 from app.checkout.routes import FRONTEND_DIR
 from app.config import Settings, load_settings
-from app.demo.pages import DEMO_CURRENCY, DEMO_EUR_PER_USDT
-from app.demo.routes import DemoShop, demo_router
-from app.devchain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess, deploy_token
-from app.devchain.solana_simulator import SolanaSimulator
-from app.devchain.tron_simulator import TronSimulator
 from app.migrate import upgrade_to_head
 from app.secret_policy import new_secret
 from app.serving import uvicorn_options
 from app.sessions.keys import create_api_key
 from app.sessions.models import KeyMode
+from devkit.chain.anvil import ANVIL_ACCOUNTS, AnvilNotFoundError, AnvilProcess, deploy_token
+from devkit.chain.solana_simulator import SolanaSimulator
+from devkit.chain.tron_simulator import TronSimulator
+from devkit.demo.pages import DEMO_CURRENCY, DEMO_EUR_PER_USDT
+from devkit.demo.routes import DemoShop, demo_router
 
 log = logging.getLogger("app.dev")
 

@@ -3,7 +3,7 @@
 `TestUSDT.sol` is the source; `TestUSDT.abi.json` and `TestUSDT.bin` are its compiled artifacts,
 committed so that `stablecheckout dev` and the tests need no Solidity compiler at run time. A test
 recompiles the source with solcjs (npm `solc`, pinned in package.json) and compares, and
-`python -m app.devchain.compile --write` regenerates the artifacts after an edit.
+`python -m devkit.chain.compile --write` regenerates the artifacts after an edit.
 
 Nothing here is used in production: it only ever talks to a local anvil.
 """

@@ -37,7 +37,7 @@ the result before parsing logs.
 
 Tests drive it in-process (`async with TronSimulator() as sim: sim.transfer(...); sim.produce()`);
 other processes drive it over a few control endpoints under `/_sim/` (see `_control_routes`), and
-`python -m app.devchain.tron_simulator` runs it standalone.
+`python -m devkit.chain.tron_simulator` runs it standalone.
 """
 
 from __future__ import annotations

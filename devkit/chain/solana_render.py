@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.devchain.solana_ledger import FEE, Ledger, SimTx, b58, ui_amount
+from devkit.chain.solana_ledger import FEE, Ledger, SimTx, b58, ui_amount
 from watchers.solana_parse import ASSOCIATED_TOKEN_PROGRAM, TOKEN_PROGRAM
 
 

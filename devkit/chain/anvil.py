@@ -34,7 +34,7 @@ from web3.contract import AsyncContract
 from web3.providers.persistent import PersistentConnectionProvider
 from web3.types import RPCEndpoint, TxReceipt
 
-from app.devchain import load_token_abi, load_token_bytecode
+from devkit.chain import load_token_abi, load_token_bytecode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANVIL_ENV_VAR = "STABLECHECKOUT_ANVIL"

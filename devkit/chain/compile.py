@@ -1,7 +1,7 @@
 """Compile TestUSDT.sol with solcjs (npm `solc`); compare with, or rewrite, the committed artifacts.
 
-    python -m app.devchain.compile            # exit 1 if the committed artifacts are stale
-    python -m app.devchain.compile --write    # regenerate TestUSDT.abi.json and TestUSDT.bin
+    python -m devkit.chain.compile            # exit 1 if the committed artifacts are stale
+    python -m devkit.chain.compile --write    # regenerate TestUSDT.abi.json and TestUSDT.bin
 
 The compiler runs in this directory on the bare file name, so the metadata hash embedded at the end
 of the bytecode (which covers the source unit name) is the same on every machine.
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.devchain import (
+from devkit.chain import (
     DEVCHAIN_DIR,
     TOKEN_ABI_PATH,
     TOKEN_BIN_PATH,
     TOKEN_SOURCE,
 )
-from app.devchain.anvil import REPO_ROOT
+from devkit.chain.anvil import REPO_ROOT
 
 SOLCJS_ARGS = ("--bin", "--abi", "--optimize")
 
@@ -59,7 +59,7 @@ def find_solcjs() -> list[str]:
 
 
 def compile_token(source: Path = TOKEN_SOURCE, *, timeout: float = 120.0) -> CompiledContract:
-    """Compile `source` (a file in app/devchain) exactly as the committed artifacts were built."""
+    """Compile `source` (a file in devkit/chain) exactly as the committed artifacts were built."""
     command = find_solcjs()
     with tempfile.TemporaryDirectory(prefix="stablecheckout-solc-") as out:
         result = subprocess.run(

@@ -24,13 +24,13 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect
 from litestar.router import Router
 
-from app.demo.pages import CATALOG, DEMO_CURRENCY, shop_page, wallet_script
-from app.demo.sessions import session_routes
 from app.errors import BadRequest
 from app.http import services_of
 from app.money import format_base_units
 from app.payments.models import Deposit, DepositStatus
 from app.security.signatures import sign_body, sign_url
+from devkit.demo.pages import CATALOG, DEMO_CURRENCY, shop_page, wallet_script
+from devkit.demo.sessions import session_routes
 
 ALLOWED_WALLET_METHODS = {
     "eth_chainId",
@@ -45,7 +45,7 @@ ALLOWED_WALLET_METHODS = {
 
 @dataclass
 class DemoShop:
-    """What the demo needs to know about its surroundings (set by `app.devserver`)."""
+    """What the demo needs to know about its surroundings (set by `devkit.server`)."""
 
     base_url: str
     rpc_url: str
@@ -53,11 +53,11 @@ class DemoShop:
     token: str
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     tron: Any = None
-    """The TRON simulator (`app.devchain.tron_simulator.TronSimulator`), when running."""
+    """The TRON simulator (`devkit.chain.tron_simulator.TronSimulator`), when running."""
     tron_token: str = ""
     tron_payer: str = ""
     solana: Any = None
-    """The Solana simulator (`app.devchain.solana_simulator.SolanaSimulator`), when running."""
+    """The Solana simulator (`devkit.chain.solana_simulator.SolanaSimulator`), when running."""
     solana_payer: Any = None
     """A funded `solders` Keypair on it."""
     solana_mints: dict[str, str] = field(default_factory=dict)
@@ -66,7 +66,7 @@ class DemoShop:
     """A second anvil with chain id 56 standing for BNB Smart Chain."""
     bsc_token: str = ""
     api_key: str = ""
-    """A test-mode secret key for the Checkout Sessions front door (`app.demo.sessions`)."""
+    """A test-mode secret key for the Checkout Sessions front door (`devkit.demo.sessions`)."""
 
 
 def demo_of(state: State) -> DemoShop:
@@ -246,7 +246,7 @@ async def pay_from_test_wallet(shop: DemoShop, deposit: Deposit) -> str:
         raise BadRequest("the BSC chain is not running")
     from web3 import AsyncHTTPProvider, AsyncWeb3
 
-    from app.devchain.anvil import transfer_tokens
+    from devkit.chain.anvil import transfer_tokens
 
     w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(shop.bsc_rpc_url))
     try:

@@ -17,7 +17,7 @@ answers with them key by key):
     getHealth, getVersion, getGenesisHash
     logsSubscribe ({mentions: [one key]}), signatureSubscribe, slotSubscribe, and *Unsubscribe
 
-The chain (`app.devchain.solana_ledger.Ledger`) has real keys, signatures and instruction bytes;
+The chain (`devkit.chain.solana_ledger.Ledger`) has real keys, signatures and instruction bytes;
 this module renders them. Blocks are produced on demand (`produce()`) or every `slot_time`
 seconds; each new block is `confirmed` at once (unless `hold_confirmation`) and `finalized`
 `finality_lag` slots later. `abandon(slot)` drops confirmed blocks that will never finalize.
@@ -36,8 +36,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from solders.keypair import Keypair
 
-from app.devchain.solana_ledger import Ledger, SimBlock, SimTx, ui_amount
-from app.devchain.solana_render import transaction_json
+from devkit.chain.solana_ledger import Ledger, SimBlock, SimTx, ui_amount
+from devkit.chain.solana_render import transaction_json
 from watchers.solana_parse import TOKEN_PROGRAM
 
 

@@ -18,11 +18,11 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 from litestar.response import Redirect
 
-from app.demo.pages import CATALOG
 from app.errors import BadRequest
 from app.http import services_of
 from app.money import Amount
 from app.sessions.signing import TOLERANCE_SECONDS, webhook_key
+from devkit.demo.pages import CATALOG
 
 
 def _demo(state: State) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.demo.routes import DemoShop
+    from devkit.demo.routes import DemoShop
 
 
 @dataclass(frozen=True, slots=True)
