@@ -22,18 +22,25 @@ retries). The runner backs off and tries again; it never treats an outage as "no
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
-from app.chains import Blockchain
+from app.chains import Blockchain, ChainFamily
 from app.transfers.observed import ObservedTransfer
+from watchers.settings import SourceConfig, source_config
+
+if TYPE_CHECKING:
+    from app.config import ChainSettings, WalletSettings
 
 __all__ = [
     "ChainSource",
     "FinalitySource",
     "ObservedTransfer",
+    "SourceBase",
     "SourceError",
     "SourceMisconfigured",
     "SourceUnavailable",
+    "no_blocks_in",
 ]
 
 
@@ -118,11 +125,55 @@ class ChainSource(Protocol):
         ...
 
 
-__all__ = [
-    "ChainSource",
-    "FinalitySource",
-    "ObservedTransfer",
-    "SourceError",
-    "SourceMisconfigured",
-    "SourceUnavailable",
-]
+class SourceBase:
+    """What every chain family's source shares besides the interface: being built from settings
+    (`watchers.settings` reads the tokens and wallets the same way for every family; a subclass
+    names its `family` and adds its own options in `from_config`), its `blockchain`, and closing
+    on the way out of `async with source:`."""
+
+    family: ClassVar[ChainFamily]
+    _blockchain: Blockchain
+
+    @classmethod
+    def from_settings(
+        cls,
+        blockchain: Blockchain | str,
+        chain: ChainSettings,
+        wallets: Iterable[WalletSettings],
+        **options: Any,
+    ) -> Self:
+        """Build from `[chains.<blockchain>]` and the `[[wallets]]` of that chain; `options` are
+        passed to the constructor and win over what the settings say."""
+        config = source_config(blockchain, chain, wallets, cls.family)
+        options.setdefault("poll_interval", chain.poll_interval_seconds)
+        return cls.from_config(config, chain, options)
+
+    @classmethod
+    def from_config(
+        cls, config: SourceConfig, chain: ChainSettings, options: dict[str, Any]
+    ) -> Self:
+        """The source for `config`, with the family's own settings from `chain` as defaults in
+        `options`."""
+        raise NotImplementedError
+
+    @property
+    def blockchain(self) -> Blockchain:
+        """The wire id of the chain this source reads (api.md §0)."""
+        return self._blockchain
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def no_blocks_in(from_block: int, to_block: int) -> bool:
+    """The argument check every `ChainSource.transfers` makes: ValueError for a range that starts
+    below block 0; True when the range holds no block (`to_block < from_block`)."""
+    if from_block < 0:
+        raise ValueError("from_block must be >= 0")
+    return to_block < from_block

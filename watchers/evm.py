@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
@@ -50,12 +50,22 @@ from web3.exceptions import Web3RPCError
 from web3.providers.persistent import PersistentConnectionProvider
 from web3.types import RPCEndpoint
 
-from app.chains import CHAINS, Blockchain, ChainFamily, Coin
-from watchers.base import ObservedTransfer, SourceError, SourceMisconfigured, SourceUnavailable
-from watchers.failover import Rotation
+from app.chains import Blockchain, ChainFamily, Coin
+from watchers.base import (
+    ObservedTransfer,
+    SourceBase,
+    SourceError,
+    SourceMisconfigured,
+    SourceUnavailable,
+    no_blocks_in,
+)
+from watchers.failover import AllTimedOut, EndpointFailure, Rotation
+from watchers.push import Push
+from watchers.settings import SourceConfig, tokens_by_contract
+from watchers.urls import is_websocket, redact
 
 if TYPE_CHECKING:
-    from app.config import ChainSettings, WalletSettings
+    from app.config import ChainSettings
 
 log = logging.getLogger("stablecheckout.watchers.evm")
 
@@ -112,10 +122,6 @@ class RangeTooLarge(SourceError):
     def __init__(self, message: str, suggested_span: int | None = None) -> None:
         super().__init__(message)
         self.suggested_span = suggested_span
-
-
-class _AllTimedOut(SourceUnavailable):
-    """Every URL timed out (as opposed to refusing connections or erroring)."""
 
 
 class _StaleLogs(SourceError):
@@ -238,24 +244,13 @@ def _rpc_error(exc: Web3RPCError) -> tuple[str, int | None]:
     return str(exc.message), None
 
 
-def _is_ws(url: str) -> bool:
-    return url.lower().startswith(("ws://", "wss://"))
-
-
-def _redact(url: str) -> str:
-    """A URL fit for logs: hosted nodes put API keys in the path or query."""
-    match = re.match(r"^([a-z]+://[^/?#]+)", url, re.IGNORECASE)
-    host = match.group(1) if match else url
-    return host + ("/…" if len(url) > len(host) else "")
-
-
 class _Endpoint:
     """One RPC URL and its (lazily opened) web3 connection."""
 
     def __init__(self, url: str, request_timeout: float) -> None:
         self.url = url
-        self.label = _redact(url)
-        self.is_ws = _is_ws(url)
+        self.label = redact(url)
+        self.is_ws = is_websocket(url)
         self._timeout = request_timeout
         self._w3: AsyncWeb3[Any] | None = None
         self._lock = asyncio.Lock()
@@ -309,8 +304,10 @@ class _Endpoint:
                 await asyncio.wait_for(w3.provider.disconnect(), 2.0)
 
 
-class EvmSource:
+class EvmSource(SourceBase):
     """`ChainSource` for one EVM chain over JSON-RPC. See the module docstring for the design."""
+
+    family = ChainFamily.EVM
 
     def __init__(
         self,
@@ -347,13 +344,7 @@ class EvmSource:
         if min_block_range < 1 or max_block_range < min_block_range:
             raise ValueError("need 1 <= min_block_range <= max_block_range")
         self._endpoints = [_Endpoint(url, request_timeout) for url in rpc_urls]
-        self._ws_urls = [url for url in rpc_urls if _is_ws(url)]
-        self._tokens: dict[str, EvmToken] = {}
-        for coin, (contract, decimals) in tokens.items():
-            address = normalize_address(contract)
-            if address in self._tokens:
-                raise ValueError(f"{self._blockchain}: contract {contract} configured twice")
-            self._tokens[address] = EvmToken(Coin(coin), address, int(decimals))
+        self._tokens = tokens_by_contract(self._blockchain, tokens, normalize_address, EvmToken)
         self._wallets = frozenset(normalize_address(w) for w in wallets)
         self._wallet_topics = sorted(address_topic(w) for w in self._wallets)
         self.poll_interval = poll_interval
@@ -372,54 +363,27 @@ class EvmSource:
         self._rotation = Rotation(
             self._blockchain, [e.label for e in self._endpoints], failback_after
         )
-        self._subscribe = subscribe and bool(self._ws_urls)
-        self._head_event = asyncio.Event()
-        self._subscribed = asyncio.Event()
-        self._subscription_task: asyncio.Task[None] | None = None
+        self._push = Push(
+            f"{self._blockchain}: newHeads",
+            [url for url in rpc_urls if is_websocket(url)],
+            self._stream_heads,
+            enabled=subscribe,
+        )
         self._pushed_head: int | None = None
         self._closed = False
         self._chain_id = chain_id
 
     @classmethod
-    def from_settings(
-        cls,
-        blockchain: Blockchain | str,
-        chain: ChainSettings,
-        wallets: Iterable[WalletSettings],
-        **options: Any,
-    ) -> EvmSource:
-        """Build from config: `[chains.<id>]` (rpc_urls, tokens, poll interval) and `[[wallets]]`.
-
-        Tokens are the chain's built-in mainnet contracts (app.chains) with `[chains.<id>.tokens]`
-        entries replacing them coin by coin. Every wallet of this chain is watched for every
-        token, whatever its enabled_coins: a transfer nobody asked for is still recorded.
-        """
-        chain_id = Blockchain(blockchain)
-        info = CHAINS[chain_id]
-        if info.family is not ChainFamily.EVM:
-            raise ValueError(f"{chain_id} is not an EVM chain")
-        tokens: dict[Coin | str, tuple[str, int]] = {
-            coin: (token.contract, token.decimals) for coin, token in info.tokens.items()
-        }
-        for coin, override in chain.tokens.items():
-            tokens[coin] = (override.contract, override.decimals)
-        options.setdefault("poll_interval", chain.poll_interval_seconds)
+    def from_config(
+        cls, config: SourceConfig, chain: ChainSettings, options: dict[str, Any]
+    ) -> Self:
+        """`chain_id` is `[chains.<id>] chain_id` when set, else the registry's."""
         options.setdefault(
-            "chain_id", chain.chain_id if chain.chain_id is not None else info.evm_chain_id
+            "chain_id", chain.chain_id if chain.chain_id is not None else config.info.evm_chain_id
         )
-        return cls(
-            chain_id,
-            chain.rpc_urls,
-            tokens,
-            [w.address for w in wallets if w.blockchain == chain_id],
-            **options,
-        )
+        return cls(config.blockchain, chain.rpc_urls, config.tokens, config.wallets, **options)
 
     # -- introspection (metrics, admin, tests)
-
-    @property
-    def blockchain(self) -> Blockchain:
-        return self._blockchain
 
     @property
     def tokens(self) -> dict[Coin, EvmToken]:
@@ -443,7 +407,7 @@ class EvmSource:
     @property
     def subscribed(self) -> bool:
         """Whether a newHeads subscription is live right now."""
-        return self._subscribed.is_set()
+        return self._push.subscribed
 
     @property
     def pushed_head(self) -> int | None:
@@ -455,45 +419,41 @@ class EvmSource:
     async def _request(self, method: str, params: Sequence[Any]) -> Any:
         if self._closed:
             raise SourceUnavailable(f"{self._blockchain}: source is closed")
-        failures: list[str] = []
-        timeouts = 0
-        count = len(self._endpoints)
-        for index in self._rotation.order():
-            endpoint = self._endpoints[index]
-            # A connection opened before (a WebSocket, or pooled HTTP keep-alive sockets) may
-            # have died with a node restart: one immediate retry on a fresh connection tells a
-            # stale socket from a dead node.
-            tries = 2 if endpoint.connected else 1
-            for attempt in range(tries):
-                try:
-                    async with asyncio.timeout(self.request_timeout):
-                        await self._check_chain(endpoint)
-                        result = await endpoint.request(method, params)
-                except SourceMisconfigured:
-                    raise
-                except Web3RPCError as exc:
-                    message, code = _rpc_error(exc)
-                    if method == "eth_getLogs" and is_range_error(message, code):
-                        self._rotation.mark_working(index)  # alive, unwilling: shrink, no failover
-                        raise RangeTooLarge(message, suggested_span(message)) from exc
-                    failures.append(f"{endpoint.label}: error {code}: {message}")
-                    break
-                except TimeoutError:
-                    failures.append(f"{endpoint.label}: no answer within {self.request_timeout} s")
-                    timeouts += 1
-                    await endpoint.reset()
-                    break
-                except Exception as exc:  # noqa: BLE001 - any node failure: try the next URL
-                    await endpoint.reset()
-                    if attempt + 1 < tries:
-                        continue
-                    failures.append(f"{endpoint.label}: {type(exc).__name__}: {exc}")
-                else:
-                    self._rotation.mark_working(index)
-                    return result
-            log.info("%s: %s failed on %s", self._blockchain, method, failures[-1])
-        error = _AllTimedOut if timeouts == count else SourceUnavailable
-        raise error(f"{self._blockchain}: {method} failed on every RPC URL: " + "; ".join(failures))
+        return await self._rotation.first_answer(
+            method,
+            lambda index: self._ask(self._endpoints[index], method, params),
+            answers=(RangeTooLarge,),  # alive, unwilling: shrink, no failover
+        )
+
+    async def _ask(self, endpoint: _Endpoint, method: str, params: Sequence[Any]) -> Any:
+        """One request to one URL, after its chain id check; `EndpointFailure` if it fails."""
+        # A connection opened before (a WebSocket, or pooled HTTP keep-alive sockets) may have
+        # died with a node restart: one immediate retry on a fresh connection tells a stale
+        # socket from a dead node.
+        tries = 2 if endpoint.connected else 1
+        for attempt in range(tries):
+            try:
+                async with asyncio.timeout(self.request_timeout):
+                    await self._check_chain(endpoint)
+                    return await endpoint.request(method, params)
+            except SourceMisconfigured:
+                raise
+            except Web3RPCError as exc:
+                message, code = _rpc_error(exc)
+                if method == "eth_getLogs" and is_range_error(message, code):
+                    raise RangeTooLarge(message, suggested_span(message)) from exc
+                raise EndpointFailure(f"error {code}: {message}") from None
+            except TimeoutError:
+                await endpoint.reset()
+                raise EndpointFailure(
+                    f"no answer within {self.request_timeout} s", timed_out=True
+                ) from None
+            except Exception as exc:  # noqa: BLE001 - any node failure: try the next URL
+                await endpoint.reset()
+                if attempt + 1 < tries:
+                    continue
+                raise EndpointFailure(f"{type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")
 
     async def _check_chain(self, endpoint: _Endpoint) -> None:
         """Refuse a node of another chain, once per URL, before it answers anything else.
@@ -530,9 +490,7 @@ class EvmSource:
         return str(block["hash"]).lower()
 
     async def transfers(self, from_block: int, to_block: int) -> list[ObservedTransfer]:
-        if from_block < 0:
-            raise ValueError("from_block must be >= 0")
-        if to_block < from_block or not self._wallets or not self._tokens:
+        if no_blocks_in(from_block, to_block) or not self._wallets or not self._tokens:
             return []
         found: dict[tuple[str, int], ObservedTransfer] = {}
         start = from_block
@@ -545,7 +503,7 @@ class EvmSource:
             except RangeTooLarge as exc:
                 self._shrink(end - start + 1, exc)
                 continue
-            except _AllTimedOut:
+            except AllTimedOut:
                 # Maybe a dead node, maybe a query too heavy to answer in time: report the outage,
                 # but ask for fewer blocks next time (the range grows back after successes).
                 self._span = max(self.min_block_range, (end - start + 1) // 2)
@@ -658,97 +616,47 @@ class EvmSource:
     # -- new heads
 
     async def wait_for_new_head(self, timeout: float) -> None:
-        if not self._subscribe or self._closed:
-            await asyncio.sleep(max(0.0, min(self.poll_interval, timeout)))
-            return
-        self._ensure_subscription()
-        wait = timeout if self._subscribed.is_set() else min(timeout, self.poll_interval)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._head_event.wait(), max(0.0, wait))
-        self._head_event.clear()
+        await self._push.wait(timeout, self.poll_interval)
 
     async def subscribe_heads(self, timeout: float = 5.0) -> bool:
         """Start the newHeads subscription now (instead of on the first wait) and wait until it
         is live. Returns False without a WebSocket URL or if it is not live within `timeout`."""
-        if not self._subscribe or self._closed:
-            return False
-        self._ensure_subscription()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), timeout)
-        return self._subscribed.is_set()
+        return await self._push.start(timeout)
 
-    def _ensure_subscription(self) -> None:
-        if self._subscription_task is None or self._subscription_task.done():
-            self._subscription_task = asyncio.create_task(
-                self._subscription_loop(), name=f"newHeads:{self._blockchain}"
-            )
-
-    async def _subscription_loop(self) -> None:
-        """Keep one newHeads subscription open, moving to the next ws URL whenever one fails."""
-        backoff = 0.5
-        index = 0
-        while not self._closed:
-            url = self._ws_urls[index % len(self._ws_urls)]
-            provider = WebSocketProvider(
-                url,
-                websocket_kwargs=WEBSOCKET_KWARGS,
-                max_connection_retries=1,
-                request_timeout=self.request_timeout,
-            )
-            w3: AsyncWeb3[Any] = AsyncWeb3(provider)
-            try:
-                async with asyncio.timeout(self.request_timeout):
-                    await provider.connect()
-                    await w3.eth.subscribe("newHeads")
-                self._subscribed.set()
-                log.info("%s: newHeads subscription live on %s", self._blockchain, _redact(url))
-                backoff = 0.5
-                async for message in w3.socket.process_subscriptions():
-                    result = message.get("result")
-                    number = result.get("number") if isinstance(result, Mapping) else None
-                    if number is not None:
-                        head = _hex_int(number)
-                        if self._pushed_head is None or head > self._pushed_head:
-                            self._pushed_head = head
-                    self._head_event.set()
-                log.info("%s: newHeads stream ended on %s", self._blockchain, _redact(url))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reconnect on any failure of the stream
-                log.info(
-                    "%s: newHeads on %s failed: %s: %s",
-                    self._blockchain,
-                    _redact(url),
-                    type(exc).__name__,
-                    exc,
-                )
-            finally:
-                if self._subscribed.is_set():
-                    self._subscribed.clear()
-                    self._head_event.set()  # wake the runner: it polls until we are back
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(provider.disconnect(), 2.0)
-            index += 1
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+    async def _stream_heads(self, url: str) -> None:
+        """One newHeads subscription on `url`, until the node ends it."""
+        provider = WebSocketProvider(
+            url,
+            websocket_kwargs=WEBSOCKET_KWARGS,
+            max_connection_retries=1,
+            request_timeout=self.request_timeout,
+        )
+        w3: AsyncWeb3[Any] = AsyncWeb3(provider)
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                await provider.connect()
+                await w3.eth.subscribe("newHeads")
+            self._push.live(url)
+            async for message in w3.socket.process_subscriptions():
+                result = message.get("result")
+                number = result.get("number") if isinstance(result, Mapping) else None
+                if number is not None:
+                    head = _hex_int(number)
+                    if self._pushed_head is None or head > self._pushed_head:
+                        self._pushed_head = head
+                self._push.wake()
+        finally:
+            self._push.lost()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(provider.disconnect(), 2.0)
 
     # -- lifecycle
 
     async def close(self) -> None:
         self._closed = True
-        task, self._subscription_task = self._subscription_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._push.close()
         for endpoint in self._endpoints:
             await endpoint.reset()
-
-    async def __aenter__(self) -> EvmSource:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         urls = ", ".join(e.label for e in self._endpoints)

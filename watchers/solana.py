@@ -36,19 +36,20 @@ and case-sensitive, stored exactly as the node prints them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import msgspec
 from solders.pubkey import Pubkey
 
-from app.chains import CHAINS, Blockchain, ChainFamily, Coin
-from watchers.base import ObservedTransfer, SourceError, SourceUnavailable
+from app.chains import Blockchain, ChainFamily, Coin
+from watchers.base import ObservedTransfer, SourceBase, SourceError, SourceUnavailable, no_blocks_in
+from watchers.push import Push
+from watchers.settings import SourceConfig
 from watchers.solana_parse import (
     ASSOCIATED_TOKEN_PROGRAM,
     TOKEN_PROGRAM,
@@ -56,10 +57,11 @@ from watchers.solana_parse import (
     WatchedAccount,
     parse_transaction,
 )
-from watchers.solana_rpc import RpcError, SolanaRpc, redact
+from watchers.solana_rpc import RpcError, SolanaRpc
+from watchers.urls import is_websocket, redact
 
 if TYPE_CHECKING:
-    from app.config import ChainSettings, WalletSettings
+    from app.config import ChainSettings
 
 log = logging.getLogger("stablecheckout.watchers.solana")
 
@@ -82,12 +84,10 @@ def associated_token_account(owner: str, mint: str, token_program: str = TOKEN_P
     return str(address)
 
 
-def _is_ws(url: str) -> bool:
-    return url.lower().startswith(("ws://", "wss://"))
-
-
-class SolanaSource:
+class SolanaSource(SourceBase):
     """`ChainSource` for Solana over JSON-RPC. See the module docstring for the design."""
+
+    family = ChainFamily.SOLANA
 
     def __init__(
         self,
@@ -104,8 +104,9 @@ class SolanaSource:
         throttle_retries: int = 3,
         page_size: int = PAGE,
     ) -> None:
-        http_urls = [u for u in rpc_urls if not _is_ws(u)]
-        self._ws_urls = [u for u in rpc_urls if _is_ws(u)]
+        http_urls = [u for u in rpc_urls if not is_websocket(u)]
+        self._ws_urls = [u for u in rpc_urls if is_websocket(u)]
+        self._blockchain = Blockchain.SOLANA
         self._rpc = SolanaRpc(
             http_urls,
             request_timeout=request_timeout,
@@ -127,43 +128,17 @@ class SolanaSource:
         self._parsed: OrderedDict[tuple[str, int], ParsedTransaction] = OrderedDict()
         self._pending_final: dict[str, int] = {}
         self._anchors: dict[str, tuple[int, str]] = {}
-        self._subscribe = subscribe and bool(self._ws_urls)
-        self._event = asyncio.Event()
-        self._subscribed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._push = Push("solana: pubsub", self._ws_urls, self._stream, enabled=subscribe)
         self._ws_accounts: frozenset[str] = frozenset()
         self._closed = False
         self._page = page_size
 
     @classmethod
-    def from_settings(
-        cls,
-        blockchain: Blockchain | str,
-        chain: ChainSettings,
-        wallets: Iterable[WalletSettings],
-        **options: Any,
-    ) -> SolanaSource:
-        """`[chains.solana]` rpc_urls and token overrides, and the Solana `[[wallets]]`."""
-        chain_id = Blockchain(blockchain)
-        info = CHAINS[chain_id]
-        if info.family is not ChainFamily.SOLANA:
-            raise ValueError(f"{chain_id} is not a Solana chain")
-        tokens: dict[Coin | str, tuple[str, int]] = {
-            coin: (t.contract, t.decimals) for coin, t in info.tokens.items()
-        }
-        for coin, override in chain.tokens.items():
-            tokens[coin] = (override.contract, override.decimals)
-        options.setdefault("poll_interval", chain.poll_interval_seconds)
-        return cls(
-            chain.rpc_urls,
-            tokens,
-            [w.address for w in wallets if w.blockchain == chain_id],
-            **options,
-        )
-
-    @property
-    def blockchain(self) -> Blockchain:
-        return Blockchain.SOLANA
+    def from_config(
+        cls, config: SourceConfig, chain: ChainSettings, options: dict[str, Any]
+    ) -> Self:
+        """`rpc_urls`: the http(s) ones answer requests, the ws(s) ones push."""
+        return cls(chain.rpc_urls, config.tokens, config.wallets, **options)
 
     @property
     def rpc(self) -> SolanaRpc:
@@ -171,7 +146,7 @@ class SolanaSource:
 
     @property
     def subscribed(self) -> bool:
-        return self._subscribed.is_set()
+        return self._push.subscribed
 
     # -- slots and hashes
 
@@ -323,9 +298,7 @@ class SolanaSource:
         return parsed
 
     async def transfers(self, from_block: int, to_block: int) -> list[ObservedTransfer]:
-        if from_block < 0:
-            raise ValueError("from_block must be >= 0")
-        if to_block < from_block or not self._owners:
+        if no_blocks_in(from_block, to_block) or not self._owners:
             return []
         accounts = await self.accounts()
         self._want_logs(accounts)
@@ -371,107 +344,62 @@ class SolanaSource:
     # -- push
 
     def _want_logs(self, accounts: Mapping[str, WatchedAccount]) -> None:
-        if self._subscribe and frozenset(accounts) != self._ws_accounts:
+        if self._push.enabled and frozenset(accounts) != self._ws_accounts:
             self._ws_accounts = frozenset(accounts)
-            if self._task is not None:
-                self._task.cancel()  # resubscribe with the new account list
-                self._task = None
+            self._push.restart()  # resubscribe with the new account list
 
     async def wait_for_new_head(self, timeout: float) -> None:
-        if not self._subscribe or self._closed:
-            await asyncio.sleep(max(0.0, min(self.poll_interval, timeout)))
-            return
-        self._ensure_subscription()
-        wait = timeout if self._subscribed.is_set() else min(timeout, self.poll_interval)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), max(0.0, wait))
-        self._event.clear()
+        await self._push.wait(timeout, self.poll_interval)
 
     async def subscribe(self, timeout: float = 5.0) -> bool:
         """Open the subscriptions now and wait until they are live (False without a ws URL)."""
-        if not self._subscribe:
-            return False
-        if not self._ws_accounts:
+        if self._push.enabled and not self._ws_accounts:
             self._want_logs(await self.accounts())
-        self._ensure_subscription()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), timeout)
-        return self._subscribed.is_set()
+        return await self._push.start(timeout)
 
-    def _ensure_subscription(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._subscription_loop(), name="solana:pubsub")
-
-    async def _subscription_loop(self) -> None:
+    async def _stream(self, url: str) -> None:
+        """`logsSubscribe` on every token account, `signatureSubscribe` on every transfer seen but
+        not final; wakes the runner on each notification."""
         from websockets.asyncio.client import connect
 
-        backoff, index = 0.5, 0
-        while not self._closed:
-            url = self._ws_urls[index % len(self._ws_urls)]
-            ids = iter(range(1, 1 << 30))
-            try:
-                async with connect(url, max_size=64 * 2**20, ping_interval=15) as ws:
-                    for account in sorted(self._ws_accounts):
-                        request = {
-                            "jsonrpc": "2.0",
-                            "id": next(ids),
-                            "method": "logsSubscribe",
-                            "params": [{"mentions": [account]}, {"commitment": "confirmed"}],
-                        }
-                        await ws.send(msgspec.json.encode(request).decode())
-                    watched: set[str] = set()
-                    self._subscribed.set()
-                    backoff = 0.5
-                    log.info("solana: subscriptions live on %s", redact(url))
-                    while not self._closed:
-                        for signature in sorted(set(self._pending_final) - watched):
-                            watched.add(signature)
-                            request = {
-                                "jsonrpc": "2.0",
-                                "id": next(ids),
-                                "method": "signatureSubscribe",
-                                "params": [signature, {"commitment": "finalized"}],
-                            }
-                            await ws.send(msgspec.json.encode(request).decode())
-                        try:
-                            raw = await asyncio.wait_for(ws.recv(), 0.25)
-                        except TimeoutError:
-                            continue
-                        message = msgspec.json.decode(raw)
-                        if message.get("method") == "signatureNotification":
-                            self._event.set()
-                        elif message.get("method") == "logsNotification":
-                            value = message["params"]["result"]["value"]
-                            if value.get("err") is None:
-                                self._event.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reconnect on any failure of the stream
-                log.info(
-                    "solana: pubsub on %s failed: %s: %s", redact(url), type(exc).__name__, exc
-                )
-            finally:
-                if self._subscribed.is_set():
-                    self._subscribed.clear()
-                    self._event.set()
-            index += 1
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+        ids = iter(range(1, 1 << 30))
+        async with connect(url, max_size=64 * 2**20, ping_interval=15) as ws:
+            for account in sorted(self._ws_accounts):
+                request = {
+                    "jsonrpc": "2.0",
+                    "id": next(ids),
+                    "method": "logsSubscribe",
+                    "params": [{"mentions": [account]}, {"commitment": "confirmed"}],
+                }
+                await ws.send(msgspec.json.encode(request).decode())
+            watched: set[str] = set()
+            self._push.live(url)
+            while not self._closed:
+                for signature in sorted(set(self._pending_final) - watched):
+                    watched.add(signature)
+                    request = {
+                        "jsonrpc": "2.0",
+                        "id": next(ids),
+                        "method": "signatureSubscribe",
+                        "params": [signature, {"commitment": "finalized"}],
+                    }
+                    await ws.send(msgspec.json.encode(request).decode())
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.25)
+                except TimeoutError:
+                    continue
+                message = msgspec.json.decode(raw)
+                if message.get("method") == "signatureNotification":
+                    self._push.wake()
+                elif message.get("method") == "logsNotification":
+                    value = message["params"]["result"]["value"]
+                    if value.get("err") is None:
+                        self._push.wake()
 
     async def close(self) -> None:
         self._closed = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._push.close()
         await self._rpc.close()
-
-    async def __aenter__(self) -> SolanaSource:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         urls = ", ".join(redact(u) for u in self._rpc.urls + self._ws_urls)

@@ -51,25 +51,26 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import httpx
 import msgspec
 from tronpy.keys import to_base58check_address, to_hex_address
 
-from app.chains import CHAINS, Blockchain, ChainFamily, Coin
-from watchers.base import ObservedTransfer, SourceError, SourceUnavailable
-from watchers.failover import Rotation, backoff_delay
+from app.chains import Blockchain, ChainFamily, Coin
+from watchers.base import ObservedTransfer, SourceBase, SourceError, SourceUnavailable, no_blocks_in
+from watchers.failover import THROTTLED, EndpointFailure, Rotation, Throttled, retry_throttled
+from watchers.settings import SourceConfig, chain_of_family, tokens_by_contract
+from watchers.urls import redact
 
 if TYPE_CHECKING:
-    from app.config import ChainSettings, WalletSettings
+    from app.config import ChainSettings
 
 log = logging.getLogger("stablecheckout.watchers.tron")
 
 TRANSFER_TOPIC = "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 """keccak256("Transfer(address,address,uint256)"), hex without 0x as TRON prints topics."""
 API_KEY_HEADER = "TRON-PRO-API-KEY"
-THROTTLED = frozenset({429, 503})
 BLOCK_INTERVAL = 3.0
 """Seconds between TRON blocks."""
 MAX_NEEDLES = 256
@@ -83,21 +84,11 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _NODEINFO_NUM = re.compile(r"Num:(\d+)")
 
 
-class _EndpointFailure(SourceError):
-    """This URL could not answer usefully (the next one may)."""
-
-
-class _Throttled(_EndpointFailure):
-    def __init__(self, message: str, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _NotFound(_EndpointFailure):
+class _NotFound(EndpointFailure):
     """HTTP 404: this URL does not serve the path."""
 
 
-class _Lagging(_EndpointFailure):
+class _Lagging(EndpointFailure):
     """The node does not have the blocks asked for yet."""
 
 
@@ -176,16 +167,16 @@ def parse_block(data: Any) -> TronBlock | None:
     `number` and no `timestamp`, a block without transactions no `transactions`.
     """
     if not isinstance(data, Mapping):
-        raise _EndpointFailure(f"expected a block object, got {type(data).__name__}")
+        raise EndpointFailure(f"expected a block object, got {type(data).__name__}")
     if not data:
         return None
     if "Error" in data:
-        raise _EndpointFailure(f"node error: {str(data['Error'])[:300]}")
+        raise EndpointFailure(f"node error: {str(data['Error'])[:300]}")
     block_id = _hex(data.get("blockID"))
     header = data.get("block_header")
     raw = header.get("raw_data") if isinstance(header, Mapping) else None
     if not _HEX64.match(block_id) or not isinstance(raw, Mapping):
-        raise _EndpointFailure(f"malformed block: {str(data)[:300]}")
+        raise EndpointFailure(f"malformed block: {str(data)[:300]}")
     transactions = data.get("transactions") or []
     tx_ids = tuple(_hex(tx.get("txID")) for tx in transactions if isinstance(tx, Mapping))
     return TronBlock(
@@ -314,27 +305,12 @@ def _observed(c: _Candidate, block: TronBlock, blockchain: Blockchain) -> Observ
 # -- HTTP
 
 
-def _redact(url: str) -> str:
-    """A URL fit for logs: hosted gateways put API keys in the path."""
-    match = re.match(r"^([a-z]+://[^/?#]+)", url, re.IGNORECASE)
-    host = match.group(1) if match else url
-    return host + ("/…" if len(url.rstrip("/")) > len(host) else "")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 class _Endpoint:
     """One base URL of the java-tron HTTP API (a node, or a gateway with a path prefix)."""
 
     def __init__(self, url: str, api_key: str | None, timeout: float) -> None:
         self.base = url.rstrip("/")
-        self.label = _redact(url)
+        self.label = redact(url)
         headers = {"Accept": "application/json"}
         if api_key:
             headers[API_KEY_HEADER] = api_key
@@ -348,7 +324,7 @@ class _Endpoint:
         """True once /walletsolidity/ answered 404 here (a node's full-node port)."""
 
     async def post(self, path: str, body: Mapping[str, Any] | None) -> bytes:
-        """POST `path` (JSON body, or none) and return the raw answer; _EndpointFailure else."""
+        """POST `path` (JSON body, or none) and return the raw answer; EndpointFailure else."""
         url = f"{self.base}/{path}"
         try:
             async with asyncio.timeout(self.timeout + 1):
@@ -357,29 +333,32 @@ class _Endpoint:
                 else:
                     response = await self.client.post(url, json=body)
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
-            raise _EndpointFailure(f"{self.label}: {type(exc).__name__}: {exc}") from None
+            raise EndpointFailure(f"{type(exc).__name__}: {exc}") from None
         if response.status_code in THROTTLED:
-            raise _Throttled(
-                f"{self.label}: HTTP {response.status_code} on {path}", _retry_after(response)
+            raise Throttled(
+                f"HTTP {response.status_code} on {path}",
+                response.headers.get("Retry-After"),
             )
         if response.status_code == 404:
-            raise _NotFound(f"{self.label}: HTTP 404 on {path}")
+            raise _NotFound(f"HTTP 404 on {path}")
         if response.status_code != 200:
-            raise _EndpointFailure(f"{self.label}: HTTP {response.status_code} on {path}")
+            raise EndpointFailure(f"HTTP {response.status_code} on {path}")
         return response.content
 
     def decode(self, path: str, content: bytes) -> Any:
         try:
             return msgspec.json.decode(content)
         except msgspec.DecodeError:
-            raise _EndpointFailure(f"{self.label}: {path} answered non-JSON") from None
+            raise EndpointFailure(f"{path} answered non-JSON") from None
 
     async def close(self) -> None:
         await self.client.aclose()
 
 
-class TronSource:
+class TronSource(SourceBase):
     """`ChainSource` for TRON over the java-tron HTTP API. See the module docstring."""
+
+    family = ChainFamily.TRON
 
     def __init__(
         self,
@@ -408,20 +387,18 @@ class TronSource:
         block_concurrency: transaction-info requests in flight at once; slice_blocks: blocks
         read from one node before choosing a node again.
         """
-        self._blockchain = Blockchain(blockchain)
-        if CHAINS[self._blockchain].family is not ChainFamily.TRON:
-            raise ValueError(f"{self._blockchain} is not a TRON chain")
+        self._blockchain = chain_of_family(blockchain, ChainFamily.TRON).blockchain
         if not api_urls:
             raise ValueError(f"{self._blockchain}: at least one api_url is required")
         if finality not in ("solidified", "head"):
             raise ValueError(f"finality must be 'solidified' or 'head', not {finality!r}")
         self._endpoints = [_Endpoint(url, api_key, request_timeout) for url in api_urls]
-        self._tokens: dict[str, TronToken] = {}
-        for coin, (contract, decimals) in tokens.items():
-            key = hex20_of(contract)
-            if key in self._tokens:
-                raise ValueError(f"{self._blockchain}: contract {contract} configured twice")
-            self._tokens[key] = TronToken(Coin(coin), base58_of(key), key, int(decimals))
+        self._tokens = tokens_by_contract(
+            self._blockchain,
+            tokens,
+            hex20_of,
+            lambda coin, key, decimals: TronToken(coin, base58_of(key), key, decimals),
+        )
         self._wallets = frozenset(hex20_of(w) for w in wallets)
         self._needles = (
             tuple(w.encode() for w in self._wallets) if len(self._wallets) <= MAX_NEEDLES else ()
@@ -436,56 +413,31 @@ class TronSource:
         self._slots = asyncio.Semaphore(max(1, block_concurrency))
         self.slice_blocks = max(1, slice_blocks)
         self._rotation = Rotation(
-            self._blockchain, [e.label for e in self._endpoints], failback_after
+            self._blockchain,
+            [e.label for e in self._endpoints],
+            failback_after,
+            urls_are_called="URL",
         )
         self._head: int | None = None
         self._head_changed_at = 0.0
         self._closed = False
 
     @classmethod
-    def from_settings(
-        cls,
-        blockchain: Blockchain | str,
-        chain: ChainSettings,
-        wallets: Iterable[WalletSettings],
-        **options: Any,
-    ) -> TronSource:
-        """Build from config: `[chains.tron]` (api_urls, api_key, confirmations, tokens, poll
-        interval) and `[[wallets]]`.
-
-        Tokens are the built-in mainnet contracts (app.chains) with `[chains.tron.tokens]` entries
-        replacing them coin by coin. `confirmations` 0 (the default) means "paid once solidified";
-        N > 0 means N blocks counted from the latest block. Every TRON wallet is watched for every
-        token, whatever its enabled_coins.
-        """
-        chain_id = Blockchain(blockchain)
-        info = CHAINS[chain_id]
-        if info.family is not ChainFamily.TRON:
-            raise ValueError(f"{chain_id} is not a TRON chain")
-        tokens: dict[Coin | str, tuple[str, int]] = {
-            coin: (token.contract, token.decimals) for coin, token in info.tokens.items()
-        }
-        for coin, override in chain.tokens.items():
-            tokens[coin] = (override.contract, override.decimals)
+    def from_config(
+        cls, config: SourceConfig, chain: ChainSettings, options: dict[str, Any]
+    ) -> Self:
+        """`api_urls` and `api_key`; `confirmations` 0 (the default) means "paid once
+        solidified", N > 0 means N blocks counted from the latest block."""
         confirmations = (
-            chain.confirmations if chain.confirmations is not None else info.confirmations
+            chain.confirmations if chain.confirmations is not None else config.info.confirmations
         )
         options.setdefault("finality", "solidified" if confirmations == 0 else "head")
-        options.setdefault("poll_interval", chain.poll_interval_seconds)
         options.setdefault("api_key", chain.api_key or None)
         return cls(
-            chain.api_urls,
-            tokens,
-            [w.address for w in wallets if w.blockchain == chain_id],
-            blockchain=chain_id,
-            **options,
+            chain.api_urls, config.tokens, config.wallets, blockchain=config.blockchain, **options
         )
 
     # -- introspection
-
-    @property
-    def blockchain(self) -> Blockchain:
-        return self._blockchain
 
     @property
     def tokens(self) -> dict[Coin, TronToken]:
@@ -510,33 +462,17 @@ class TronSource:
         self, endpoint: _Endpoint, path: str, body: Mapping[str, Any] | None
     ) -> bytes:
         """One request to one URL, retried with backoff while it answers 429/503."""
-        for attempt in range(self.throttle_retries + 1):
-            try:
-                return await endpoint.post(path, body)
-            except _Throttled as exc:
-                if attempt >= self.throttle_retries:
-                    raise
-                await asyncio.sleep(
-                    backoff_delay(attempt, self.backoff_base, self.backoff_max, exc.retry_after)
-                )
-        raise AssertionError("unreachable")
+        return await retry_throttled(
+            lambda: endpoint.post(path, body),
+            self.throttle_retries,
+            self.backoff_base,
+            self.backoff_max,
+        )
 
     async def _failover(self, what: str, op: Callable[[_Endpoint], Awaitable[T]]) -> T:
         if self._closed:
             raise SourceUnavailable(f"{self._blockchain}: source is closed")
-        failures: list[str] = []
-        for index in self._rotation.order():
-            try:
-                result = await op(self._endpoints[index])
-            except _EndpointFailure as exc:
-                failures.append(str(exc))
-                log.info("%s: %s failed: %s", self._blockchain, what, exc)
-                continue
-            self._rotation.mark_working(index)
-            return result
-        raise SourceUnavailable(
-            f"{self._blockchain}: {what} failed on every URL: " + "; ".join(failures)
-        )
+        return await self._rotation.first_answer(what, lambda index: op(self._endpoints[index]))
 
     # -- ChainSource
 
@@ -560,7 +496,7 @@ class TronSource:
     async def _latest_head(self, endpoint: _Endpoint) -> int:
         block = parse_block(await self._call(endpoint, "wallet/getnowblock", None))
         if block is None:
-            raise _EndpointFailure(f"{endpoint.label}: no head block")
+            raise EndpointFailure("no head block")
         return block.number
 
     async def _solid_head(self, endpoint: _Endpoint) -> int:
@@ -576,11 +512,11 @@ class TronSource:
                 endpoint.solid_via_nodeinfo = True
             else:
                 if block is None:
-                    raise _EndpointFailure(f"{endpoint.label}: no solidified block")
+                    raise EndpointFailure("no solidified block")
                 return block.number
         number = solidified_number(await self._call(endpoint, "wallet/getnodeinfo", None))
         if number is None:
-            raise _EndpointFailure(f"{endpoint.label}: getnodeinfo has no solidityBlock")
+            raise EndpointFailure("getnodeinfo has no solidityBlock")
         return number
 
     async def block_hash(self, number: int) -> str | None:
@@ -592,13 +528,11 @@ class TronSource:
     async def _block_on(self, endpoint: _Endpoint, number: int) -> TronBlock | None:
         block = parse_block(await self._call(endpoint, "wallet/getblockbynum", {"num": number}))
         if block is not None and block.number != number:
-            raise _EndpointFailure(f"{endpoint.label}: asked block {number}, got {block.number}")
+            raise EndpointFailure(f"asked block {number}, got {block.number}")
         return block
 
     async def transfers(self, from_block: int, to_block: int) -> list[ObservedTransfer]:
-        if from_block < 0:
-            raise ValueError("from_block must be >= 0")
-        if to_block < from_block or not self._wallets or not self._tokens:
+        if no_blocks_in(from_block, to_block) or not self._wallets or not self._tokens:
             return []
         found: list[ObservedTransfer] = []
         for start in range(from_block, to_block + 1, self.slice_blocks):
@@ -625,7 +559,7 @@ class TronSource:
         """Blocks start..end from one node, which must first show it has block `end`."""
         top = await self._block_on(endpoint, end)
         if top is None:
-            raise _Lagging(f"{endpoint.label} has no block {end} yet")
+            raise _Lagging(f"no block {end} yet")
 
         path = "wallet/gettransactioninfobyblocknum"
 
@@ -646,9 +580,9 @@ class TronSource:
             if isinstance(infos, Mapping) and not infos and number <= 0:
                 continue  # java-tron answers {} for block 0 (and below)
             if isinstance(infos, Mapping) and "Error" in infos:
-                raise _EndpointFailure(f"{endpoint.label}: block {number}: {infos['Error']}")
+                raise EndpointFailure(f"block {number}: {infos['Error']}")
             if not isinstance(infos, list):
-                raise _EndpointFailure(f"{endpoint.label}: block {number}: not a list")
+                raise EndpointFailure(f"block {number}: not a list")
             candidates: list[tuple[Mapping[str, Any], _Candidate]] = []
             for info in infos:
                 if not isinstance(info, Mapping):
@@ -690,12 +624,6 @@ class TronSource:
         self._closed = True
         for endpoint in self._endpoints:
             await endpoint.close()
-
-    async def __aenter__(self) -> TronSource:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         urls = ", ".join(e.label for e in self._endpoints)
