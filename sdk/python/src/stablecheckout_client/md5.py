@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from stablecheckout_client.errors import WebhookVerificationError
 from stablecheckout_client.models import EpayNotify, EpusdtNotify
-from stablecheckout_client.webhooks import required
+from stablecheckout_client.webhooks import json_object, required
 
 EPUSDT_ACK = "ok"
 """The body that tells the server an Epusdt callback landed (with HTTP 200)."""
@@ -93,12 +92,7 @@ def epay_sign(params: Mapping[str, str] | Iterable[tuple[str, str]], key: str) -
 
 def verify_epusdt_notify(token: str, body: bytes, *, event_id: str | None = None) -> EpusdtNotify:
     """Verify an Epusdt callback (the raw JSON body) with `[epusdt].token` and parse it."""
-    try:
-        data = json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookVerificationError("the signed body is not JSON") from None
-    if not isinstance(data, dict):
-        raise WebhookVerificationError("the signed body is not a JSON object")
+    data = json_object(body, parse_float=Decimal)
     given = data.get("signature")
     if not isinstance(given, str) or not given:
         raise WebhookVerificationError("missing signature member")
@@ -134,8 +128,7 @@ def _query_pairs(query: Query) -> list[tuple[str, str]]:
         return [(str(k), str(v)) for k, v in query.items()]
     if not isinstance(query, str):
         return [(str(k), str(v)) for k, v in query]
-    text = urlsplit(query).query if "://" in query else query.removeprefix("?")
-    return parse_qsl(text, keep_blank_values=True)
+    return parse_qsl(query.partition("?")[2] if "?" in query else query, keep_blank_values=True)
 
 
 def verify_epay_notify(
@@ -146,7 +139,8 @@ def verify_epay_notify(
     event_id: str | None = None,
 ) -> EpayNotify:
     """Verify an Epay callback with `[epay].key` and parse it. `query` is the request's query:
-    the full URL, the raw query string, or the decoded parameters (a mapping or pairs). With
+    the URL (full, or path and query as a server sees it), the raw query string, or the decoded
+    parameters (a mapping or pairs). With
     `pid`, a callback for another merchant id is refused too."""
     pairs = _query_pairs(query)
     params = dict(pairs)

@@ -13,7 +13,7 @@ The dialects' formats are in `webhooks_dialects` (OpenCheckout, OVGC, seed 002) 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -67,9 +67,9 @@ def unverified_on_error() -> Iterator[None]:
         raise WebhookVerificationError(str(exc)) from None
 
 
-def json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes, *, parse_float: Callable[[str], Any] = float) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_float=parse_float)
     except (ValueError, UnicodeDecodeError):
         raise WebhookVerificationError("the signed body is not JSON") from None
     if not isinstance(data, dict):
