@@ -22,7 +22,7 @@ import {
   requireFields,
 } from "./models.js";
 import { SEED002_SCHEME, type VerifyOptions, verifyOvgc, verifySeed002, verifyTV1 } from "./signing.js";
-import { EVENT_ID_HEADER, type HeaderSource, type WebhookFormat, guarded, header, jsonObject } from "./webhooks.js";
+import { HeaderFormat, type HeaderSource, guarded, header, jsonObject } from "./webhooks.js";
 
 export const OPENCHECKOUT_HEADER = "opencheckout-signature";
 export const OVGC_TIMESTAMP_HEADER = "x-webhook-timestamp";
@@ -78,38 +78,32 @@ export function verifySeed002Callback(
   return { event_type: "seed002", type: d.type, amount: p.amount, paymentId: p.paymentId, sessionId: p.sessionId, merchantOrderId, eventId: options.eventId ?? null };
 }
 
+type CheckOptions = VerifyOptions & { eventId: string | null };
+
 /** OpenCheckout dialect events: `OpenCheckout-Signature`, its own `webhook_secret`. */
-export class OpenCheckoutWebhookFormat implements WebhookFormat {
-  constructor(readonly secret: string, readonly toleranceSeconds?: number) {}
-  matches(headers: HeaderSource): boolean {
-    return header(headers, OPENCHECKOUT_HEADER) !== null;
-  }
-  verify(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
-    const eventId = header(headers, EVENT_ID_HEADER);
-    return verifyOpenCheckoutWebhook(this.secret, header(headers, OPENCHECKOUT_HEADER), body, { toleranceSeconds: this.toleranceSeconds, ...options, eventId });
+export class OpenCheckoutWebhookFormat extends HeaderFormat {
+  readonly headerName = OPENCHECKOUT_HEADER;
+  protected check(headers: HeaderSource, body: string | Uint8Array, options: CheckOptions): WebhookEvent {
+    return verifyOpenCheckoutWebhook(this.secret, header(headers, OPENCHECKOUT_HEADER), body, options);
   }
 }
 
 /** OVGC dialect events: `X-Webhook-Signature`, its own `webhook_secret`. */
-export class OvgcWebhookFormat implements WebhookFormat {
-  constructor(readonly secret: string, readonly toleranceSeconds?: number) {}
-  matches(headers: HeaderSource): boolean {
-    return header(headers, OVGC_SIGNATURE_HEADER) !== null;
-  }
-  verify(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
-    const eventId = header(headers, EVENT_ID_HEADER);
+export class OvgcWebhookFormat extends HeaderFormat {
+  readonly headerName = OVGC_SIGNATURE_HEADER;
+  protected check(headers: HeaderSource, body: string | Uint8Array, options: CheckOptions): WebhookEvent {
     const timestamp = header(headers, OVGC_TIMESTAMP_HEADER);
-    return verifyOvgcWebhook(this.secret, timestamp, header(headers, OVGC_SIGNATURE_HEADER), body, { toleranceSeconds: this.toleranceSeconds, ...options, eventId });
+    return verifyOvgcWebhook(this.secret, timestamp, header(headers, OVGC_SIGNATURE_HEADER), body, options);
   }
 }
 
-/** Seed 002's callback: `Authorization: HMAC-SHA256 …`, keyed with `[merchant].secret`. */
-export class Seed002WebhookFormat implements WebhookFormat {
-  constructor(readonly secret: string) {}
-  matches(headers: HeaderSource): boolean {
+/** Seed 002's callback: `Authorization: HMAC-SHA256 …`, keyed with `[merchant].secret` (no timestamp). */
+export class Seed002WebhookFormat extends HeaderFormat {
+  readonly headerName = SEED002_HEADER;
+  override matches(headers: HeaderSource): boolean {
     return header(headers, SEED002_HEADER)?.trim().startsWith(`${SEED002_SCHEME} `) ?? false;
   }
-  verify(headers: HeaderSource, body: string | Uint8Array): WebhookEvent {
-    return verifySeed002Callback(this.secret, header(headers, SEED002_HEADER), body, { eventId: header(headers, EVENT_ID_HEADER) });
+  protected check(headers: HeaderSource, body: string | Uint8Array, options: CheckOptions): WebhookEvent {
+    return verifySeed002Callback(this.secret, header(headers, SEED002_HEADER), body, options);
   }
 }

@@ -118,31 +118,35 @@ export function verifySessionWebhook(
   return { event_type: "checkout.session", id: d.id, type, created: d.created, livemode: Boolean(data.livemode), session };
 }
 
-/** Order webhooks: `Ocrch-Signature`, keyed with `[merchant].secret`. */
-export class OcrchWebhookFormat implements WebhookFormat {
+/**
+ * A format recognised by its signature header (`headerName`) and keyed with one secret; a subclass
+ * says how it verifies (`check`). Timestamps beyond `toleranceSeconds` are refused where the
+ * scheme has one.
+ */
+export abstract class HeaderFormat implements WebhookFormat {
+  abstract readonly headerName: string;
   constructor(readonly secret: string, readonly toleranceSeconds?: number) {}
   matches(headers: HeaderSource): boolean {
-    return header(headers, OCRCH_HEADER) !== null;
+    return header(headers, this.headerName) !== null;
   }
   verify(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
-    return verifyOcrchWebhook(this.secret, header(headers, OCRCH_HEADER), body, {
-      toleranceSeconds: this.toleranceSeconds,
-      ...options,
-      eventId: header(headers, EVENT_ID_HEADER),
-    });
+    return this.check(headers, body, { toleranceSeconds: this.toleranceSeconds, ...options, eventId: header(headers, EVENT_ID_HEADER) });
+  }
+  protected abstract check(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions & { eventId: string | null }): WebhookEvent;
+}
+
+/** Order webhooks: `Ocrch-Signature`, keyed with `[merchant].secret`. */
+export class OcrchWebhookFormat extends HeaderFormat {
+  readonly headerName = OCRCH_HEADER;
+  protected check(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions & { eventId: string | null }): WebhookEvent {
+    return verifyOcrchWebhook(this.secret, header(headers, OCRCH_HEADER), body, options);
   }
 }
 
 /** Checkout Session events: `Stablecheckout-Signature`, keyed with the session webhook secret. */
-export class SessionWebhookFormat implements WebhookFormat {
-  constructor(readonly secret: string, readonly toleranceSeconds?: number) {}
-  matches(headers: HeaderSource): boolean {
-    return header(headers, SESSION_HEADER) !== null;
-  }
-  verify(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
-    return verifySessionWebhook(this.secret, header(headers, SESSION_HEADER), body, {
-      toleranceSeconds: this.toleranceSeconds,
-      ...options,
-    });
+export class SessionWebhookFormat extends HeaderFormat {
+  readonly headerName = SESSION_HEADER;
+  protected check(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions): WebhookEvent {
+    return verifySessionWebhook(this.secret, header(headers, SESSION_HEADER), body, options);
   }
 }

@@ -47,6 +47,7 @@ from stablecheckout_client.models import (
 from stablecheckout_client.signing import checkout_link, sign_body, sign_url
 from stablecheckout_client.verifier import WebhookVerifier
 from stablecheckout_client.webhooks import (
+    HeaderFormat,
     OcrchWebhookFormat,
     SessionWebhookFormat,
     WebhookFormat,
@@ -76,6 +77,7 @@ __all__ = [
     "Client",
     "EpayNotify",
     "EpusdtNotify",
+    "HeaderFormat",
     "InvalidResponseError",
     "OcrchWebhookFormat",
     "OpenCheckoutEvent",

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from stablecheckout_client import signing
 from stablecheckout_client.errors import InvalidResponseError, WebhookVerificationError
@@ -138,43 +138,54 @@ def verify_session_webhook(
 
 
 @dataclass(frozen=True, slots=True)
-class OcrchWebhookFormat:
-    """Order webhooks: `Ocrch-Signature`, keyed with `[merchant].secret`."""
+class HeaderFormat:
+    """A format recognised by its signature header (`HEADER`) and keyed with one secret; a
+    subclass says how it verifies (`check`). Timestamps older than `tolerance` are refused where
+    the scheme has one."""
 
+    HEADER: ClassVar[str] = ""
     secret: str
     tolerance: int = signing.TOLERANCE_SECONDS
 
     def matches(self, headers: Mapping[str, str]) -> bool:
-        return header(headers, OCRCH_HEADER) is not None
+        return header(headers, self.HEADER) is not None
 
     def verify(
         self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
     ) -> WebhookEvent:
+        return self.check(headers, body, header(headers, EVENT_ID_HEADER), now)
+
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
+    ) -> WebhookEvent:
+        raise NotImplementedError
+
+
+class OcrchWebhookFormat(HeaderFormat):
+    """Order webhooks: `Ocrch-Signature`, keyed with `[merchant].secret`."""
+
+    HEADER = OCRCH_HEADER
+
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
+    ) -> WebhookEvent:
+        signature = header(headers, OCRCH_HEADER)
         return verify_ocrch_webhook(
-            self.secret,
-            header(headers, OCRCH_HEADER),
-            body,
-            event_id=header(headers, EVENT_ID_HEADER),
-            tolerance=self.tolerance,
-            now=now,
+            self.secret, signature, body, event_id=event_id, tolerance=self.tolerance, now=now
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SessionWebhookFormat:
+class SessionWebhookFormat(HeaderFormat):
     """Checkout Session events: `Stablecheckout-Signature`, keyed with the session secret."""
 
-    secret: str
-    tolerance: int = signing.TOLERANCE_SECONDS
+    HEADER = SESSION_HEADER
 
-    def matches(self, headers: Mapping[str, str]) -> bool:
-        return header(headers, SESSION_HEADER) is not None
-
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
     ) -> WebhookEvent:
+        signature = header(headers, SESSION_HEADER)
         return verify_session_webhook(
-            self.secret, header(headers, SESSION_HEADER), body, tolerance=self.tolerance, now=now
+            self.secret, signature, body, tolerance=self.tolerance, now=now
         )
 
 

@@ -8,13 +8,12 @@
   merchant secret (`[webhooks].format = "seed002"` sends it instead of Ocrch's order webhook).
 
 The first two carry a timestamp, refused beyond `tolerance` seconds from now; seed 002 has none,
-so nothing bounds a replay of it: credit each payment once. Each is a `WebhookFormat`.
+so nothing bounds a replay of it: credit each payment once. Each is a `HeaderFormat`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from stablecheckout_client import signing
 from stablecheckout_client.models import (
@@ -26,7 +25,7 @@ from stablecheckout_client.models import (
     WebhookEvent,
 )
 from stablecheckout_client.webhooks import (
-    EVENT_ID_HEADER,
+    HeaderFormat,
     header,
     json_object,
     required,
@@ -113,69 +112,53 @@ def verify_seed002_callback(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class OpenCheckoutWebhookFormat:
+class OpenCheckoutWebhookFormat(HeaderFormat):
     """OpenCheckout dialect events: `OpenCheckout-Signature`, its own `webhook_secret`."""
 
-    secret: str
-    tolerance: int = signing.TOLERANCE_SECONDS
+    HEADER = OPENCHECKOUT_HEADER
 
-    def matches(self, headers: Mapping[str, str]) -> bool:
-        return header(headers, OPENCHECKOUT_HEADER) is not None
-
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
     ) -> WebhookEvent:
+        signature = header(headers, OPENCHECKOUT_HEADER)
         return verify_opencheckout_webhook(
-            self.secret,
-            header(headers, OPENCHECKOUT_HEADER),
-            body,
-            event_id=header(headers, EVENT_ID_HEADER),
-            tolerance=self.tolerance,
-            now=now,
+            self.secret, signature, body, event_id=event_id, tolerance=self.tolerance, now=now
         )
 
 
-@dataclass(frozen=True, slots=True)
-class OvgcWebhookFormat:
+class OvgcWebhookFormat(HeaderFormat):
     """OVGC dialect events: `X-Webhook-Signature`, its own `webhook_secret`."""
 
-    secret: str
-    tolerance: int = signing.TOLERANCE_SECONDS
+    HEADER = OVGC_SIGNATURE_HEADER
 
-    def matches(self, headers: Mapping[str, str]) -> bool:
-        return header(headers, OVGC_SIGNATURE_HEADER) is not None
-
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
     ) -> WebhookEvent:
+        timestamp, signature = header(headers, OVGC_TIMESTAMP_HEADER), header(headers, self.HEADER)
         return verify_ovgc_webhook(
             self.secret,
-            header(headers, OVGC_TIMESTAMP_HEADER),
-            header(headers, OVGC_SIGNATURE_HEADER),
+            timestamp,
+            signature,
             body,
-            event_id=header(headers, EVENT_ID_HEADER),
+            event_id=event_id,
             tolerance=self.tolerance,
             now=now,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Seed002WebhookFormat:
-    """Seed 002's callback: `Authorization: HMAC-SHA256 …`, keyed with `[merchant].secret`."""
+class Seed002WebhookFormat(HeaderFormat):
+    """Seed 002's callback: `Authorization: HMAC-SHA256 …`, keyed with `[merchant].secret`
+    (no timestamp: `tolerance` does not apply)."""
 
-    secret: str
+    HEADER = SEED002_HEADER
 
     def matches(self, headers: Mapping[str, str]) -> bool:
         value = header(headers, SEED002_HEADER)
         return value is not None and value.strip().startswith(signing.SEED002_SCHEME + " ")
 
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
     ) -> WebhookEvent:
         return verify_seed002_callback(
-            self.secret,
-            header(headers, SEED002_HEADER),
-            body,
-            event_id=header(headers, EVENT_ID_HEADER),
+            self.secret, header(headers, SEED002_HEADER), body, event_id=event_id
         )
