@@ -14,15 +14,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from devkit.chain.anvil import transfer_tokens
 from stablecheckout_client import AsyncClient, AsyncUserClient
-from tests.dialects.conftest import SeedStack
-from tests.watchers.conftest import OTHER_WALLET, PAYER, WALLET
+from tests.dialects.conftest import OPENCHECKOUT_SECRET, OVGC_SECRET
+from tests.stack import Stack
+from tests.watchers.conftest import OTHER_WALLET, WALLET
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
 
 
-async def pay_through_page(stack: SeedStack, page_url: str) -> tuple[AsyncUserClient, str]:
+async def pay_through_page(stack: Stack, page_url: str) -> tuple[AsyncUserClient, str]:
     """What the hosted page does: follow the session's url (303 to the signed page), create the
     payment, and the payer sends the exact amount on chain. Returns the page client and order."""
     async with httpx.AsyncClient() as http:
@@ -34,10 +34,7 @@ async def pay_through_page(stack: SeedStack, page_url: str) -> tuple[AsyncUserCl
     page = AsyncUserClient(stack.server.url, signed_url, signature=unquote(sig))
     detail = await page.create_payment(order_id, "eth", "USDT")
     assert detail.amount_base_units is not None and detail.wallet_address == WALLET
-    await transfer_tokens(
-        stack.w3, stack.token, WALLET, int(detail.amount_base_units), sender=PAYER
-    )
-    await stack.mine(2)
+    await stack.pay(WALLET, detail.amount_base_units)
     return page, order_id
 
 
@@ -60,7 +57,7 @@ def verify_opencheckout(header: str, body: bytes, secret: str) -> bool:
     return hmac.compare_digest(expected.hexdigest(), parts["v1"])
 
 
-async def test_seed_000_opencheckout(seed_stack: SeedStack) -> None:
+async def test_seed_000_opencheckout(seed_stack: Stack) -> None:
     base, key = seed_stack.server.url, seed_stack.api_key
     order_id = f"oc-{uuid.uuid4().hex[:8]}"
     cart = [{"name": "T-shirt", "description": "Soft cotton", "price_cents": 1999, "quantity": 2}]
@@ -124,17 +121,17 @@ async def test_seed_000_opencheckout(seed_stack: SeedStack) -> None:
 
     # 4. The webhook, as the seed's handler reads it.
     signature = headers["opencheckout-signature"]
-    assert verify_opencheckout(signature, body, seed_stack.opencheckout_secret)
+    assert verify_opencheckout(signature, body, OPENCHECKOUT_SECRET)
     assert not verify_opencheckout(signature, body, seed_stack.merchant_secret)
     assert not verify_opencheckout(
-        signature, body.replace(b"completed", b"expired"), seed_stack.opencheckout_secret
+        signature, body.replace(b"completed", b"expired"), OPENCHECKOUT_SECRET
     )
     event = json.loads(body)
     assert event["status"] == "completed" and event["metadata"]["order_id"] == order_id
     assert event["type"] == "checkout.session.completed" and event["id"].startswith("evt_")
 
 
-async def test_opencheckout_refusals(seed_stack: SeedStack) -> None:
+async def test_opencheckout_refusals(seed_stack: Stack) -> None:
     base, key = seed_stack.server.url, seed_stack.api_key
     path = f"{base}/api/checkout/sessions"
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -185,7 +182,7 @@ def verify_webhook(payload: str, signature: str, secret: str, req_headers: dict[
     return f"sha256={expected}" == signature
 
 
-async def test_seed_001_ovgc(seed_stack: SeedStack) -> None:
+async def test_seed_001_ovgc(seed_stack: Stack) -> None:
     base, key = seed_stack.server.url, seed_stack.api_key
     async with httpx.AsyncClient() as http:
         response = await http.post(
@@ -225,7 +222,7 @@ async def test_seed_001_ovgc(seed_stack: SeedStack) -> None:
         assert verified.json()["data"]["email"] == "customer@example.com"
 
     payload = body.decode()
-    assert verify_webhook(payload, headers["x-webhook-signature"], seed_stack.ovgc_secret, headers)
+    assert verify_webhook(payload, headers["x-webhook-signature"], OVGC_SECRET, headers)
     assert not verify_webhook(
         payload, headers["x-webhook-signature"], seed_stack.merchant_secret, headers
     )
@@ -234,7 +231,7 @@ async def test_seed_001_ovgc(seed_stack: SeedStack) -> None:
     assert (event["data"]["amount"], event["data"]["status"]) == (2500, "completed")
 
 
-async def test_ovgc_declined_expired_and_refusals(seed_stack: SeedStack) -> None:
+async def test_ovgc_declined_expired_and_refusals(seed_stack: Stack) -> None:
     base, key = seed_stack.server.url, seed_stack.api_key
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     body: dict[str, Any] = {
@@ -253,9 +250,7 @@ async def test_ovgc_declined_expired_and_refusals(seed_stack: SeedStack) -> None
             lambda b: b.get("data", {}).get("id") == data["session"]["id"]
         )
         assert json.loads(raw)["type"] == "payment.declined"
-        assert verify_webhook(
-            raw.decode(), headers["x-webhook-signature"], seed_stack.ovgc_secret, headers
-        )
+        assert verify_webhook(raw.decode(), headers["x-webhook-signature"], OVGC_SECRET, headers)
         got = await http.get(f"{path}/{data['session']['id']}", headers=auth)
         assert got.json()["data"]["status"] == "declined"
 
@@ -278,7 +273,7 @@ async def test_ovgc_declined_expired_and_refusals(seed_stack: SeedStack) -> None
 # -- seed 002: the callback
 
 
-async def test_seed_002_callback(seed_stack: SeedStack) -> None:
+async def test_seed_002_callback(seed_stack: Stack) -> None:
     base = seed_stack.server.url
     reference = f"s2-{uuid.uuid4().hex[:8]}"
     async with AsyncClient(base, seed_stack.merchant_secret) as client:
@@ -288,14 +283,7 @@ async def test_seed_002_callback(seed_stack: SeedStack) -> None:
             detail = await page.create_payment(order.order_id, "eth", "USDT")
             assert detail.amount_base_units is not None
             assert detail.wallet_address == OTHER_WALLET
-            await transfer_tokens(
-                seed_stack.w3,
-                seed_stack.token,
-                detail.wallet_address,
-                int(detail.amount_base_units),
-                sender=PAYER,
-            )
-            await seed_stack.mine(2)
+            await seed_stack.pay(detail.wallet_address, detail.amount_base_units)
     headers, body = await seed_stack.hooks.wait_for(
         lambda b: b.get("payload", {}).get("sessionId") == order.order_id
     )

@@ -1,175 +1,71 @@
-"""One real stack per test module for the SDK suites: anvil with TestUSDT, a `stablecheckout
-serve` that watches it, a merchant webhook receiver on loopback, a test API key made by the CLI,
-and long random secrets (a merchant secret and a separate `whsec_` session webhook secret)."""
+"""One real stack per test module for the SDK suites (tests/stack.py): anvil with TestUSDT, and
+two `stablecheckout serve` processes watching it with long random secrets. The main server speaks
+every API and sends every webhook format it has: Ocrch order webhooks, session events (a separate
+`whsec_` secret), the OpenCheckout and OVGC dialects' events (secrets of their own) and the
+Epusdt and Epay notify callbacks. `[webhooks].format = "seed002"` is a server-wide choice, so seed
+002's callbacks come from a second server (`stack.servers["seed002"]`, its own wallet). A test API
+key is made by the CLI; the merchant's endpoint listens on loopback."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import secrets
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
-from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from devkit.chain.anvil import AnvilNotFoundError, AnvilProcess, deploy_token, find_anvil, mine
-from tests.conftest import (
-    REPO,
-    ServerProcess,
-    free_port,
-    settings_dict,
-    start_server,
-    unavailable,
-    write_config,
-)
-from tests.watchers.conftest import ANVIL_ACCOUNTS, PAYER, PAYER_FUNDS, WALLET
+from tests.stack import Receiver, Stack, running_stack
+from tests.watchers.conftest import ANVIL_ACCOUNTS, WALLET
 
 SHOP_HOST = "shop.test"
 TEST_WALLET = ANVIL_ACCOUNTS[6]
-CREATE_KEY = ("--test", "-c")
-
-
-@dataclass
-class HookReceiver:
-    """The merchant's webhook endpoint: records every POST (headers lowercased, raw body)."""
-
-    port: int = field(default_factory=free_port)
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    def url(self, path: str = "/hooks") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self) -> None:
-        received = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> tuple[dict[str, str], bytes]:
-        """The first received request whose parsed body satisfies `predicate`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for headers, body in list(self.requests):
-                if predicate(json.loads(body)):
-                    return headers, body
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no matching webhook within {timeout} s: {self.requests!r}")
-
-
-@dataclass
-class Stack:
-    server: ServerProcess
-    anvil: AnvilProcess
-    w3: AsyncWeb3[Any]
-    token: str
-    hooks: HookReceiver
-    merchant_secret: str
-    session_secret: str
-    api_key: str
-    config: Path
-
-    async def mine(self, blocks: int = 1) -> None:
-        await mine(self.w3, blocks)
+SEED002_WALLET = ANVIL_ACCOUNTS[8]
+SESSION_SECRET = "whsec_" + secrets.token_urlsafe(32)
+OPENCHECKOUT_SECRET = "whsec_" + secrets.token_urlsafe(32)
+OVGC_SECRET = "whsec_" + secrets.token_urlsafe(32)
+EPUSDT_TOKEN = "epusdt_" + secrets.token_hex(16)
+EPAY_KEY = "epay_" + secrets.token_hex(16)
+EPAY_PID = "1000"
+CNY_PER_USDT = "7.20"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    try:
-        binary = find_anvil()
-    except AnvilNotFoundError as exc:
-        unavailable(str(exc))
-        raise
-    tmp_path = tmp_path_factory.mktemp("sdk")
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'sdk.db'}"
-    merchant_secret = secrets.token_urlsafe(36)
-    session_secret = "whsec_" + secrets.token_urlsafe(32)
-    hooks = HookReceiver()
-    hooks.start()
-    async with AnvilProcess(binary=binary) as node:
-        w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(node.http_url))
-        token = await deploy_token(w3, mint={PAYER: PAYER_FUNDS})
-        data = settings_dict(
-            database_url,
-            merchant={"secret": merchant_secret, "allowed_origins": ["http://127.0.0.1:3000"]},
-            chains={
-                "eth": {
-                    "rpc_urls": [node.ws_url],
-                    "confirmations": 2,
-                    "chain_id": 31337,
-                    "tokens": {"USDT": {"contract": token, "decimals": 6}},
-                }
-            },
+    hooks = Receiver()
+    async with running_stack(tmp_path_factory.mktemp("sdk"), hooks) as stack:
+        stack.start_server(
+            "serve",
+            wallets=[
+                {"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]},
+                # The API key is a test key: its sessions take amounts on a test-mode wallet only.
+                {
+                    "blockchain": "eth",
+                    "address": TEST_WALLET,
+                    "enabled_coins": ["USDT"],
+                    "test": True,
+                },
+            ],
+            merchant={"allowed_origins": ["http://127.0.0.1:3000"]},
             checkout_sessions={
                 "redirect_allowed_hosts": [SHOP_HOST],
                 "webhook_url": hooks.url("/session-hooks"),
-                "webhook_secret": session_secret,
+                "webhook_secret": SESSION_SECRET,
             },
-            webhooks={"allow_private_targets": True},
+            dialects={
+                "opencheckout": {
+                    "webhook_url": hooks.url("/webhooks/opencheckout"),
+                    "webhook_secret": OPENCHECKOUT_SECRET,
+                },
+                "ovgc": {"webhook_url": hooks.url("/webhooks/ovgc"), "webhook_secret": OVGC_SECRET},
+            },
+            rates={"fixed": {"USDT/CNY": CNY_PER_USDT}},
+            epusdt={"enabled": True, "token": EPUSDT_TOKEN},
+            epay={"enabled": True, "pid": EPAY_PID, "key": EPAY_KEY},
         )
-        data["wallets"] = [
-            {"blockchain": "eth", "address": WALLET, "enabled_coins": ["USDT"]},
-            # The API key is a test key: its sessions take amounts on a test-mode wallet only.
-            {"blockchain": "eth", "address": TEST_WALLET, "enabled_coins": ["USDT"], "test": True},
-        ]
-        config = write_config(tmp_path / "config.toml", data)
-        server = start_server(config, database_url, tmp_path / "serve.log")
-        try:
-            made = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "app.cli",
-                    "admin",
-                    "api-keys",
-                    "create",
-                    *CREATE_KEY,
-                    str(config),
-                ],
-                cwd=REPO,
-                env={**os.environ, "DATABASE_URL": database_url},
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            )
-            yield Stack(
-                server,
-                node,
-                w3,
-                token,
-                hooks,
-                merchant_secret,
-                session_secret,
-                made.stdout.splitlines()[-1],
-                config,
-            )
-        finally:
-            server.stop()
-            hooks.stop()
-            await w3.provider.disconnect()
+        stack.start_server(
+            "seed002",
+            wallets=[{"blockchain": "eth", "address": SEED002_WALLET, "enabled_coins": ["USDT"]}],
+            webhooks={"format": "seed002"},
+        )
+        stack.api_key = stack.make_api_key("serve")
+        yield stack

@@ -1,39 +1,57 @@
 """The Python SDK against a real `stablecheckout serve`: create an order, open the checkout link,
-pay on anvil, and receive the webhook verified by the SDK; the same loop for a Checkout Session;
-and the server's refusals arriving as `ApiError` with its status and exact text."""
+pay on anvil, and receive the webhook verified by the SDK; the same loop for a Checkout Session
+and for every dialect's webhook (OpenCheckout, OVGC, seed 002, Epusdt, Epay); and the server's
+refusals arriving as `ApiError` with its status and exact text."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
-from urllib.parse import unquote
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, unquote, urljoin, urlsplit
 
+import httpx
 import pytest
 
-from devkit.chain.anvil import transfer_tokens
 from stablecheckout_client import (
+    EPUSDT_ACK,
     ApiError,
     AsyncClient,
     AsyncSessionsClient,
     AsyncUserClient,
     Client,
+    OpenCheckoutEvent,
     OrderStatusChanged,
+    OvgcEvent,
+    Seed002Event,
     SessionEvent,
     SessionsClient,
     WebhookVerificationError,
     WebhookVerifier,
+    epay_sign,
+    epusdt_sign,
+    verify_epay_notify,
+    verify_epusdt_notify,
+    verify_opencheckout_webhook,
+    verify_seed002_callback,
     verify_session_webhook,
 )
-from tests.sdk.conftest import SHOP_HOST, Stack
-from tests.watchers.conftest import PAYER, WALLET
+from tests.sdk.conftest import (
+    EPAY_KEY,
+    EPAY_PID,
+    EPUSDT_TOKEN,
+    OPENCHECKOUT_SECRET,
+    OVGC_SECRET,
+    SEED002_WALLET,
+    SESSION_SECRET,
+    SHOP_HOST,
+)
+from tests.stack import Stack
+from tests.watchers.conftest import WALLET
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
-
-
-async def pay(stack: Stack, base_units: str, wallet: str = WALLET) -> None:
-    await transfer_tokens(stack.w3, stack.token, wallet, int(base_units), sender=PAYER)
-    await stack.mine(2)
 
 
 async def test_order_loop_async(stack: Stack) -> None:
@@ -57,7 +75,7 @@ async def test_order_loop_async(stack: Stack) -> None:
             detail = await page.create_payment(order.order_id, pair.blockchain, pair.stablecoin)
             assert detail.amount == "12.34" and detail.wallet_address == WALLET
             assert detail.amount_base_units is not None
-            await pay(stack, detail.amount_base_units, detail.wallet_address)
+            await stack.pay(detail.wallet_address, detail.amount_base_units)
             hook = await stack.hooks.wait_for(
                 lambda b: b.get("order_id") == order.order_id and b.get("status") == "paid"
             )
@@ -138,16 +156,14 @@ async def test_checkout_session_loop(stack: Stack) -> None:
             page = client.user(f"{base}/checkout/?order_id={session.order_id}")
             detail = await page.create_payment(session.order_id, "eth", "USDT")
         assert detail.amount == "39.98" and detail.amount_base_units is not None
-        await pay(stack, detail.amount_base_units, detail.wallet_address)
+        await stack.pay(detail.wallet_address, detail.amount_base_units)
         headers, body = await stack.hooks.wait_for(
             lambda b: (
                 b.get("type") == "checkout.session.completed"
                 and b["data"]["object"]["id"] == session.id
             )
         )
-        event = verify_session_webhook(
-            stack.session_secret, headers["stablecheckout-signature"], body
-        )
+        event = verify_session_webhook(SESSION_SECRET, headers["stablecheckout-signature"], body)
         assert isinstance(event, SessionEvent) and event.session.status == "complete"
         assert event.session.metadata == {"order_id": "42"} and event.id == json.loads(body)["id"]
         with pytest.raises(WebhookVerificationError):
@@ -167,3 +183,213 @@ async def test_checkout_session_loop(stack: Stack) -> None:
     with SessionsClient(base, "sk_test_" + "0" * 40) as unknown, pytest.raises(ApiError) as denied:
         unknown.retrieve(session.id)
     assert (denied.value.status_code, denied.value.error_type) == (401, "authentication_error")
+
+
+# -- every dialect's webhook, received and verified by the SDK
+
+
+def dialect_verifier(stack: Stack) -> WebhookVerifier:
+    """One endpoint for every HMAC format the stack sends, as a merchant would set it up."""
+    return WebhookVerifier.for_secrets(
+        merchant_secret=stack.merchant_secret,
+        session_webhook_secret=SESSION_SECRET,
+        opencheckout_secret=OPENCHECKOUT_SECRET,
+        ovgc_secret=OVGC_SECRET,
+    )
+
+
+async def pay_through_page(stack: Stack, link: str) -> tuple[AsyncUserClient, str, str]:
+    """What the shopper's browser does with a payment link: follow it to the signed hosted page,
+    create the payment there and pay it. The page client, the order id and the tx hash."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        location = link
+        for _ in range(3):
+            if "/checkout/?order_id=" in location:
+                break
+            answer = await http.get(location)
+            assert answer.status_code in (302, 303), answer.text
+            location = urljoin(location, answer.headers["location"])
+    signed_url, _, sig = location.partition("&sig=")
+    order_id = parse_qs(urlsplit(signed_url).query)["order_id"][0]
+    page = AsyncUserClient(stack.server.url, signed_url, signature=unquote(sig))
+    detail = await page.create_payment(order_id, "eth", "USDT")
+    assert detail.amount_base_units is not None
+    return page, order_id, await stack.pay(detail.wallet_address, detail.amount_base_units)
+
+
+def altered(body: bytes) -> bytes:
+    return body.replace(b'"id":"', b'"id":"x', 1)
+
+
+async def test_opencheckout_event_loop(stack: Stack) -> None:
+    reference = f"oc-{uuid.uuid4().hex[:8]}"
+    item = {"currency": "usd", "product_data": {"name": "Mug"}, "unit_amount": 1450}
+    async with httpx.AsyncClient(timeout=30) as http:
+        created = await http.post(
+            f"{stack.server.url}/api/checkout/sessions",
+            headers={"Authorization": f"Bearer {stack.api_key}", "Idempotency-Key": reference},
+            json={
+                "mode": "payment",
+                "line_items": [{"price_data": item, "quantity": 2}],
+                "success_url": f"https://{SHOP_HOST}/ok?session_id={{CHECKOUT_SESSION_ID}}",
+                "metadata": {"order_id": reference},
+            },
+        )
+    session = created.json()
+    assert created.status_code == 200, session
+    await pay_through_page(stack, session["url"])
+    headers, body = await stack.hooks.wait_for(
+        lambda b: b.get("session_id") == session["id"] and b.get("status") == "completed"
+    )
+    event = dialect_verifier(stack).verify(headers, body)
+    assert isinstance(event, OpenCheckoutEvent)
+    assert (event.type, event.status, event.metadata["order_id"]) == (
+        "checkout.session.completed",
+        "completed",
+        reference,
+    )
+    assert (event.session.id, event.session.amount_total, event.session.status) == (
+        session["id"],
+        2900,
+        "completed",
+    )
+    assert event.event_id == headers["stablecheckout-event-id"]
+    signature = headers["opencheckout-signature"]
+    direct = verify_opencheckout_webhook(OPENCHECKOUT_SECRET, signature, body)
+    assert direct == dataclasses.replace(event, event_id=None)
+    with pytest.raises(WebhookVerificationError, match="mismatch"):
+        verify_opencheckout_webhook(stack.merchant_secret, signature, body)
+    with pytest.raises(WebhookVerificationError, match="mismatch"):
+        dialect_verifier(stack).verify(headers, altered(body))
+
+
+async def test_ovgc_event_loop(stack: Stack) -> None:
+    path = f"{stack.server.url}/api/checkout-sessions"
+    order = {
+        "amount": 2300,
+        "email": "buyer@example.com",
+        "product_title": "Premium Plan",
+        "success_url": f"https://{SHOP_HOST}/ok",
+        "cancel_url": f"https://{SHOP_HOST}/no",
+    }
+    auth = {"Authorization": f"Bearer {stack.api_key}"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        paid = (await http.post(path, headers=auth, json=order)).json()["data"]
+        declined = (await http.post(path, headers=auth, json=order)).json()["data"]
+    await pay_through_page(stack, paid["checkout_url"])
+    headers, body = await stack.hooks.wait_for(
+        lambda b: b.get("data", {}).get("id") == paid["session"]["id"]
+    )
+    event = dialect_verifier(stack).verify(headers, body)
+    assert isinstance(event, OvgcEvent) and event.type == "payment.succeeded"
+    assert (event.data.amount, event.data.status, event.data.email) == (
+        2300,
+        "completed",
+        "buyer@example.com",
+    )
+    stale = {**headers, "x-webhook-timestamp": str(int(headers["x-webhook-timestamp"]) - 1)}
+    with pytest.raises(WebhookVerificationError, match="mismatch"):
+        dialect_verifier(stack).verify(stale, body)
+    with pytest.raises(WebhookVerificationError, match="mismatch"):
+        dialect_verifier(stack).verify(headers, altered(body))
+
+    # The shopper cancels on the page: payment.declined.
+    async with httpx.AsyncClient() as http:
+        landing = await http.get(declined["checkout_url"])
+    signed_url, _, sig = landing.headers["location"].partition("&sig=")
+    order_id = parse_qs(urlsplit(signed_url).query)["order_id"][0]
+    async with AsyncUserClient(stack.server.url, signed_url, signature=unquote(sig)) as page:
+        await page.cancel(order_id)
+    headers, body = await stack.hooks.wait_for(
+        lambda b: b.get("data", {}).get("id") == declined["session"]["id"]
+    )
+    event = dialect_verifier(stack).verify(headers, body)
+    assert isinstance(event, OvgcEvent)
+    assert (event.type, event.data.status) == ("payment.declined", "declined")
+
+
+async def test_seed002_callback_loop(stack: Stack) -> None:
+    """The second server sends seed 002's callback for Ocrch orders, keyed with the merchant
+    secret: `Client.verify_webhook` takes it as it takes Ocrch's own."""
+    base = stack.servers["seed002"].url
+    reference = f"s2-{uuid.uuid4().hex[:8]}"
+    async with AsyncClient(base, stack.merchant_secret) as client:
+        order = await client.create_order(reference, "20.00", stack.hooks.url("/seed002"))
+        page = client.user(f"{base}/checkout/?order_id={order.order_id}")
+        detail = await page.create_payment(order.order_id, "eth", "USDT")
+        assert detail.wallet_address == SEED002_WALLET and detail.amount_base_units is not None
+        await stack.pay(detail.wallet_address, detail.amount_base_units)
+        headers, body = await stack.hooks.wait_for(
+            lambda b: b.get("payload", {}).get("sessionId") == order.order_id
+        )
+        event = client.verify_webhook(headers, body)
+    assert isinstance(event, Seed002Event) and event.paid
+    assert (event.amount, event.merchant_order_id, event.payment_id) == (
+        2000,
+        reference,
+        order.order_id.replace("-", ""),
+    )
+    assert event.event_id == headers["stablecheckout-event-id"]
+    assert dialect_verifier(stack).verify(headers, body) == event
+    with pytest.raises(WebhookVerificationError, match="mismatch"):
+        verify_seed002_callback(stack.merchant_secret, headers["authorization"], body + b" ")
+
+
+async def test_epusdt_notify_loop(stack: Stack) -> None:
+    request: dict[str, Any] = {
+        "order_id": f"E{uuid.uuid4().hex[:12]}",
+        "amount": 72,
+        "trade_type": "usdt.erc20",
+        "name": "VIP 月卡",
+        "notify_url": stack.hooks.url("/epusdt/notify"),
+        "redirect_url": f"https://{SHOP_HOST}/thanks",
+    }
+    request["signature"] = epusdt_sign(request, EPUSDT_TOKEN)
+    async with httpx.AsyncClient(timeout=30) as http:
+        created = (
+            await http.post(f"{stack.server.url}/api/v1/order/create-transaction", json=request)
+        ).json()
+    assert created["status_code"] == 200, created
+    data = created["data"]
+    _, _, tx = await pay_through_page(stack, data["payment_url"])
+    headers, body = await stack.hooks.wait_for(lambda b: b.get("trade_id") == data["trade_id"])
+    notice = verify_epusdt_notify(EPUSDT_TOKEN, body, event_id=headers["stablecheckout-event-id"])
+    assert notice.paid and (notice.order_id, notice.amount, notice.actual_amount) == (
+        request["order_id"],
+        "72",
+        data["actual_amount"],
+    )
+    assert notice.token == data["token"] == WALLET
+    assert notice.block_transaction_id.lower() == tx.lower()
+    assert EPUSDT_ACK == "ok"  # what the endpoint answered, so it is not sent again
+    with pytest.raises(WebhookVerificationError, match="mismatch"):
+        verify_epusdt_notify(EPAY_KEY, body)
+
+
+async def test_epay_notify_loop(stack: Stack) -> None:
+    params = {
+        "pid": EPAY_PID,
+        "type": "alipay",
+        "out_trade_no": f"P{uuid.uuid4().hex[:12]}",
+        "notify_url": stack.hooks.url("/epay/notify"),
+        "return_url": f"https://{SHOP_HOST}/back",
+        "name": "Test Item",
+        "money": "36.00",
+    }
+    form = {**params, "sign": epay_sign(params, EPAY_KEY), "sign_type": "MD5"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        created = (await http.post(f"{stack.server.url}/mapi.php", data=form)).json()
+    assert created["code"] == 1, created
+    await pay_through_page(stack, created["payurl"])
+    [notify] = await stack.hooks.wait_for_path("/epay/notify", 1)
+    assert notify.method == "GET"
+    notice = verify_epay_notify(EPAY_KEY, notify.path, pid=EPAY_PID)
+    assert notice.paid and (notice.trade_no, notice.out_trade_no, notice.money, notice.type) == (
+        created["trade_no"],
+        params["out_trade_no"],
+        "36.00",
+        "alipay",
+    )
+    assert verify_epay_notify(EPAY_KEY, parse_qsl(urlsplit(notify.path).query)) == notice
+    with pytest.raises(WebhookVerificationError, match="mismatch"):
+        verify_epay_notify(EPAY_KEY, notify.path.replace("36.00", "3.60"))

@@ -24,21 +24,22 @@ def blocks(path: Path, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
 
 
-def test_python_integration() -> None:
-    [example] = blocks(PY_README, "python")
-    assert len(example.splitlines()) < 30
-    tree = ast.parse(example)
-    imported = [
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "stablecheckout_client"
-        for alias in node.names
-    ]
-    assert imported and all(hasattr(stablecheckout_client, name) for name in imported)
+def test_python_examples() -> None:
+    examples = blocks(PY_README, "python")
+    assert len(examples) == 2 and len(examples[0].splitlines()) < 30  # the integration
     create = inspect.signature(stablecheckout_client.Client.create_order).parameters
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "create_order":
-            assert {kw.arg for kw in node.keywords} <= set(create)
+    for example in examples:
+        tree = ast.parse(example)
+        imported = [
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "stablecheckout_client"
+            for alias in node.names
+        ]
+        assert imported and all(hasattr(stablecheckout_client, name) for name in imported)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "create_order":
+                assert {kw.arg for kw in node.keywords} <= set(create)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def js_exports() -> dict[str, list[str]]:
 
 def test_js_examples(js_exports: dict[str, list[str]], tmp_path: Path) -> None:
     examples = blocks(JS_README, "js")
-    assert len(examples) == 2 and len(examples[0].splitlines()) < 30
+    assert len(examples) == 3 and len(examples[0].splitlines()) < 30
     for index, example in enumerate(examples):
         source = tmp_path / f"example{index}.mjs"
         source.write_text(example, encoding="utf-8")

@@ -11,6 +11,8 @@ import {
   parseSessionList,
 } from "./models.js";
 import { type VerifyOptions, checkoutLink, signBody, signUrl } from "./signing.js";
+import { Seed002WebhookFormat } from "./dialects.js";
+import { WebhookVerifier } from "./verifier.js";
 import { type HeaderSource, OcrchWebhookFormat } from "./webhooks.js";
 import { UserClient, type UserClientOptions } from "./user.js";
 
@@ -105,11 +107,14 @@ export class Client {
   }
 
   /**
-   * Verify an order webhook (`Ocrch-Signature`, this client's secret) over the raw body; throws
-   * `WebhookVerificationError`. Session events have their own secret: `verifySessionWebhook`.
+   * Verify an order webhook signed with this client's secret over the raw body: Ocrch's
+   * `Ocrch-Signature`, or seed 002's `Authorization` when the server sends that format
+   * (`[webhooks].format = "seed002"`); throws `WebhookVerificationError`. Session and dialect
+   * events have secrets of their own: `WebhookVerifier.forSecrets`.
    */
   verifyWebhook(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
-    return new OcrchWebhookFormat(this.secret).verify(headers, body, options);
+    const verifier = new WebhookVerifier(new OcrchWebhookFormat(this.secret), new Seed002WebhookFormat(this.secret));
+    return verifier.verify(headers, body, options);
   }
 
   /** A User API client for `signedUrl` that re-signs every call (it never expires). */

@@ -3,5 +3,8 @@
 export * from "./browser.js";
 export { WebhookVerificationError } from "./errors.js";
 export { Client, type CreateOrder, SessionsClient } from "./client.js";
+export * from "./dialects.js";
+export * from "./md5.js";
 export * from "./signing.js";
+export * from "./verifier.js";
 export * from "./webhooks.js";

@@ -119,10 +119,122 @@ export interface UnrecognizedEvent {
   eventId: string | null;
 }
 
+// The dialects' webhooks (docs/compatibility.md), each in its system's own shape.
+
+/** The OpenCheckout dialect's session: seed 004's status words, ISO 8601 UTC times, cents. */
+export interface OpenCheckoutSession {
+  id: string;
+  url: string | null;
+  mode: string;
+  status: "open" | "completed" | "expired" | "canceled" | string;
+  payment_status: string;
+  amount_total: number | null;
+  currency: string;
+  line_items: Array<Record<string, unknown>>;
+  metadata: Record<string, unknown>;
+  customer_email: string | null;
+  success_url: string;
+  cancel_url: string | null;
+  livemode: boolean;
+  created_at: string;
+  expires_at: string;
+  completed_at: string | null;
+  [extra: string]: unknown;
+}
+
+/** An OpenCheckout webhook: `status` and `metadata` on top, the session under `session`. */
+export interface OpenCheckoutEvent {
+  event_type: "opencheckout";
+  id: string;
+  type: string;
+  status: string;
+  metadata: Record<string, unknown>;
+  session_id: string;
+  created_at: string;
+  session: OpenCheckoutSession;
+  eventId: string | null;
+}
+
+/** The OVGC dialect's session (seed 001): `amount` in minor units, `YYYY-MM-DD HH:MM:SS` UTC. */
+export interface OvgcSession {
+  id: string;
+  amount: number | null;
+  currency: string;
+  status: "pending" | "completed" | "expired" | "declined" | string;
+  email: string | null;
+  product_title: string | null;
+  metadata: Record<string, unknown>;
+  success_url: string | null;
+  cancel_url: string | null;
+  created_at: string;
+  expires_at: string;
+  [extra: string]: unknown;
+}
+
+/** An OVGC webhook: `payment.succeeded` (paid) or `payment.declined` (the shopper cancelled). */
+export interface OvgcEvent {
+  event_type: "ovgc";
+  id: string;
+  type: string;
+  created_at: string;
+  data: OvgcSession;
+  eventId: string | null;
+}
+
+/**
+ * Seed 002's callback for an Ocrch order (`[webhooks].format = "seed002"`): `type` is
+ * `payment-authorized` when paid, `amount` an integer in the order's smallest unit, `sessionId`
+ * the server's order id.
+ */
+export interface Seed002Event {
+  event_type: "seed002";
+  type: string;
+  amount: number;
+  paymentId: string;
+  sessionId: string;
+  merchantOrderId: string | null;
+  eventId: string | null;
+}
+
+/**
+ * An Epusdt notify callback (paid orders only, `status` 2): `amount` the fiat price as signed,
+ * `actual_amount` what was paid in the coin, `token` the receiving address.
+ */
+export interface EpusdtNotify {
+  event_type: "epusdt";
+  trade_id: string;
+  order_id: string;
+  amount: string;
+  actual_amount: string;
+  token: string;
+  block_transaction_id: string;
+  status: number;
+  eventId: string | null;
+}
+
+/** An Epay notify callback (a GET, paid orders only): `money` as submitted, `type` as submitted. */
+export interface EpayNotify {
+  event_type: "epay";
+  pid: string;
+  trade_no: string;
+  out_trade_no: string;
+  type: string;
+  name: string;
+  money: string;
+  trade_status: "TRADE_SUCCESS" | string;
+  param: string | null;
+  eventId: string | null;
+}
+
 export type WebhookEvent =
   | OrderStatusChanged
   | UnknownTransferReceived
   | SessionEvent
+  | OpenCheckoutEvent
+  | OvgcEvent
+  | Seed002Event
+  | EpusdtNotify
+  | EpayNotify
   | UnrecognizedEvent;
 
 type Kind = "string" | "number" | "boolean" | "object";
@@ -187,3 +299,24 @@ export function parseSessionList(data: unknown): SessionList {
   if (!Array.isArray(list.data)) throw new InvalidResponseError("session list: 'data' is not an array");
   return { object: "list", data: list.data.map(parseSession), has_more: Boolean(list.has_more) };
 }
+
+export const parseOpenCheckoutSession = (data: unknown): OpenCheckoutSession =>
+  requireFields<OpenCheckoutSession>(data, "opencheckout session", {
+    id: "string",
+    mode: "string",
+    status: "string",
+    payment_status: "string",
+    currency: "string",
+    success_url: "string",
+    created_at: "string",
+    expires_at: "string",
+  });
+
+export const parseOvgcSession = (data: unknown): OvgcSession =>
+  requireFields<OvgcSession>(data, "ovgc session", {
+    id: "string",
+    currency: "string",
+    status: "string",
+    created_at: "string",
+    expires_at: "string",
+  });

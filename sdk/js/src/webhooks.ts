@@ -1,10 +1,11 @@
 /**
- * Verifying what the server POSTs to you, before trusting a byte of it (Node only).
+ * Verifying what the server POSTs to you, before trusting a byte of it (Node only): the formats
+ * of our own APIs, and what every format shares (`WebhookFormat`, a case-insensitive header lookup).
  *
- * Two formats are sent today: Ocrch order webhooks (`Ocrch-Signature`, the merchant secret) and
- * Checkout Session events (`Stablecheckout-Signature`, the session webhook secret `whsec_…`).
- * Each is a `WebhookFormat`; `WebhookVerifier` picks the one whose signature header is present.
- * A future format (a dialect's notify callback) is one more object with `matches` and `verify`.
+ * Ocrch order webhooks (`Ocrch-Signature`, the merchant secret) and Checkout Session events
+ * (`Stablecheckout-Signature`, the session webhook secret `whsec_…`). The dialects' formats are
+ * in `dialects.ts` (OpenCheckout, OVGC, seed 002) and `md5.ts` (Epusdt, Epay); `verifier.ts`
+ * serves several formats on one endpoint.
  */
 
 import { InvalidResponseError, WebhookVerificationError } from "./errors.js";
@@ -45,7 +46,7 @@ export interface WebhookFormat {
   verify(headers: HeaderSource, body: string | Uint8Array, options?: VerifyOptions): WebhookEvent;
 }
 
-function jsonObject(body: string | Uint8Array): Record<string, unknown> {
+export function jsonObject(body: string | Uint8Array): Record<string, unknown> {
   let data: unknown;
   try {
     data = JSON.parse(typeof body === "string" ? body : new TextDecoder("utf-8", { fatal: true }).decode(body));
@@ -58,11 +59,17 @@ function jsonObject(body: string | Uint8Array): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
-function guarded<T>(parse: () => T): T {
+/**
+ * Run `check`: a bad signature (the plain `Error` of `signing.ts`) or a signed body that is not
+ * what its format promises (`InvalidResponseError`) refuses the webhook.
+ */
+export function guarded<T>(check: () => T): T {
   try {
-    return parse();
+    return check();
   } catch (error) {
-    if (error instanceof InvalidResponseError) throw new WebhookVerificationError(error.message);
+    if (error instanceof InvalidResponseError || (error instanceof Error && error.constructor === Error)) {
+      throw new WebhookVerificationError(error.message);
+    }
     throw error;
   }
 }
@@ -74,11 +81,7 @@ export function verifyOcrchWebhook(
   body: string | Uint8Array,
   options: VerifyOptions & { eventId?: string | null } = {},
 ): OrderStatusChanged | UnknownTransferReceived | UnrecognizedEvent {
-  try {
-    verifyBodySignature(secret, signature, body, options);
-  } catch (error) {
-    throw new WebhookVerificationError((error as Error).message);
-  }
+  guarded(() => verifyBodySignature(secret, signature, body, options));
   const data = jsonObject(body);
   const eventId = options.eventId ?? null;
   if (data.event_type === "order_status_changed") {
@@ -102,11 +105,7 @@ export function verifySessionWebhook(
   body: string | Uint8Array,
   options: VerifyOptions = {},
 ): SessionEvent | UnrecognizedEvent {
-  try {
-    verifySessionSignature(secret, signature, body, options);
-  } catch (error) {
-    throw new WebhookVerificationError((error as Error).message);
-  }
+  guarded(() => verifySessionSignature(secret, signature, body, options));
   const data = jsonObject(body);
   const type = data.type;
   const id = typeof data.id === "string" ? data.id : null;
@@ -119,60 +118,35 @@ export function verifySessionWebhook(
   return { event_type: "checkout.session", id: d.id, type, created: d.created, livemode: Boolean(data.livemode), session };
 }
 
-/** Order webhooks: `Ocrch-Signature`, keyed with `[merchant].secret`. */
-export class OcrchWebhookFormat implements WebhookFormat {
+/**
+ * A format recognised by its signature header (`headerName`) and keyed with one secret; a subclass
+ * says how it verifies (`check`). Timestamps beyond `toleranceSeconds` are refused where the
+ * scheme has one.
+ */
+export abstract class HeaderFormat implements WebhookFormat {
+  abstract readonly headerName: string;
   constructor(readonly secret: string, readonly toleranceSeconds?: number) {}
   matches(headers: HeaderSource): boolean {
-    return header(headers, OCRCH_HEADER) !== null;
+    return header(headers, this.headerName) !== null;
   }
   verify(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
-    return verifyOcrchWebhook(this.secret, header(headers, OCRCH_HEADER), body, {
-      toleranceSeconds: this.toleranceSeconds,
-      ...options,
-      eventId: header(headers, EVENT_ID_HEADER),
-    });
+    return this.check(headers, body, { toleranceSeconds: this.toleranceSeconds, ...options, eventId: header(headers, EVENT_ID_HEADER) });
+  }
+  protected abstract check(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions & { eventId: string | null }): WebhookEvent;
+}
+
+/** Order webhooks: `Ocrch-Signature`, keyed with `[merchant].secret`. */
+export class OcrchWebhookFormat extends HeaderFormat {
+  readonly headerName = OCRCH_HEADER;
+  protected check(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions & { eventId: string | null }): WebhookEvent {
+    return verifyOcrchWebhook(this.secret, header(headers, OCRCH_HEADER), body, options);
   }
 }
 
 /** Checkout Session events: `Stablecheckout-Signature`, keyed with the session webhook secret. */
-export class SessionWebhookFormat implements WebhookFormat {
-  constructor(readonly secret: string, readonly toleranceSeconds?: number) {}
-  matches(headers: HeaderSource): boolean {
-    return header(headers, SESSION_HEADER) !== null;
-  }
-  verify(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
-    return verifySessionWebhook(this.secret, header(headers, SESSION_HEADER), body, {
-      toleranceSeconds: this.toleranceSeconds,
-      ...options,
-    });
-  }
-}
-
-/** One endpoint for every format you enabled: the first format whose header is present decides. */
-export class WebhookVerifier {
-  readonly formats: WebhookFormat[];
-
-  constructor(...formats: WebhookFormat[]) {
-    this.formats = formats;
-  }
-
-  static forSecrets(secrets: { merchantSecret?: string; sessionWebhookSecret?: string }): WebhookVerifier {
-    const formats: WebhookFormat[] = [];
-    if (secrets.merchantSecret !== undefined) formats.push(new OcrchWebhookFormat(secrets.merchantSecret));
-    if (secrets.sessionWebhookSecret !== undefined) formats.push(new SessionWebhookFormat(secrets.sessionWebhookSecret));
-    return new WebhookVerifier(...formats);
-  }
-
-  /** Add a format (e.g. a dialect's notify callback); earlier formats are tried first. */
-  register(format: WebhookFormat): this {
-    this.formats.push(format);
-    return this;
-  }
-
-  verify(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions = {}): WebhookEvent {
-    for (const format of this.formats) {
-      if (format.matches(headers)) return format.verify(headers, body, options);
-    }
-    throw new WebhookVerificationError("no signature header of an enabled webhook format");
+export class SessionWebhookFormat extends HeaderFormat {
+  readonly headerName = SESSION_HEADER;
+  protected check(headers: HeaderSource, body: string | Uint8Array, options: VerifyOptions): WebhookEvent {
+    return verifySessionWebhook(this.secret, header(headers, SESSION_HEADER), body, options);
   }
 }

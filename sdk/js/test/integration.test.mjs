@@ -3,7 +3,6 @@
 // skipped (with the reason) when they are absent.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:http";
 import { after, before, test } from "node:test";
 
 import {
@@ -15,62 +14,15 @@ import {
   WebhookVerifier,
   verifySessionWebhook,
 } from "../dist/index.js";
+import { BASE, SECRET, env, hookUrl, listen, pay as payTo, skip, waitForHook } from "./stack.mjs";
 
-const env = process.env;
-const skip = env.STABLECHECKOUT_URL ? false : "set STABLECHECKOUT_URL (tests/sdk/test_js_sdk.py does)";
-const BASE = env.STABLECHECKOUT_URL;
-const SECRET = env.STABLECHECKOUT_SECRET;
-const HOOK_PORT = Number(env.STABLECHECKOUT_HOOK_PORT);
-const received = [];
 let hookServer;
-
 before(async () => {
-  if (skip) return;
-  hookServer = createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      received.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise((resolve) => hookServer.listen(HOOK_PORT, "127.0.0.1", resolve));
+  if (!skip) hookServer = await listen();
 });
-
 after(() => hookServer?.close());
 
-async function waitForHook(predicate, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const hit = received.find((r) => predicate(JSON.parse(r.body.toString("utf8")), r));
-    if (hit) return hit;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no matching webhook within ${timeoutMs} ms`);
-}
-
-async function rpc(method, params) {
-  const response = await fetch(env.STABLECHECKOUT_ANVIL_URL, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const answer = await response.json();
-  if (answer.error) throw new Error(`${method}: ${JSON.stringify(answer.error)}`);
-  return answer.result;
-}
-
-/** The shopper's wallet: ERC-20 `transfer(wallet, amount)` from an unlocked anvil account. */
-async function pay(detail) {
-  const to = detail.wallet_address.slice(2).toLowerCase().padStart(64, "0");
-  const value = BigInt(detail.amount_base_units).toString(16).padStart(64, "0");
-  await rpc("eth_sendTransaction", [
-    { from: env.STABLECHECKOUT_PAYER, to: env.STABLECHECKOUT_TOKEN, data: `0xa9059cbb${to}${value}` },
-  ]);
-  await rpc("anvil_mine", ["0x2"]);
-}
-
-const hookUrl = () => `http://127.0.0.1:${HOOK_PORT}/hooks`;
+const pay = (detail) => payTo(detail.wallet_address, detail.amount_base_units);
 
 test("order loop: create, link, pay on anvil, live update, webhook verified", { skip }, async () => {
   const client = new Client(BASE, SECRET);
@@ -96,7 +48,7 @@ test("order loop: create, link, pay on anvil, live update, webhook verified", { 
   assert.equal(seen.at(-1), "paid");
   assert.equal(live, typeof WebSocket === "function", "live updates flow over the socket when one exists");
 
-  const hook = await waitForHook((b) => b.order_id === order.order_id && b.status === "paid");
+  const hook = await waitForHook((b) => b?.order_id === order.order_id && b.status === "paid");
   const verifier = WebhookVerifier.forSecrets({ merchantSecret: SECRET });
   const event = verifier.verify(hook.headers, hook.body);
   assert.equal(event.event_type, "order_status_changed");
@@ -141,7 +93,7 @@ test("Checkout Session loop: create, pay its order, completed event verified wit
   const detail = await client.user(`${BASE}/checkout/?order_id=${session.order_id}`).createPayment(session.order_id, "eth", "USDT");
   assert.equal(detail.amount, "12.50");
   await pay(detail);
-  const hook = await waitForHook((b) => b.type === "checkout.session.completed" && b.data.object.id === session.id);
+  const hook = await waitForHook((b) => b?.type === "checkout.session.completed" && b.data.object.id === session.id);
   const event = verifySessionWebhook(env.STABLECHECKOUT_WEBHOOK_SECRET, hook.headers["stablecheckout-signature"], hook.body);
   assert.equal(event.session.status, "complete");
   assert.deepEqual(event.session.metadata, { order_id: "77" });

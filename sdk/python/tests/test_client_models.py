@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from stablecheckout_client import ApiError, InvalidResponseError, Order
-from stablecheckout_client._core import create_order_call, wire_amount
+from stablecheckout_client import ApiError, Client, InvalidResponseError, Order
+from stablecheckout_client._core import Call, wire_amount
 
 
 def test_order_keeps_the_amount_text_and_ignores_unknown_fields() -> None:
@@ -39,15 +39,13 @@ def test_amounts_are_decimal_text_never_floats() -> None:
 
 
 def test_create_order_body_is_in_ocrch_order_and_signed_as_sent() -> None:
-    call = create_order_call(
-        "k",
-        order_id="ord_123",
-        amount="19.99",
-        webhook_url="https://shop.example.com/webhooks/ocrch",
-        blockchain=None,
-        stablecoin=None,
-        expecting_wallet_address=None,
-        extra={"expires_in": None, "metadata": {"a": 1}},
+    client = Client("http://127.0.0.1:9", "k")
+    call = Client.create_order.build(
+        client,
+        "ord_123",
+        "19.99",
+        "https://shop.example.com/webhooks/ocrch",
+        metadata={"a": 1},
         idempotency_key="key-1",
     )
     assert call.content == (
@@ -56,6 +54,22 @@ def test_create_order_body_is_in_ocrch_order_and_signed_as_sent() -> None:
         b'"metadata":{"a":1}}'
     )
     assert call.headers["Idempotency-Key"] == "key-1"
+    assert (call.method, call.path) == ("POST", "/api/v1/service/orders")
+
+
+def test_answers_are_read_without_a_network() -> None:
+    """The sans-IO core: a status and a body in, the parsed answer or the server's error out."""
+    call = Call("GET", "/x", lambda data: data["n"])
+    assert call.finish(200, '{"n": 3}') == 3
+    with pytest.raises(ApiError) as plain:
+        call.finish(404, "order not found")
+    assert (plain.value.status_code, plain.value.text) == (404, "order not found")
+    with pytest.raises(InvalidResponseError, match="not JSON"):
+        call.finish(200, "<html>")
+    sessions = Call("GET", "/s", dict, json_errors=True)
+    with pytest.raises(ApiError) as typed:
+        sessions.finish(401, '{"error":{"type":"authentication_error","message":"no key"}}')
+    assert (typed.value.error_type, typed.value.message) == ("authentication_error", "no key")
 
 
 def test_session_errors_keep_type_param_and_text() -> None:

@@ -13,11 +13,11 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from app.security.signatures import sign_url
-from tests.dialects.md5.conftest import Stack
 from tests.dialects.md5.test_clients import epusdt_create
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import open_tab
 from tests.e2e.test_checkout_page import choose
+from tests.stack import Stack
 from tests.watchers.conftest import WALLET
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
@@ -31,7 +31,7 @@ async def new_trade(stack: Stack) -> dict[str, str]:
         "order_id": order_id,
         "amount": 36,
         "trade_type": "usdt.erc20",
-        "notify_url": stack.shop.url("/browser/notify"),
+        "notify_url": stack.hooks.url("/browser/notify"),
         "redirect_url": "http://shop.test/thanks",
     }
     async with httpx.AsyncClient(timeout=30) as http:

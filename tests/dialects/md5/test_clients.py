@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from app.money import Amount
-from devkit.chain.anvil import transfer_tokens
-from tests.dialects.md5.conftest import EPAY_KEY, EPAY_PID, EPUSDT_TOKEN, Stack
-from tests.watchers.conftest import PAYER, WALLET
+from tests.dialects.md5.conftest import EPAY_KEY, EPAY_PID, EPUSDT_TOKEN
+from tests.stack import Stack
+from tests.watchers.conftest import WALLET
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
 
@@ -49,9 +49,7 @@ def epay_signature(params: dict[str, str], key: str) -> str:
 
 async def pay(stack: Stack, address: str, amount: str) -> None:
     assert address == WALLET
-    units = Amount.parse(amount).to_base_units(6)
-    await transfer_tokens(stack.w3, stack.token, WALLET, units, sender=PAYER)
-    await stack.mine(2)
+    await stack.pay(WALLET, Amount.parse(amount).to_base_units(6))
 
 
 async def open_payment_url(http: httpx.AsyncClient, url: str, base: str) -> None:
@@ -75,20 +73,20 @@ async def epusdt_create(http: httpx.AsyncClient, base: str, body: dict[str, Any]
 
 async def no_more_requests(stack: Stack, path: str, seen: int, wait: float = 3.0) -> None:
     await asyncio.sleep(wait)
-    assert len(stack.shop.to(path)) == seen
+    assert len(stack.hooks.to(path)) == seen
 
 
 async def test_epusdt_client(stack: Stack) -> None:
     base = stack.server.url
     order_id = f"ORD{uuid.uuid4().hex[:12]}"
     notify_path = "/epusdt/notify"
-    stack.shop.replies[notify_path] = [(200, b"fail"), (200, b"ok")]
+    stack.hooks.replies[notify_path] = [(200, b"fail"), (200, b"ok")]
     request = {
         "order_id": order_id,
         "amount": 72.0,
         "trade_type": "usdt.erc20",
         "name": "VIP 月卡",
-        "notify_url": stack.shop.url(notify_path),
+        "notify_url": stack.hooks.url(notify_path),
         "redirect_url": f"https://shop.example.com/order/{order_id}",
         "address": "",
         "timeout": 1200,
@@ -126,7 +124,7 @@ async def test_epusdt_client(stack: Stack) -> None:
         await open_payment_url(http, data["payment_url"], base)
         await pay(stack, data["token"], data["actual_amount"])
 
-        first, second = await stack.shop.wait_for(notify_path, 2)
+        first, second = await stack.hooks.wait_for_path(notify_path, 2)
         assert first.method == second.method == "POST" and first.body == second.body
         notice = json.loads(second.body, parse_float=Decimal)
         assert notice["signature"] == epusdt_signature(notice, EPUSDT_TOKEN)
@@ -151,12 +149,12 @@ async def test_epay_client(stack: Stack) -> None:
     base = stack.server.url
     out_trade_no = f"EP{uuid.uuid4().hex[:12]}"
     notify_path = "/epay/notify"
-    stack.shop.replies[notify_path] = [(200, b"fail"), (200, b"success")]
+    stack.hooks.replies[notify_path] = [(200, b"fail"), (200, b"success")]
     params = {
         "pid": EPAY_PID,
         "type": "alipay",
         "out_trade_no": out_trade_no,
-        "notify_url": stack.shop.url(notify_path),
+        "notify_url": stack.hooks.url(notify_path),
         "return_url": "https://shop.example.com/epay/return",
         "name": "Test Item",
         "money": "36.00",
@@ -196,7 +194,7 @@ async def test_epay_client(stack: Stack) -> None:
         assert info["status_code"] == 400
         await pay(stack, WALLET, "5.00")
 
-        first, second = await stack.shop.wait_for(notify_path, 2)
+        first, second = await stack.hooks.wait_for_path(notify_path, 2)
         assert first.method == second.method == "GET"
         notice = dict(parse_qsl(urlsplit(second.path).query, keep_blank_values=True))
         assert "" not in notice.values()

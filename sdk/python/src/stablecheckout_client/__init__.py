@@ -1,8 +1,14 @@
 """stablecheckout merchant SDK: signed Service API calls, checkout links, the User API,
 Checkout Sessions, and verification of every webhook the server sends."""
 
-from stablecheckout_client.aio import AsyncClient, AsyncSessionsClient, AsyncUserClient
-from stablecheckout_client.client import Client, SessionsClient, UserClient
+from stablecheckout_client.client import (
+    AsyncClient,
+    AsyncSessionsClient,
+    AsyncUserClient,
+    Client,
+    SessionsClient,
+    UserClient,
+)
 from stablecheckout_client.errors import (
     ApiError,
     InvalidResponseError,
@@ -10,13 +16,28 @@ from stablecheckout_client.errors import (
     TransportError,
     WebhookVerificationError,
 )
+from stablecheckout_client.md5 import (
+    EPAY_ACK,
+    EPUSDT_ACK,
+    epay_sign,
+    epusdt_sign,
+    verify_epay_notify,
+    verify_epusdt_notify,
+)
 from stablecheckout_client.models import (
     TERMINAL_STATUSES,
     ChainCoinPair,
     CheckoutSession,
+    EpayNotify,
+    EpusdtNotify,
+    OpenCheckoutEvent,
+    OpenCheckoutSession,
     Order,
     OrderStatusChanged,
+    OvgcEvent,
+    OvgcSession,
     PaymentDetail,
+    Seed002Event,
     SessionEvent,
     SessionList,
     UnknownTransferReceived,
@@ -24,17 +45,28 @@ from stablecheckout_client.models import (
     WebhookEvent,
 )
 from stablecheckout_client.signing import checkout_link, sign_body, sign_url
+from stablecheckout_client.verifier import WebhookVerifier
 from stablecheckout_client.webhooks import (
+    HeaderFormat,
     OcrchWebhookFormat,
     SessionWebhookFormat,
     WebhookFormat,
-    WebhookVerifier,
     verify_ocrch_webhook,
     verify_session_webhook,
+)
+from stablecheckout_client.webhooks_dialects import (
+    OpenCheckoutWebhookFormat,
+    OvgcWebhookFormat,
+    Seed002WebhookFormat,
+    verify_opencheckout_webhook,
+    verify_ovgc_webhook,
+    verify_seed002_callback,
 )
 
 __version__ = "0.1.0"
 __all__ = [
+    "EPAY_ACK",
+    "EPUSDT_ACK",
     "TERMINAL_STATUSES",
     "ApiError",
     "AsyncClient",
@@ -43,11 +75,22 @@ __all__ = [
     "ChainCoinPair",
     "CheckoutSession",
     "Client",
+    "EpayNotify",
+    "EpusdtNotify",
+    "HeaderFormat",
     "InvalidResponseError",
     "OcrchWebhookFormat",
+    "OpenCheckoutEvent",
+    "OpenCheckoutSession",
+    "OpenCheckoutWebhookFormat",
     "Order",
     "OrderStatusChanged",
+    "OvgcEvent",
+    "OvgcSession",
+    "OvgcWebhookFormat",
     "PaymentDetail",
+    "Seed002Event",
+    "Seed002WebhookFormat",
     "SessionEvent",
     "SessionList",
     "SessionWebhookFormat",
@@ -62,8 +105,15 @@ __all__ = [
     "WebhookVerificationError",
     "WebhookVerifier",
     "checkout_link",
+    "epay_sign",
+    "epusdt_sign",
     "sign_body",
     "sign_url",
+    "verify_epay_notify",
+    "verify_epusdt_notify",
     "verify_ocrch_webhook",
+    "verify_opencheckout_webhook",
+    "verify_ovgc_webhook",
+    "verify_seed002_callback",
     "verify_session_webhook",
 ]

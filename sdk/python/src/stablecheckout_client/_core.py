@@ -1,35 +1,43 @@
-"""What a call sends and how its answer is read, shared by the sync and async clients so the two
-differ only in how bytes travel. Bodies are serialized once and signed as those exact bytes."""
+"""The sans-IO core: every call the clients make, written once as "build the request" and "read
+the answer", with no network code. `client` adds two thin transports (httpx blocking and httpx
+async); an `endpoint` method built here returns the parsed answer on a blocking client and an
+awaitable of it on an async one, so the surface is not written twice. Bodies are serialized once
+and signed as those exact bytes."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from urllib.parse import quote
 
-import httpx
-
 from stablecheckout_client import signing
-from stablecheckout_client.errors import ApiError, InvalidResponseError, TransportError
+from stablecheckout_client.errors import ApiError, InvalidResponseError
 from stablecheckout_client.models import (
     ChainCoinPair,
     CheckoutSession,
     Order,
     PaymentDetail,
     SessionList,
+    WebhookEvent,
 )
+from stablecheckout_client.verifier import WebhookVerifier
+from stablecheckout_client.webhooks import OcrchWebhookFormat
+from stablecheckout_client.webhooks_dialects import Seed002WebhookFormat
 
 T = TypeVar("T")
+P = ParamSpec("P")
 USER_AGENT = "stablecheckout-client-python/0.1.0"
 DEFAULT_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
-    """One HTTP request and the parser of its success body."""
+    """One HTTP request and how its answer is read."""
 
     method: str
     path: str
@@ -39,6 +47,72 @@ class Call(Generic[T]):
     params: Mapping[str, str] | None = None
     json_errors: bool = False
     """Checkout Sessions answer errors as JSON; Ocrch routes as plain text."""
+
+    def finish(self, status_code: int, text: str) -> T:
+        """The parsed success body, or the server's refusal as `ApiError` (its exact text)."""
+        if not 200 <= status_code < 300:
+            if self.json_errors:
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    data = None
+                raise ApiError.from_session_response(status_code, text, data)
+            raise ApiError(status_code, text)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise InvalidResponseError(
+                f"{self.method} {self.path}: {status_code} with a body that is not JSON"
+            ) from None
+        return self.parse(data)
+
+    def describe(self, exc: Exception) -> str:
+        """What a `TransportError` says when the request got no answer."""
+        return f"{self.method} {self.path}: {type(exc).__name__}: {exc}"
+
+
+class Blocking:
+    """A transport whose `_send` returns the answer (`client.SyncTransport`)."""
+
+    def _send(self, call: Call[T]) -> T:
+        raise NotImplementedError
+
+
+class Awaiting:
+    """A transport whose `_send` is awaited (`client.AsyncTransport`)."""
+
+    async def _send(self, call: Call[T]) -> T:
+        raise NotImplementedError
+
+
+class endpoint(Generic[P, T]):
+    """A client method written once: the decorated function builds the `Call`; on a `Blocking`
+    client the method returns the parsed answer, on an `Awaiting` one an awaitable of it."""
+
+    def __init__(self, build: Callable[Concatenate[Any, P], Call[T]]) -> None:
+        self.build = build
+        self.__doc__, self.__name__, self.__wrapped__ = build.__doc__, build.__name__, build
+        unbound = inspect.signature(build).replace(return_annotation=inspect.Signature.empty)
+        self.__signature__ = unbound
+        self.bound_signature = unbound.replace(parameters=list(unbound.parameters.values())[1:])
+
+    def __call__(self, client: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """`Client.create_order(client, …)`, as an unbound method is called."""
+        return client._send(self.build(client, *args, **kwargs))
+
+    @overload
+    def __get__(self, client: None, owner: type) -> endpoint[P, T]: ...
+    @overload
+    def __get__(self, client: Blocking, owner: type) -> Callable[P, T]: ...
+    @overload
+    def __get__(self, client: Awaiting, owner: type) -> Callable[P, Awaitable[T]]: ...
+    def __get__(self, client: Any, owner: type) -> Any:
+        if client is None:
+            return self
+        method = functools.partial(self, client)
+        functools.update_wrapper(method, self.build)
+        method.__signature__ = self.bound_signature  # type: ignore[attr-defined]
+        return method
 
 
 def compact(body: Mapping[str, Any]) -> bytes:
@@ -59,40 +133,14 @@ def wire_amount(amount: str | Decimal | int) -> str:
     return text
 
 
-def finish(call: Call[T], response: httpx.Response) -> T:
-    if not response.is_success:
-        text = response.text
-        if call.json_errors:
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            raise ApiError.from_session_response(response.status_code, text, data)
-        raise ApiError(response.status_code, text)
-    try:
-        data = response.json()
-    except ValueError:
-        raise InvalidResponseError(
-            f"{call.method} {call.path}: {response.status_code} with a body that is not JSON"
-        ) from None
-    return call.parse(data)
-
-
-def transport_error(exc: httpx.HTTPError, call: Call[Any]) -> TransportError:
-    return TransportError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
-
-
 def _pairs(data: Any) -> list[ChainCoinPair]:
     if not isinstance(data, list):
         raise InvalidResponseError("chains: expected a JSON array")
     return [ChainCoinPair.from_json(item) for item in data]
 
 
-# ---------------------------------------------------------------------------------------------
-# Service API (Ocrch-Signature over the body)
-
-
 def service_call(secret: str, path: str, body: Mapping[str, Any], **headers: str) -> Call[Order]:
+    """A Service API call: `Ocrch-Signature` over the exact body bytes."""
     raw = compact(body)
     signed = {
         "Content-Type": "application/json",
@@ -102,37 +150,78 @@ def service_call(secret: str, path: str, body: Mapping[str, Any], **headers: str
     return Call("POST", f"/api/v1/service{path}", Order.from_json, raw, signed)
 
 
-def create_order_call(
-    secret: str,
-    *,
-    order_id: str,
-    amount: str | Decimal | int,
-    webhook_url: str,
-    blockchain: str | None,
-    stablecoin: str | None,
-    expecting_wallet_address: str | None,
-    extra: Mapping[str, Any],
-    idempotency_key: str | None,
-) -> Call[Order]:
-    body: dict[str, Any] = {
-        "amount": wire_amount(amount),
-        "expecting_wallet_address": expecting_wallet_address,
-        "order_id": order_id,
-        "blockchain": blockchain,
-        "stablecoin": stablecoin,
-        "webhook_url": webhook_url,
-    }
-    body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    return service_call(secret, "/orders", body, **headers)
+class OrderApi:
+    """The merchant backend's surface: signed Service API calls and checkout links.
 
+    `secret` is `[merchant].secret`; it never leaves your backend.
+    """
 
-def order_status_call(secret: str, order_id: str) -> Call[Order]:
-    return service_call(secret, "/orders/status", {"order_id": order_id})
+    base_url: str
 
+    def __init__(self, base_url: str, secret: str, **options: Any) -> None:
+        super().__init__(base_url, **options)  # type: ignore[call-arg]  # the transport's
+        self.secret = secret
 
-# ---------------------------------------------------------------------------------------------
-# User API (a signed checkout URL)
+    @endpoint
+    def create_order(
+        self,
+        order_id: str,
+        amount: str | Decimal | int,
+        webhook_url: str,
+        *,
+        blockchain: str | None = None,
+        stablecoin: str | None = None,
+        expecting_wallet_address: str | None = None,
+        expires_in: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        success_url: str | None = None,
+        cancel_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Call[Order]:
+        """`POST /api/v1/service/orders`. `order_id` is your reference (`merchant_order_id`)."""
+        body: dict[str, Any] = {
+            "amount": wire_amount(amount),
+            "expecting_wallet_address": expecting_wallet_address,
+            "order_id": order_id,
+            "blockchain": blockchain,
+            "stablecoin": stablecoin,
+            "webhook_url": webhook_url,
+        }
+        extra = {
+            "expires_in": expires_in,
+            "metadata": metadata,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        body.update({k: v for k, v in extra.items() if v is not None})
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return service_call(self.secret, "/orders", body, **headers)
+
+    @endpoint
+    def get_order(self, order_id: str) -> Call[Order]:
+        """`POST /api/v1/service/orders/status` for the server's order id (a UUID)."""
+        return service_call(self.secret, "/orders/status", {"order_id": order_id})
+
+    def checkout_link(
+        self, order_id: str, *, page: str | None = None, lang: str | None = None
+    ) -> str:
+        """Where to send the shopper: the hosted page `<server>/checkout/` unless `page` is given
+        (your own page, whose origin must be in `[merchant].allowed_origins`)."""
+        return signing.checkout_link(
+            self.secret, order_id, page=page or f"{self.base_url}/checkout/", lang=lang
+        )
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    ) -> WebhookEvent:
+        """Verify an order webhook signed with this client's secret over the raw body: Ocrch's
+        `Ocrch-Signature`, or seed 002's `Authorization` when the server sends that format
+        (`[webhooks].format = "seed002"`). Raises `WebhookVerificationError`. Session and
+        dialect events have secrets of their own: see `WebhookVerifier.for_secrets`."""
+        verifier = WebhookVerifier(
+            OcrchWebhookFormat(self.secret), Seed002WebhookFormat(self.secret)
+        )
+        return verifier.verify(headers, body, now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,65 +246,97 @@ def _order_path(order_id: str, tail: str) -> str:
     return f"/api/v1/user/orders/{quote(order_id, safe='')}/{tail}"
 
 
-def chains_call(auth: UserAuth) -> Call[list[ChainCoinPair]]:
-    return Call("GET", "/api/v1/user/chains", _pairs, headers=auth.headers())
+class UserApi:
+    """The User API, as a checkout page calls it, for one signed page URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        signed_url: str,
+        *,
+        signature: str | None = None,
+        secret: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(base_url, **options)  # type: ignore[call-arg]  # the transport's
+        self.auth = UserAuth(signed_url, signature, secret)
+
+    @endpoint
+    def chains(self) -> Call[list[ChainCoinPair]]:
+        return Call("GET", "/api/v1/user/chains", _pairs, headers=self.auth.headers())
+
+    @endpoint
+    def create_payment(
+        self, order_id: str, blockchain: str, stablecoin: str
+    ) -> Call[PaymentDetail]:
+        raw = compact({"blockchain": blockchain, "stablecoin": stablecoin})
+        headers = {**self.auth.headers(), "Content-Type": "application/json"}
+        path = _order_path(order_id, "payment")
+        return Call("POST", path, PaymentDetail.from_json, raw, headers)
+
+    @endpoint
+    def cancel(self, order_id: str) -> Call[Order]:
+        path = _order_path(order_id, "cancel")
+        return Call("POST", path, Order.from_json, headers=self.auth.headers())
+
+    @endpoint
+    def status(self, order_id: str) -> Call[Order]:
+        path = _order_path(order_id, "status")
+        return Call("GET", path, Order.from_json, headers=self.auth.headers())
 
 
-def payment_call(
-    auth: UserAuth, order_id: str, blockchain: str, stablecoin: str
-) -> Call[PaymentDetail]:
-    raw = compact({"blockchain": blockchain, "stablecoin": stablecoin})
-    headers = {**auth.headers(), "Content-Type": "application/json"}
-    return Call("POST", _order_path(order_id, "payment"), PaymentDetail.from_json, raw, headers)
+class SessionsApi:
+    """Checkout Sessions with an API key (`sk_live_…` or `sk_test_…`)."""
 
+    def __init__(self, base_url: str, api_key: str, **options: Any) -> None:
+        super().__init__(base_url, **options)  # type: ignore[call-arg]  # the transport's
+        self.api_key = api_key
 
-def cancel_call(auth: UserAuth, order_id: str) -> Call[Order]:
-    return Call("POST", _order_path(order_id, "cancel"), Order.from_json, headers=auth.headers())
+    def _bearer(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", **extra}
 
+    @endpoint
+    def create(
+        self,
+        /,
+        body: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Call[CheckoutSession]:
+        """`POST /api/v1/checkout/sessions` with `body` (or keyword fields) as documented."""
+        headers = self._bearer(**{"Content-Type": "application/json"})
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        raw = compact({**(body or {}), **fields})
+        path = "/api/v1/checkout/sessions"
+        return Call("POST", path, CheckoutSession.from_json, raw, headers, json_errors=True)
 
-def user_status_call(auth: UserAuth, order_id: str) -> Call[Order]:
-    return Call("GET", _order_path(order_id, "status"), Order.from_json, headers=auth.headers())
+    def _one(self, session_id: str, tail: str = "") -> Call[CheckoutSession]:
+        path = f"/api/v1/checkout/sessions/{quote(session_id, safe='')}{tail}"
+        method = "POST" if tail else "GET"
+        return Call(
+            method, path, CheckoutSession.from_json, headers=self._bearer(), json_errors=True
+        )
 
+    @endpoint
+    def retrieve(self, session_id: str) -> Call[CheckoutSession]:
+        return self._one(session_id)
 
-# ---------------------------------------------------------------------------------------------
-# Checkout Sessions (API key)
+    @endpoint
+    def list(self, *, limit: int = 10, starting_after: str | None = None) -> Call[SessionList]:
+        params = {"limit": str(limit)}
+        if starting_after:
+            params["starting_after"] = starting_after
+        return Call(
+            "GET",
+            "/api/v1/checkout/sessions",
+            SessionList.from_json,
+            headers=self._bearer(),
+            params=params,
+            json_errors=True,
+        )
 
-
-def _bearer(api_key: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}", **extra}
-
-
-def create_session_call(
-    api_key: str, body: Mapping[str, Any], idempotency_key: str | None
-) -> Call[CheckoutSession]:
-    headers = _bearer(api_key, **{"Content-Type": "application/json"})
-    if idempotency_key:
-        headers["Idempotency-Key"] = idempotency_key
-    return Call(
-        "POST",
-        "/api/v1/checkout/sessions",
-        CheckoutSession.from_json,
-        compact(body),
-        headers,
-        json_errors=True,
-    )
-
-
-def session_call(api_key: str, session_id: str, expire: bool = False) -> Call[CheckoutSession]:
-    path = f"/api/v1/checkout/sessions/{quote(session_id, safe='')}"
-    method, path = ("POST", f"{path}/expire") if expire else ("GET", path)
-    return Call(method, path, CheckoutSession.from_json, headers=_bearer(api_key), json_errors=True)
-
-
-def list_sessions_call(api_key: str, limit: int, starting_after: str | None) -> Call[SessionList]:
-    params = {"limit": str(limit)}
-    if starting_after:
-        params["starting_after"] = starting_after
-    return Call(
-        "GET",
-        "/api/v1/checkout/sessions",
-        SessionList.from_json,
-        headers=_bearer(api_key),
-        params=params,
-        json_errors=True,
-    )
+    @endpoint
+    def expire(self, session_id: str) -> Call[CheckoutSession]:
+        return self._one(session_id, "/expire")

@@ -248,4 +248,192 @@ class UnrecognizedEvent:
     event_id: str | None = None
 
 
-WebhookEvent = OrderStatusChanged | UnknownTransferReceived | SessionEvent | UnrecognizedEvent
+# ---------------------------------------------------------------------------------------------
+# The dialects' webhooks (docs/compatibility.md): each system's own shape, typed.
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCheckoutSession:
+    """The OpenCheckout dialect's session: seed 004's status words (`open`, `completed`,
+    `expired`, `canceled`), ISO 8601 UTC times, amounts in cents."""
+
+    id: str
+    url: str | None
+    mode: str
+    status: str
+    payment_status: str
+    amount_total: int | None
+    currency: str
+    metadata: dict[str, Any]
+    success_url: str
+    cancel_url: str | None
+    livemode: bool
+    created_at: str
+    expires_at: str
+    completed_at: str | None = None
+    customer_email: str | None = None
+    line_items: list[dict[str, Any]] = field(default_factory=list)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> OpenCheckoutSession:
+        d, w = _obj(data, "opencheckout session"), "opencheckout session"
+        return cls(
+            id=_get(d, "id", str, w),
+            url=_opt(d, "url", str),
+            mode=_get(d, "mode", str, w),
+            status=_get(d, "status", str, w),
+            payment_status=_get(d, "payment_status", str, w),
+            amount_total=_opt(d, "amount_total", int),
+            currency=_get(d, "currency", str, w),
+            metadata=dict(_opt(d, "metadata", dict) or {}),
+            success_url=_get(d, "success_url", str, w),
+            cancel_url=_opt(d, "cancel_url", str),
+            livemode=d.get("livemode") is True,
+            created_at=_get(d, "created_at", str, w),
+            expires_at=_get(d, "expires_at", str, w),
+            completed_at=_opt(d, "completed_at", str),
+            customer_email=_opt(d, "customer_email", str),
+            line_items=list(_opt(d, "line_items", list) or []),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCheckoutEvent:
+    """An OpenCheckout webhook: `status` and `metadata` on top (seed 000 fulfils on
+    `status == "completed"` with `metadata["order_id"]`), the session under `session`."""
+
+    id: str
+    type: str
+    status: str
+    metadata: dict[str, Any]
+    session_id: str
+    created_at: str
+    session: OpenCheckoutSession
+    event_id: str | None = None
+    event_type: Literal["opencheckout"] = "opencheckout"
+
+
+@dataclass(frozen=True, slots=True)
+class OvgcSession:
+    """The OVGC dialect's session (seed 001): `amount` in minor units, statuses `pending`,
+    `completed`, `expired`, `declined`; times as `YYYY-MM-DD HH:MM:SS` UTC."""
+
+    id: str
+    amount: int | None
+    currency: str
+    status: str
+    email: str | None
+    product_title: str | None
+    metadata: dict[str, Any]
+    success_url: str | None
+    cancel_url: str | None
+    created_at: str
+    expires_at: str
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> OvgcSession:
+        d, w = _obj(data, "ovgc session"), "ovgc session"
+        return cls(
+            id=_get(d, "id", str, w),
+            amount=_opt(d, "amount", int),
+            currency=_get(d, "currency", str, w),
+            status=_get(d, "status", str, w),
+            email=_opt(d, "email", str),
+            product_title=_opt(d, "product_title", str),
+            metadata=dict(_opt(d, "metadata", dict) or {}),
+            success_url=_opt(d, "success_url", str),
+            cancel_url=_opt(d, "cancel_url", str),
+            created_at=_get(d, "created_at", str, w),
+            expires_at=_get(d, "expires_at", str, w),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OvgcEvent:
+    """An OVGC webhook: `payment.succeeded` (paid) or `payment.declined` (the shopper
+    cancelled), with the session as `GET /api/checkout-sessions/{id}` returns it."""
+
+    id: str
+    type: str
+    created_at: str
+    data: OvgcSession
+    event_id: str | None = None
+    event_type: Literal["ovgc"] = "ovgc"
+
+
+@dataclass(frozen=True, slots=True)
+class Seed002Event:
+    """Seed 002's callback for an Ocrch order (`[webhooks].format = "seed002"`): `type` is
+    `payment-authorized` when paid (`payment-expired`, `payment-cancelled` otherwise), `amount`
+    an integer in the order's smallest unit, `session_id` the server's order id."""
+
+    type: str
+    amount: int
+    payment_id: str
+    session_id: str
+    merchant_order_id: str | None = None
+    event_id: str | None = None
+    event_type: Literal["seed002"] = "seed002"
+
+    @property
+    def paid(self) -> bool:
+        return self.type == "payment-authorized"
+
+
+@dataclass(frozen=True, slots=True)
+class EpusdtNotify:
+    """An Epusdt notify callback (sent for paid orders only, `status` 2). `amount` is the fiat
+    price as signed (decimal text), `actual_amount` what was paid in the coin, `token` the
+    receiving address. Answer HTTP 200 with `ok` (`EPUSDT_ACK`), or it is sent again."""
+
+    trade_id: str
+    order_id: str
+    amount: str
+    actual_amount: str
+    token: str
+    block_transaction_id: str
+    status: int
+    event_id: str | None = None
+    event_type: Literal["epusdt"] = "epusdt"
+
+    @property
+    def paid(self) -> bool:
+        return self.status == 2
+
+
+@dataclass(frozen=True, slots=True)
+class EpayNotify:
+    """An Epay notify callback (a GET, paid orders only): `money` is the text the order was
+    submitted with, `type` as submitted. Answer HTTP 200 with `success` (`EPAY_ACK`)."""
+
+    pid: str
+    trade_no: str
+    out_trade_no: str
+    type: str
+    name: str
+    money: str
+    trade_status: str
+    param: str | None = None
+    event_id: str | None = None
+    event_type: Literal["epay"] = "epay"
+
+    @property
+    def paid(self) -> bool:
+        return self.trade_status == "TRADE_SUCCESS"
+
+
+WebhookEvent = (
+    OrderStatusChanged
+    | UnknownTransferReceived
+    | SessionEvent
+    | OpenCheckoutEvent
+    | OvgcEvent
+    | Seed002Event
+    | EpusdtNotify
+    | EpayNotify
+    | UnrecognizedEvent
+)

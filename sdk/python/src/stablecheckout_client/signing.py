@@ -5,7 +5,10 @@
   padding: the Ocrch server refuses padding, so this module never sends it, but it accepts a
   padded value when verifying (what Ocrch's documentation examples produce).
 * `Stablecheckout-Signature: t={ts},v1={hex}` over `ts + "." + body` (Checkout Session webhooks),
-  keyed with the session webhook secret, which need not be the merchant secret.
+  keyed with the session webhook secret, which need not be the merchant secret;
+  `OpenCheckout-Signature` is the same scheme with the OpenCheckout dialect's secret.
+* OVGC: `X-Webhook-Timestamp: {ts}` and `X-Webhook-Signature: sha256={hex}` over `ts + "." + body`.
+* Seed 002: `Authorization: HMAC-SHA256 Signature={hex}` over the body alone (no timestamp).
 
 Verification compares in constant time and checks freshness only after the HMAC matched, so a
 forged header learns nothing about the clock.
@@ -19,6 +22,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Callable
 from urllib.parse import quote
 
 TOLERANCE_SECONDS = 300
@@ -85,6 +89,21 @@ def parse_ocrch_header(header: str) -> tuple[int, bytes]:
     return int(ts_text), raw
 
 
+def _fresh(ts: int, tolerance: int, now: int | None) -> int:
+    if abs(_now(now) - ts) > tolerance:
+        raise ValueError("signature timestamp outside the tolerance")
+    return ts
+
+
+def _check_ocrch(
+    secret: str, header: str, message: Callable[[int], bytes], tolerance: int, now: int | None
+) -> int:
+    ts, raw = parse_ocrch_header(header.strip())
+    if not hmac.compare_digest(raw, _mac(secret, message(ts))):
+        raise ValueError("signature mismatch")
+    return _fresh(ts, tolerance, now)
+
+
 def verify_body_signature(
     secret: str,
     header: str | None,
@@ -96,12 +115,7 @@ def verify_body_signature(
     """Check an `Ocrch-Signature` over `body`; returns its timestamp or raises ValueError."""
     if not header:
         raise ValueError("missing Ocrch-Signature header")
-    ts, raw = parse_ocrch_header(header.strip())
-    if not hmac.compare_digest(raw, _mac(secret, str(ts).encode() + b"." + body)):
-        raise ValueError("signature mismatch")
-    if abs(_now(now) - ts) > tolerance:
-        raise ValueError("signature timestamp outside the tolerance")
-    return ts
+    return _check_ocrch(secret, header, lambda ts: str(ts).encode() + b"." + body, tolerance, now)
 
 
 def verify_url_signature(
@@ -113,19 +127,56 @@ def verify_url_signature(
     now: int | None = None,
 ) -> int:
     """Check a checkout-URL signature (what the server does for the User API); returns `ts`."""
-    ts, raw = parse_ocrch_header(header.strip())
-    if not hmac.compare_digest(raw, _mac(secret, f"{url}.{ts}".encode())):
+    return _check_ocrch(secret, header, lambda ts: f"{url}.{ts}".encode(), tolerance, now)
+
+
+def hex_hmac(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def _same_hex(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace"))
+
+
+def sign_t_v1(secret: str, body: bytes, ts: int | None = None) -> str:
+    """A `t={ts},v1={hex}` value over `ts + "." + body`: `Stablecheckout-Signature` (session
+    events) and `OpenCheckout-Signature` (the OpenCheckout dialect) are this one scheme."""
+    stamp = _now(ts)
+    return f"t={stamp},v1={hex_hmac(secret, f'{stamp}.'.encode() + body)}"
+
+
+def verify_t_v1(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    *,
+    name: str = "Stablecheckout-Signature",
+    tolerance: int = TOLERANCE_SECONDS,
+    now: int | None = None,
+) -> int:
+    """Check `t=…,v1=…` (any `v1` may match: secret rotation); `name` is the header's, for the
+    message. Returns the timestamp or raises ValueError."""
+    if not header:
+        raise ValueError(f"missing {name} header")
+    timestamp: str | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isascii() and value.isdigit():
+            timestamp = value
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise ValueError("not `t=<unix seconds>,v1=<hex>`")
+    expected = hex_hmac(secret, f"{timestamp}.".encode() + body)
+    if not any(_same_hex(expected, c) for c in candidates):
         raise ValueError("signature mismatch")
-    if abs(_now(now) - ts) > tolerance:
-        raise ValueError("signature timestamp outside the tolerance")
-    return ts
+    return _fresh(int(timestamp), tolerance, now)
 
 
 def sign_session_webhook(secret: str, body: bytes, ts: int | None = None) -> str:
     """A `Stablecheckout-Signature` value, as the server makes one (for tests and relays)."""
-    stamp = _now(ts)
-    digest = hmac.new(secret.encode("utf-8"), f"{stamp}.".encode() + body, hashlib.sha256)
-    return f"t={stamp},v1={digest.hexdigest()}"
+    return sign_t_v1(secret, body, ts)
 
 
 def verify_session_signature(
@@ -137,26 +188,61 @@ def verify_session_signature(
     now: int | None = None,
 ) -> int:
     """Check `Stablecheckout-Signature: t=…,v1=…` (any `v1` may match: secret rotation)."""
-    if not header:
-        raise ValueError("missing Stablecheckout-Signature header")
-    timestamp: str | None = None
-    candidates: list[str] = []
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isascii() and value.isdigit():
-            timestamp = value
-        elif key == "v1":
-            candidates.append(value.lower())
-    if timestamp is None or not candidates:
-        raise ValueError("not `t=<unix seconds>,v1=<hex>`")
-    expected = hmac.new(
-        secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256
-    ).hexdigest()
-    if not any(
-        hmac.compare_digest(expected.encode(), c.encode("ascii", "replace")) for c in candidates
-    ):
+    return verify_t_v1(secret, header, body, tolerance=tolerance, now=now)
+
+
+def sign_ovgc(secret: str, body: bytes, ts: int | None = None) -> dict[str, str]:
+    """OVGC's two headers: `X-Webhook-Timestamp` and `X-Webhook-Signature: sha256=<hex>` over
+    `"<timestamp>.<body>"` (seed 001)."""
+    stamp = _now(ts)
+    return {
+        "X-Webhook-Timestamp": str(stamp),
+        "X-Webhook-Signature": f"sha256={hex_hmac(secret, f'{stamp}.'.encode() + body)}",
+    }
+
+
+def verify_ovgc(
+    secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    *,
+    tolerance: int = TOLERANCE_SECONDS,
+    now: int | None = None,
+) -> int:
+    """Check OVGC's `X-Webhook-Timestamp` and `X-Webhook-Signature`; returns the timestamp."""
+    if not signature:
+        raise ValueError("missing X-Webhook-Signature header")
+    if not timestamp:
+        raise ValueError("missing X-Webhook-Timestamp header")
+    stamp = timestamp.strip()
+    scheme, _, given = signature.strip().partition("=")
+    if scheme.lower() != "sha256" or not given:
+        raise ValueError("X-Webhook-Signature is not `sha256=<hex>`")
+    if not (stamp.isascii() and stamp.isdigit()):
+        raise ValueError("X-Webhook-Timestamp is not unix seconds")
+    if not _same_hex(hex_hmac(secret, f"{stamp}.".encode() + body), given):
         raise ValueError("signature mismatch")
-    ts = int(timestamp)
-    if abs(_now(now) - ts) > tolerance:
-        raise ValueError("signature timestamp outside the tolerance")
-    return ts
+    return _fresh(int(stamp), tolerance, now)
+
+
+SEED002_SCHEME = "HMAC-SHA256"
+
+
+def sign_seed002(secret: str, body: bytes) -> str:
+    """Seed 002's `Authorization` value over the (whitespace-free) body."""
+    return f"{SEED002_SCHEME} Signature={hex_hmac(secret, body)}"
+
+
+def verify_seed002(secret: str, authorization: str | None, body: bytes) -> None:
+    """Check `Authorization: HMAC-SHA256 Signature=<hex>` over the raw body, exactly as sent.
+
+    Seed 002 has no timestamp: nothing bounds a replay, so credit each payment once."""
+    if not authorization:
+        raise ValueError("missing Authorization header")
+    scheme, _, rest = authorization.strip().partition(" ")
+    key, _, given = rest.strip().partition("=")
+    if scheme != SEED002_SCHEME or key != "Signature" or not given:
+        raise ValueError("Authorization is not `HMAC-SHA256 Signature=<hex>`")
+    if not _same_hex(hex_hmac(secret, body), given):
+        raise ValueError("signature mismatch")

@@ -1,23 +1,22 @@
-"""Verifying what the server POSTs to you, before you trust a byte of it.
-
-Two formats are sent today:
+"""Verifying what the server POSTs to you, before you trust a byte of it: the formats of our own
+APIs, and what every format shares (`WebhookFormat`, a case-insensitive header lookup).
 
 * Ocrch order webhooks (`order_status_changed`, `unknown_transfer_received`), signed with
   `Ocrch-Signature` and the merchant secret;
 * Checkout Session events (`checkout.session.*`), signed with `Stablecheckout-Signature` and the
   session webhook secret (`[checkout_sessions].webhook_secret`, a separate `whsec_…` secret).
 
-Each is a `WebhookFormat`; `WebhookVerifier` picks the one whose signature header is present. A
-format for another protocol (a dialect's notify callback) is one more class with `matches` and
-`verify`, registered on the verifier: nothing here changes.
+The dialects' formats are in `webhooks_dialects` (OpenCheckout, OVGC, seed 002) and `md5`
+(Epusdt, Epay); `verifier.WebhookVerifier` serves several formats on one endpoint.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from stablecheckout_client import signing
 from stablecheckout_client.errors import InvalidResponseError, WebhookVerificationError
@@ -58,9 +57,19 @@ class WebhookFormat(Protocol):
     ) -> WebhookEvent: ...
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+@contextmanager
+def unverified_on_error() -> Iterator[None]:
+    """A bad signature (`ValueError` from `signing`) or a signed body that is not what its format
+    promises (`InvalidResponseError`) refuses the webhook with `WebhookVerificationError`."""
     try:
-        data = json.loads(body)
+        yield
+    except (ValueError, InvalidResponseError) as exc:
+        raise WebhookVerificationError(str(exc)) from None
+
+
+def json_object(body: bytes, *, parse_float: Callable[[str], Any] = float) -> dict[str, Any]:
+    try:
+        data = json.loads(body, parse_float=parse_float)
     except (ValueError, UnicodeDecodeError):
         raise WebhookVerificationError("the signed body is not JSON") from None
     if not isinstance(data, dict):
@@ -78,31 +87,26 @@ def verify_ocrch_webhook(
     now: int | None = None,
 ) -> OrderStatusChanged | UnknownTransferReceived | UnrecognizedEvent:
     """Verify an `Ocrch-Signature` webhook over the raw `body` and parse its event."""
-    try:
+    with unverified_on_error():
         signing.verify_body_signature(secret, signature, body, tolerance=tolerance, now=now)
-    except ValueError as exc:
-        raise WebhookVerificationError(str(exc)) from None
-    data = _json_object(body)
+    data = json_object(body)
     kind = data.get("event_type")
-    try:
-        if kind == "order_status_changed":
-            return OrderStatusChanged(
-                order_id=_field(data, "order_id", str),
-                merchant_order_id=_field(data, "merchant_order_id", str),
-                status=_field(data, "status", str),
-                amount=_field(data, "amount", str),
-                timestamp=_field(data, "timestamp", int),
-                event_id=event_id,
-            )
-        if kind == "unknown_transfer_received":
-            return UnknownTransferReceived(
-                transfer_id=_field(data, "transfer_id", int),
-                blockchain=_field(data, "blockchain", str),
-                timestamp=_field(data, "timestamp", int),
-                event_id=event_id,
-            )
-    except InvalidResponseError as exc:
-        raise WebhookVerificationError(str(exc)) from None
+    if kind == "order_status_changed":
+        return OrderStatusChanged(
+            order_id=required(data, "order_id", str),
+            merchant_order_id=required(data, "merchant_order_id", str),
+            status=required(data, "status", str),
+            amount=required(data, "amount", str),
+            timestamp=required(data, "timestamp", int),
+            event_id=event_id,
+        )
+    if kind == "unknown_transfer_received":
+        return UnknownTransferReceived(
+            transfer_id=required(data, "transfer_id", int),
+            blockchain=required(data, "blockchain", str),
+            timestamp=required(data, "timestamp", int),
+            event_id=event_id,
+        )
     return UnrecognizedEvent(str(kind), data, event_id)
 
 
@@ -115,103 +119,81 @@ def verify_session_webhook(
     now: int | None = None,
 ) -> SessionEvent | UnrecognizedEvent:
     """Verify a `Stablecheckout-Signature` event with the session webhook secret and parse it."""
-    try:
+    with unverified_on_error():
         signing.verify_session_signature(secret, signature, body, tolerance=tolerance, now=now)
-    except ValueError as exc:
-        raise WebhookVerificationError(str(exc)) from None
-    data = _json_object(body)
+    data = json_object(body)
     kind = data.get("type")
     obj = data.get("data", {}).get("object") if isinstance(data.get("data"), dict) else None
     if not (isinstance(kind, str) and kind.startswith("checkout.session.")):
         return UnrecognizedEvent(str(kind), data, _str(data.get("id")))
-    try:
-        return SessionEvent(
-            id=_field(data, "id", str),
-            type=kind,
-            created=_field(data, "created", int),
-            livemode=bool(data.get("livemode")),
-            session=CheckoutSession.from_json(obj),
-        )
-    except InvalidResponseError as exc:
-        raise WebhookVerificationError(str(exc)) from None
+    with unverified_on_error():
+        session = CheckoutSession.from_json(obj)
+    return SessionEvent(
+        id=required(data, "id", str),
+        type=kind,
+        created=required(data, "created", int),
+        livemode=bool(data.get("livemode")),
+        session=session,
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class OcrchWebhookFormat:
+class HeaderFormat:
+    """A format recognised by its signature header (`HEADER`) and keyed with one secret; a
+    subclass says how it verifies (`check`). Timestamps older than `tolerance` are refused where
+    the scheme has one."""
+
+    HEADER: ClassVar[str] = ""
+    secret: str
+    tolerance: int = signing.TOLERANCE_SECONDS
+
+    def matches(self, headers: Mapping[str, str]) -> bool:
+        return header(headers, self.HEADER) is not None
+
+    def verify(
+        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    ) -> WebhookEvent:
+        return self.check(headers, body, header(headers, EVENT_ID_HEADER), now)
+
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
+    ) -> WebhookEvent:
+        raise NotImplementedError
+
+
+class OcrchWebhookFormat(HeaderFormat):
     """Order webhooks: `Ocrch-Signature`, keyed with `[merchant].secret`."""
 
-    secret: str
-    tolerance: int = signing.TOLERANCE_SECONDS
+    HEADER = OCRCH_HEADER
 
-    def matches(self, headers: Mapping[str, str]) -> bool:
-        return header(headers, OCRCH_HEADER) is not None
-
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
     ) -> WebhookEvent:
+        signature = header(headers, OCRCH_HEADER)
         return verify_ocrch_webhook(
-            self.secret,
-            header(headers, OCRCH_HEADER),
-            body,
-            event_id=header(headers, EVENT_ID_HEADER),
-            tolerance=self.tolerance,
-            now=now,
+            self.secret, signature, body, event_id=event_id, tolerance=self.tolerance, now=now
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SessionWebhookFormat:
+class SessionWebhookFormat(HeaderFormat):
     """Checkout Session events: `Stablecheckout-Signature`, keyed with the session secret."""
 
-    secret: str
-    tolerance: int = signing.TOLERANCE_SECONDS
+    HEADER = SESSION_HEADER
 
-    def matches(self, headers: Mapping[str, str]) -> bool:
-        return header(headers, SESSION_HEADER) is not None
-
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
+    def check(
+        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
     ) -> WebhookEvent:
+        signature = header(headers, SESSION_HEADER)
         return verify_session_webhook(
-            self.secret, header(headers, SESSION_HEADER), body, tolerance=self.tolerance, now=now
+            self.secret, signature, body, tolerance=self.tolerance, now=now
         )
 
 
-class WebhookVerifier:
-    """One endpoint for every format you enabled: the first format whose header is present
-    verifies the request; a request that matches none is refused."""
-
-    def __init__(self, *formats: WebhookFormat) -> None:
-        self.formats: list[WebhookFormat] = list(formats)
-
-    @classmethod
-    def for_secrets(
-        cls, *, merchant_secret: str | None = None, session_webhook_secret: str | None = None
-    ) -> WebhookVerifier:
-        formats: list[WebhookFormat] = []
-        if merchant_secret is not None:
-            formats.append(OcrchWebhookFormat(merchant_secret))
-        if session_webhook_secret is not None:
-            formats.append(SessionWebhookFormat(session_webhook_secret))
-        return cls(*formats)
-
-    def register(self, fmt: WebhookFormat) -> None:
-        """Add a format (e.g. a dialect's notify callback); earlier formats are tried first."""
-        self.formats.append(fmt)
-
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, *, now: int | None = None
-    ) -> WebhookEvent:
-        for fmt in self.formats:
-            if fmt.matches(headers):
-                return fmt.verify(headers, body, now=now)
-        raise WebhookVerificationError("no signature header of an enabled webhook format")
-
-
-def _field(data: Mapping[str, Any], key: str, kind: type) -> Any:
+def required(data: Mapping[str, Any], key: str, kind: type) -> Any:
+    """A required field of a signed body; a missing or mistyped one refuses the webhook."""
     value = data.get(key)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise InvalidResponseError(f"webhook: field {key!r} is missing or not {kind.__name__}")
+        raise WebhookVerificationError(f"webhook: field {key!r} is missing or not {kind.__name__}")
     return value
 
 
