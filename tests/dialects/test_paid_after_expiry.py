@@ -12,14 +12,14 @@ import httpx
 import pytest
 
 from devkit.chain.anvil import transfer_tokens
-from tests.dialects.conftest import SeedStack
-from tests.dialects.test_seeds import follow_page, verify_opencheckout
+from tests.dialects.test_seeds import OPENCHECKOUT_SECRET, follow_page, verify_opencheckout
+from tests.stack import Stack
 from tests.watchers.conftest import PAYER, WALLET
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
 
 
-async def test_opencheckout_payment_confirmed_after_expiry(seed_stack: SeedStack) -> None:
+async def test_opencheckout_payment_confirmed_after_expiry(seed_stack: Stack) -> None:
     base, key = seed_stack.server.url, seed_stack.api_key
     auth = {"Authorization": f"Bearer {key}"}
     reference = f"late-{uuid.uuid4().hex[:8]}"
@@ -58,9 +58,7 @@ async def test_opencheckout_payment_confirmed_after_expiry(seed_stack: SeedStack
             )
         )
         after = (await http.get(f"/api/checkout/sessions/{session['id']}", headers=auth)).json()
-    assert verify_opencheckout(
-        headers["opencheckout-signature"], body, seed_stack.opencheckout_secret
-    )
+    assert verify_opencheckout(headers["opencheckout-signature"], body, OPENCHECKOUT_SECRET)
     event = json.loads(body)
     # Seed 000's handler fulfils on `event.status === "completed"` with `event.metadata.order_id`.
     assert event["status"] == "completed" and event["metadata"]["order_id"] == reference
