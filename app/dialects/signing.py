@@ -14,7 +14,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from app.rates.currencies import minor_units
 
 OPENCHECKOUT_HEADER = "OpenCheckout-Signature"
 
@@ -54,16 +57,26 @@ SEED002_TYPES = {
 body under its own type, which a seed 002 handler ignores."""
 
 
+def seed002_minor_units(order_status: dict[str, Any]) -> int:
+    """The order's amount as an integer of its smallest unit: the ISO 4217 minor unit of a fiat
+    order's `currency` (JPY 0, EUR 2, KWD 3), else cents of the coin (`"25.00"`, `"25"` and
+    `"25.0"` → 2500). A coin amount finer than a cent is rounded half up to the cent."""
+    currency = order_status.get("currency")
+    exponent = minor_units(str(currency)) if currency else 2
+    scaled = Decimal(str(order_status["amount"])).scaleb(exponent)
+    return int(scaled.to_integral_value(rounding=ROUND_HALF_UP))
+
+
 def seed002_payload(order_status: dict[str, Any]) -> dict[str, Any]:
     """Seed 002's callback from an Ocrch `order_status_changed` payload: `amount` as an integer
-    in the order's smallest unit (`"25.00"` → 2500), `sessionId` the order id the merchant got
-    when creating it, `paymentId` its compact form, `merchantOrderId` the merchant's reference."""
-    amount = str(order_status["amount"])
+    in the order's smallest unit (`seed002_minor_units`), `sessionId` the order id the merchant
+    got when creating it, `paymentId` its compact form, `merchantOrderId` the merchant's
+    reference."""
     order_id = str(order_status["order_id"])
     return {
         "type": SEED002_TYPES.get(str(order_status["status"]), f"payment-{order_status['status']}"),
         "payload": {
-            "amount": int(amount.replace(".", "")),
+            "amount": seed002_minor_units(order_status),
             "paymentId": order_id.replace("-", ""),
             "sessionId": order_id,
             "merchantOrderId": order_status["merchant_order_id"],
@@ -71,6 +84,14 @@ def seed002_payload(order_status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def without_whitespace(payload: dict[str, Any]) -> bytes:
+    """JSON with no whitespace byte at all, inside strings too (a space is sent as `\\u0020`,
+    everything non-ASCII escaped): seed 002's verifier removes all whitespace before hashing,
+    so the bytes it hashes must be the bytes we signed."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+    return text.replace(" ", "\\u0020").encode()
+
+
 def seed002(secret: str, order_status: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = compact(seed002_payload(order_status))
+    body = without_whitespace(seed002_payload(order_status))
     return body, {"Authorization": f"HMAC-SHA256 Signature={hmac_hex(secret, body)}"}

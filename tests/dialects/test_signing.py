@@ -55,6 +55,37 @@ def test_seed002_body_and_signature() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("20.00", None, 2000),
+        ("20", None, 2000),
+        ("3.5", None, 350),
+        ("12.345", None, 1235),
+        ("1500", "JPY", 1500),
+        ("12.5", "EUR", 1250),
+        ("1.234", "KWD", 1234),
+    ],
+)
+def test_seed002_amount_is_minor_units_however_the_price_was_written(
+    amount: str, currency: str | None, minor: int
+) -> None:
+    order = {**ORDER, "amount": amount, **({"currency": currency} if currency else {})}
+    assert json.loads(signing.seed002(K1, order)[0])["payload"]["amount"] == minor
+
+
+def test_seed002_verifier_that_strips_whitespace_accepts_text_with_spaces() -> None:
+    """Seed 002's verifier removes all whitespace before hashing: a merchant order id with
+    spaces (or any non-ASCII text) must not change the bytes it hashes."""
+    order = {**ORDER, "merchant_order_id": "Order 42 \u00e9t\u00e9\u00a0x"}
+    body, headers = signing.seed002(K1, order)
+    stripped = b"".join(body.split())
+    assert stripped == body
+    mac = hmac.new(K1.encode(), stripped, hashlib.sha256).hexdigest()
+    assert headers["Authorization"] == f"HMAC-SHA256 Signature={mac}"
+    assert json.loads(body)["payload"]["merchantOrderId"] == order["merchant_order_id"]
+
+
 def test_formats_choose_secret_and_seed002() -> None:
     plain = load_settings(None, **settings_dict("sqlite://"))
     with pytest.raises(formats.CannotSign, match=r"\[dialects.opencheckout\].webhook_secret"):
