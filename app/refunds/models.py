@@ -39,6 +39,17 @@ class RefundStatus(StrEnum):
     """The operator paid it back (`refund_tx_hash`)."""
 
 
+class SentEvidence(StrEnum):
+    """Why an item is believed `sent` (`refund_items.sent_evidence`)."""
+
+    WATCHER = "watcher"
+    """The watcher saw the transfer from our wallet to the claimed address for the amount."""
+    RECEIPT = "receipt"
+    """An operator named the transaction and the node's receipt shows that transfer."""
+    OPERATOR = "operator"
+    """An operator said so; the chain could not be asked (no receipt check for this chain)."""
+
+
 class RefundItem(Base):
     __tablename__ = "refund_items"
 
@@ -66,15 +77,25 @@ class RefundItem(Base):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     refund_tx_hash: Mapped[str | None] = mapped_column(sa.String(128))
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    refund_log_index: Mapped[int | None] = mapped_column(sa.Integer())
+    """Which transfer of `refund_tx_hash` paid it: with the hash, a transfer settles one item
+    only (the unique constraint). None when an operator asserted the refund."""
+    sent_evidence: Mapped[str | None] = mapped_column(sa.String(16))
+    """`SentEvidence`: seen by the watcher, checked in a receipt, or asserted by an operator."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     __table_args__ = (
         sa.UniqueConstraint("transfer_id", "kind"),
+        sa.UniqueConstraint("blockchain", "refund_tx_hash", "refund_log_index"),
         sa.Index("ix_refund_items_chain_wallet_status", "blockchain", "wallet_address", "status"),
         sa.CheckConstraint(
             "kind IN ('overpaid','duplicate','late','expired_partial','unattributed')",
             name="kind_valid",
         ),
         sa.CheckConstraint("status IN ('open','claimed','sent')", name="status_valid"),
+        sa.CheckConstraint(
+            "sent_evidence IS NULL OR sent_evidence IN ('watcher','receipt','operator')",
+            name="sent_evidence_valid",
+        ),
     )
