@@ -34,7 +34,8 @@ def claim_address(settings: Settings, blockchain: Blockchain, coin: Coin, text: 
     family = CHAINS[blockchain].family
     if family is ChainFamily.EVM:
         body = value[2:] if value[:2].lower() == "0x" else ""
-        if len(body) == 40 and (body == body.lower() or body == body.upper()):
+        lettered = any(c.isalpha() for c in body)
+        if len(body) == 40 and lettered and (body == body.lower() or body == body.upper()):
             raise ValueError(
                 "Paste the address with its checksum (mixed upper and lower case, as your wallet "
                 "shows it): a typo in an all-lowercase address cannot be detected."
