@@ -76,6 +76,8 @@ class DevSecrets:
     merchant: str = field(default_factory=new_secret)
     admin: str = field(default_factory=new_secret)
     session_webhooks: str = field(default_factory=lambda: new_secret(webhook=True))
+    opencheckout_webhooks: str = field(default_factory=lambda: new_secret(webhook=True))
+    ovgc_webhooks: str = field(default_factory=lambda: new_secret(webhook=True))
 
 
 def dev_settings(
@@ -137,6 +139,16 @@ def dev_settings(
             "webhook_url": f"{base_url}/demo/session-webhooks",
             "webhook_secret": secrets.session_webhooks,
             "redirect_allowed_hosts": [urlsplit(base_url).hostname],
+        },
+        dialects={
+            "opencheckout": {
+                "webhook_url": f"{base_url}/demo/opencheckout-webhooks",
+                "webhook_secret": secrets.opencheckout_webhooks,
+            },
+            "ovgc": {
+                "webhook_url": f"{base_url}/demo/ovgc-webhooks",
+                "webhook_secret": secrets.ovgc_webhooks,
+            },
         },
         checkout={
             "signature_refresh_url": f"{base_url}/demo/refresh-signature",

@@ -571,6 +571,25 @@ function tradeRefreshUrl(trade) {
   return `${state.apiBase}/pay/checkout-counter/${trade}/signature`;
 }
 
+/** A session order's line under the summary: what is bought, and where the receipt goes. */
+async function showSessionLine(session, orderId) {
+  if (!/^cs_(test|live)_[A-Za-z0-9]{8,64}$/.test(session || "")) return;
+  try {
+    const url = `${state.apiBase}/checkout/s/${session}/summary?order_id=${encodeURIComponent(orderId)}`;
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const summary = await response.json();
+    const parts = [];
+    if (typeof summary.product === "string") parts.push(summary.product);
+    if (typeof summary.customer_email === "string") parts.push(t("receipt_to", { email: summary.customer_email }));
+    if (!parts.length) return;
+    $("session-line").textContent = parts.join(" · ");
+    $("session-line").hidden = false;
+  } catch {
+    /* the line is a courtesy: the payment works without it */
+  }
+}
+
 async function main() {
   const params = new URLSearchParams(location.search);
   state.lang = pickLanguage([params.get("lang"), ...(navigator.languages || [navigator.language])]);
@@ -612,6 +631,7 @@ async function main() {
     ),
     onAuth: rememberAuth,
   });
+  showSessionLine(params.get("session"), orderId);
   await load();
 }
 

@@ -224,9 +224,20 @@ async def refresh_signature(
     )
 
 
+@get("/checkout/s/{session_id:str}/summary", include_in_schema=False)
+async def page_summary(
+    session_id: FromPath[str],
+    order_id: Annotated[str, QueryParameter(max_length=64)],
+    db_session: NamedDependency[AsyncSession],
+) -> Response[dict[str, str]]:
+    """The hosted page's line about the session: the product and the receipt email."""
+    summary = await shopper.page_summary(db_session, session_id, order_id)
+    return Response(summary, headers={"Cache-Control": "no-store"})
+
+
 def session_link_router() -> Router:
     return Router(
         path="/",
         middleware=[page_headers_middleware(inline_style_csp(pages.STYLE))],
-        route_handlers=[follow_session, choose_amount, refresh_signature],
+        route_handlers=[follow_session, choose_amount, refresh_signature, page_summary],
     )

@@ -159,3 +159,17 @@ async def choose_donation_amount(
     checkout.order_id = order.id
     await session.flush()
     return checkout
+
+
+async def page_summary(session: AsyncSession, session_id: str, order_id: str) -> dict[str, str]:
+    """What the hosted page shows of a session beside the order: what is bought and where the
+    receipt goes (OVGC requires `email`). Only to the holder of the session id, for its order."""
+    checkout = await find_session(session, session_id)
+    if checkout is None or checkout.order_id is None or str(checkout.order_id) != order_id:
+        raise NotFound("no such checkout session order")
+    summary: dict[str, str] = {}
+    if checkout.customer_email:
+        summary["customer_email"] = checkout.customer_email
+    if checkout.line_items:
+        summary["product"] = str(checkout.line_items[0]["price_data"]["product_data"]["name"])
+    return summary

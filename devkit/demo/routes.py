@@ -29,6 +29,7 @@ from app.http import services_of
 from app.money import format_base_units
 from app.payments.models import Deposit, DepositStatus
 from app.security.signatures import sign_body, sign_url
+from devkit.demo.dialect_webhooks import dialect_webhook_routes
 from devkit.demo.pages import CATALOG, DEMO_CURRENCY, shop_page, wallet_script
 from devkit.demo.sessions import session_routes
 
@@ -271,5 +272,6 @@ def demo_router() -> Router:
             demo_tron_payments,
             demo_tron_pay,
             *session_routes(),
+            *dialect_webhook_routes(),
         ],
     )

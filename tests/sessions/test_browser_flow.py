@@ -321,3 +321,25 @@ async def test_an_expired_page_signature_is_renewed_at_the_session_link(
     assert quote(stale, safe="") not in page.url  # the page remembers the fresh signature
     await tab.context.close()
     assert not tab.errors, tab.errors
+
+
+async def test_page_shows_what_is_bought_and_where_the_receipt_goes(
+    merchant: Merchant, browser: Browser
+) -> None:
+    """OVGC requires `email` and shows it to the shopper; any session with one shows it too."""
+    made = await merchant.create_session(cart(customer_email="shopper@example.com"))
+    assert made.status_code == 201, made.text
+    session = made.json()
+    tab = await store_tab(browser)
+    await tab.page.goto(session["url"])
+    line = tab.page.get_by_test_id("session-line")
+    await expect(line).to_have_text("T-shirt · Receipt to shopper@example.com")
+    async with httpx.AsyncClient() as http:
+        base = session["url"].split("/checkout/s/")[0]
+        wrong = await http.get(
+            f"{base}/checkout/s/{session['id']}/summary",
+            params={"order_id": "00000000-0000-0000-0000-000000000000"},
+        )
+    assert wrong.status_code == 404
+    await tab.context.close()
+    assert not tab.errors, tab.errors

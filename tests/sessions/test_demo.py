@@ -103,6 +103,39 @@ def test_dev_demo_buys_through_a_checkout_session(tmp_path: Path) -> None:
             )
             assert returned.headers["location"] == "/demo?paid=Confirmation%20mug", dialect
 
+        # Each dialect's webhook reaches the shop and verifies with its seed's own verifier.
+        wanted = {
+            ("opencheckout checkout.session.completed", "completed"),
+            ("ovgc payment.succeeded", "completed"),
+        }
+        seen: set[tuple[str, str]] = set()
+        deadline = time.monotonic() + 15
+        while not wanted <= seen and time.monotonic() < deadline:
+            seen = {
+                (str(h["body"]["event_type"]), str(h["body"]["status"]))  # type: ignore[index]
+                for h in client.get("/demo/webhooks.json").json()
+                if h["valid"] is True
+            }
+            time.sleep(0.2)
+        assert wanted <= seen, seen
+
         donation = client.post("/demo/donate", follow_redirects=False)
         form = client.get(donation.headers["location"])
         assert form.status_code == 200 and 'data-testid="donation-amount"' in form.text
+
+
+def test_demo_dialect_verifiers_refuse_a_forged_or_stale_webhook() -> None:
+    from app.dialects import signing
+    from devkit.demo.dialect_webhooks import verify_opencheckout, verify_ovgc
+
+    now = int(time.time())
+    secret = "whsec_" + "k" * 40
+    body, headers = signing.opencheckout(secret, {"type": "x"}, now)
+    header = headers[signing.OPENCHECKOUT_HEADER]
+    assert verify_opencheckout(header, body, secret, now)
+    assert not verify_opencheckout(header, body + b" ", secret, now)
+    assert not verify_opencheckout(header, body, secret, now + 301)
+    body, headers = signing.ovgc(secret, {"type": "x"}, now)
+    stamp, signature = headers["X-Webhook-Timestamp"], headers["X-Webhook-Signature"]
+    assert verify_ovgc(stamp, signature, body, secret, now)
+    assert not verify_ovgc(stamp, signature, body, secret + "x", now)
