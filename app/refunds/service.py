@@ -180,6 +180,17 @@ async def used_log_indexes(session: AsyncSession, blockchain: str, tx_hash: str)
     return {int(i) for i in rows if i is not None}
 
 
+async def refunds_claimed(session: AsyncSession, blockchain: str) -> bool:
+    """Is a claimed refund waiting on this chain? (The watcher reads our outgoing transfers only
+    then: the claim comes before the refund is sent, so no earlier block can hold one.)"""
+    found = await session.scalar(
+        sa.select(RefundItem.id)
+        .where(RefundItem.blockchain == blockchain, RefundItem.status == RefundStatus.CLAIMED)
+        .limit(1)
+    )
+    return found is not None
+
+
 async def settle_outgoing(
     session: AsyncSession, outgoing: Sequence[ObservedTransfer]
 ) -> list[RefundItem]:

@@ -16,6 +16,12 @@ from app.models import Order, Transfer
 from app.refunds.models import RefundKind
 from app.refunds.service import NewItem, add_items
 from tests.conftest import TEST_WALLET_ETH
+from tests.watchers.conftest import (  # noqa: F401 - the anvil fixtures, for the on-chain tests
+    anvil,
+    anvil_binary,
+    token,
+    w3,
+)
 
 SENDER_ETH = "0x28C6c06298d514Db089934071355E5743bf21d60"
 """An exchange hot wallet: shown on the page, never the refund target."""
@@ -48,7 +54,7 @@ async def seed_refund(
     kind: RefundKind = RefundKind.OVERPAID,
     amount: int = 1_500_000,
     blockchain: str = "eth",
-    token: str = "USDT",  # noqa: S107 - a coin, not a secret
+    coin: str = "USDT",
     wallet: str = TEST_WALLET_ETH,
     sender: str = SENDER_ETH,
     webhook_url: str = "https://shop.example.com/hooks/ocrch",
@@ -78,7 +84,7 @@ async def seed_refund(
             order_id = order.id
         transfer = Transfer(
             blockchain=blockchain,
-            token=token,
+            token=coin,
             contract_address=CONTRACT.get(blockchain, "c"),
             tx_hash=("0x" if blockchain != "tron" else "") + uuid.uuid4().hex * 2,
             log_index=0,
@@ -102,7 +108,7 @@ async def seed_refund(
                     transfer_id=transfer.id,
                     kind=kind,
                     blockchain=blockchain,
-                    token=token,
+                    token=coin,
                     wallet_address=wallet,
                     sender_address=sender,
                     amount=amount,
