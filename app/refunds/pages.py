@@ -18,6 +18,7 @@ STYLE = SESSION_STYLE + (
     "background:#eef1f6;border-radius:8px;padding:10px;margin:0 0 12px}"
     "input.text{font-size:1rem}.warn{color:#8a5a00;font-size:.9rem}"
     "button.secondary{background:transparent;color:#2f5bea;border:1px solid #dfe3ea;margin-top:8px}"
+    "@media (prefers-color-scheme:dark){.addr{background:#0f131a}.warn{color:#e0b050}}"
 )
 
 NETWORKS = {
@@ -106,7 +107,8 @@ def claimed(item: RefundItem, merchant: str, just_now: bool) -> str:
     body = f"""<h1 data-testid="refund-status">{_e(lead)}</h1>
 <p>{_e(merchant)} will send {_e(amount_text(item))} on {_e(network(item))} to:</p>
 <p class="addr" data-testid="refund-claimed-address">{_e(item.claim_address or "")}</p>
-<p class="hint">Nothing else is needed from you. The shop is told when it has been sent.</p>"""
+<p class="hint">Nothing else is needed from you: the shop sends it from its own wallet and can
+show you the transaction.</p>"""
     return _page("Refund claimed", body)
 
 
