@@ -19,6 +19,7 @@ from app.ids import new_id
 from app.models import Order, RefundItem, Transfer, WebhookEvent
 from app.payments.models import Deposit
 from app.refunds.models import RefundKind
+from app.refunds.service import NewItem, add_items
 from tests.admin.test_admin_api import ADMIN
 from tests.conftest import TEST_WALLET_ETH, TEST_WALLET_TRON, ServerProcess
 from tests.refunds.conftest import seed_refund, tron_address
@@ -93,6 +94,22 @@ async def unmatched_transfer(db: Any, amount: int) -> int:
 
 async def test_unmatched_with_nearest_candidates_and_attach(server: ServerProcess, db: Any) -> None:
     tid = await unmatched_transfer(db, 10_001_200)
+    async with unit_of_work(db) as session:  # the payment rules list it for refund, unattributed
+        await add_items(
+            session,
+            [
+                NewItem(
+                    transfer_id=tid,
+                    kind=RefundKind.UNATTRIBUTED,
+                    blockchain="eth",
+                    token="USDT",
+                    wallet_address=TEST_WALLET_ETH,
+                    sender_address="0x28C6c06298d514Db089934071355E5743bf21d60",
+                    amount=10_001_200,
+                    decimals=6,
+                )
+            ],
+        )
     far = await order_with_deposit(db, 12_000_000)
     below = await order_with_deposit(db, 10_000_000)
     above = await order_with_deposit(db, 10_001_300, status="paid", deposit_status="matched")
@@ -126,6 +143,10 @@ async def test_unmatched_with_nearest_candidates_and_attach(server: ServerProces
         )
         assert attached.status_code == 200 and attached.json()["status"] == "paid"
         assert (await http.get("/api/v1/admin/exceptions/unmatched")).json() == []
+        assert (await http.get("/api/v1/admin/refunds")).json() == [], "no longer owed back"
+        trail = (await http.get("/api/v1/admin/actions")).json()
+        assert trail[0]["action"] == "transfer.attach"
+        assert len(trail[0]["details"]["withdrawn_refunds"]) == 1
 
 
 async def test_flagged_refunds_csv_and_claim_link(server: ServerProcess, db: Any) -> None:
