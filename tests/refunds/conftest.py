@@ -61,6 +61,7 @@ async def seed_refund(
     order_status: str = "paid",
     with_order: bool = True,
     merchant_order_id: str | None = None,
+    integration: str = "ocrch",
 ) -> Seeded:
     """One order (unless `with_order` is false), its transfer, and a refund item for it."""
     now = utcnow()
@@ -78,6 +79,7 @@ async def seed_refund(
                 updated_at=now,
                 expires_at=now + dt.timedelta(minutes=30),
                 paid_at=now if order_status == "paid" else None,
+                integration=integration,
             )
             session.add(order)
             await session.flush()
