@@ -414,6 +414,13 @@ class EpaySettings(_Section):
         return self
 
 
+class RefundSettings(_Section):
+    """Refund claim links (docs/payments.md, "Refunds")."""
+
+    claim_link_ttl_days: int = Field(default=30, ge=1, le=365)
+    """How long a refund claim link opens its page after it was made."""
+
+
 class Settings(BaseSettings):
     """The whole configuration of one stablecheckout deployment."""
 
@@ -441,6 +448,7 @@ class Settings(BaseSettings):
     """Fiat pricing; absent, orders are priced in coin units only (as in Ocrch)."""
     epusdt: EpusdtSettings = Field(default_factory=EpusdtSettings)
     epay: EpaySettings = Field(default_factory=EpaySettings)
+    refunds: RefundSettings = Field(default_factory=RefundSettings)
 
     database_url: str = Field(default=DEFAULT_SQLITE_URL, exclude=True)
     redis_url: str | None = Field(default=None, exclude=True)

@@ -19,6 +19,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from app import __version__, root
+from app.admin.queue_routes import AdminQueueController
 from app.admin.routes import AdminController
 from app.checkout.routes import checkout_router
 from app.config import Settings
@@ -43,6 +44,7 @@ from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
 from app.rates.jobs import rate_jobs
 from app.realtime.routes import order_socket
+from app.refunds.routes import refund_claim_router
 from app.security.rate_limit import RateLimitMiddleware
 from app.sessions.routes import CheckoutSessionsController, session_link_router
 from app.workers import default_jobs
@@ -95,7 +97,9 @@ def create_app(
             OpenCheckoutController,
             OvgcController,
             session_link_router(),
+            refund_claim_router(),
             AdminController,
+            AdminQueueController,
             user_api,
             health,
             metrics,

@@ -5,6 +5,7 @@ from app.db import Base
 from app.leases import Lease
 from app.orders.models import IdempotencyKey, Order
 from app.payments.models import Deposit
+from app.refunds.models import RefundItem
 from app.sessions.models import ApiKey, CheckoutSession
 from app.transfers.models import ChainBlock, ChainCursor, Transfer
 from app.webhooks.models import WebhookAttempt, WebhookEvent
@@ -20,6 +21,7 @@ __all__ = [
     "IdempotencyKey",
     "Lease",
     "Order",
+    "RefundItem",
     "Transfer",
     "WebhookAttempt",
     "WebhookEvent",

@@ -11,6 +11,7 @@ an earlier one wrote: deposits close before anything is reported.
     PaymentDetected      realtime (push "k of n confirmations")
     PaymentWithdrawn     realtime (push the order as it is)
     TransferUnmatched    webhooks (Ocrch unknown_transfer_received)
+    RefundSent           webhooks (refund.sent to the order's webhook target)
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from app.events import subscribe
 from app.orders.events import OrderStatusChanged
 from app.payments import service as payments
 from app.realtime import pushes
+from app.refunds.events import RefundSent
 from app.sessions import events as sessions
 from app.transfers.events import PaymentDetected, PaymentWithdrawn, TransferUnmatched
+from app.webhooks import refunds as refund_webhooks
 from app.webhooks import service as webhooks
 
 subscribe(OrderStatusChanged, payments.on_order_ended)
@@ -37,3 +40,4 @@ subscribe(sessions.CheckoutSessionChanged, dialects.on_checkout_session_changed)
 subscribe(PaymentDetected, pushes.on_payment_detected)
 subscribe(PaymentWithdrawn, pushes.on_payment_withdrawn)
 subscribe(TransferUnmatched, webhooks.on_transfer_unmatched)
+subscribe(RefundSent, refund_webhooks.on_refund_sent)

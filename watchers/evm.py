@@ -190,8 +190,10 @@ def parse_transfer_log(
     tokens: Mapping[str, EvmToken],
     wallets: frozenset[str],
     block_time: datetime,
+    outgoing: bool = False,
 ) -> ObservedTransfer | None:
-    """Turn one raw JSON-RPC log into an ObservedTransfer, or None if it is not one of ours.
+    """Turn one raw JSON-RPC log into an ObservedTransfer, or None if it is not one of ours
+    (`outgoing`: sent *from* one of our wallets, as refunds are, instead of to one).
 
     Re-checks everything the node was asked to filter (contract, topic, recipient): a node or
     proxy that ignores part of a filter must not make us record someone else's transfer. ERC-721
@@ -205,8 +207,9 @@ def parse_transfer_log(
     topics = entry.get("topics") or []
     if len(topics) != 3 or str(topics[0]).lower() != TRANSFER_TOPIC:
         return None
+    from_address = "0x" + str(topics[1]).lower()[-40:]
     to_address = "0x" + str(topics[2]).lower()[-40:]
-    if to_address not in wallets:
+    if (from_address if outgoing else to_address) not in wallets:
         return None
     data = str(entry.get("data") or "0x")
     if len(data) != 66:
@@ -221,7 +224,7 @@ def parse_transfer_log(
         contract_address=checksum(contract),
         tx_hash=str(tx_hash).lower(),
         log_index=_hex_int(entry["logIndex"]),
-        from_address=checksum("0x" + str(topics[1]).lower()[-40:]),
+        from_address=checksum(from_address),
         to_address=checksum(to_address),
         amount=int(data, 16),
         block_number=_hex_int(entry["blockNumber"]),
@@ -490,6 +493,16 @@ class EvmSource(SourceBase):
         return str(block["hash"]).lower()
 
     async def transfers(self, from_block: int, to_block: int) -> list[ObservedTransfer]:
+        return await self._read(from_block, to_block, outgoing=False)
+
+    async def outgoing(self, from_block: int, to_block: int) -> list[ObservedTransfer]:
+        """Transfers of our token contracts *from* our wallets (our wallet as topic 1), which is
+        how the refunds an operator pays are recognised (`app.refunds.service`)."""
+        return await self._read(from_block, to_block, outgoing=True)
+
+    async def _read(
+        self, from_block: int, to_block: int, *, outgoing: bool
+    ) -> list[ObservedTransfer]:
         if no_blocks_in(from_block, to_block) or not self._wallets or not self._tokens:
             return []
         found: dict[tuple[str, int], ObservedTransfer] = {}
@@ -498,8 +511,8 @@ class EvmSource(SourceBase):
         while start <= to_block:
             end = min(to_block, start + self._span - 1)
             try:
-                entries = await self._logs(start, end)
-                batch = await self._with_block_times(entries)
+                entries = await self._logs(start, end, outgoing)
+                batch = await self._with_block_times(entries, outgoing)
             except RangeTooLarge as exc:
                 self._shrink(end - start + 1, exc)
                 continue
@@ -523,7 +536,9 @@ class EvmSource(SourceBase):
             start = end + 1
         return sorted(found.values(), key=lambda t: (t.block_number, t.log_index))
 
-    async def _logs(self, from_block: int, to_block: int) -> list[Mapping[str, Any]]:
+    async def _logs(
+        self, from_block: int, to_block: int, outgoing: bool = False
+    ) -> list[Mapping[str, Any]]:
         contracts = sorted(self._tokens)
         entries: list[Mapping[str, Any]] = []
         size = self._wallets_per_query
@@ -533,7 +548,11 @@ class EvmSource(SourceBase):
                 "fromBlock": hex(from_block),
                 "toBlock": hex(to_block),
                 "address": contracts,
-                "topics": [TRANSFER_TOPIC, None, wallet_topics],
+                "topics": (
+                    [TRANSFER_TOPIC, wallet_topics, None]
+                    if outgoing
+                    else [TRANSFER_TOPIC, None, wallet_topics]
+                ),
             }
             result = await self._request("eth_getLogs", [query])
             entries.extend(result or [])
@@ -564,7 +583,9 @@ class EvmSource(SourceBase):
             self._span = min(self.max_block_range, self._span * 2)
             self._successes = 0
 
-    async def _with_block_times(self, entries: list[Mapping[str, Any]]) -> list[ObservedTransfer]:
+    async def _with_block_times(
+        self, entries: list[Mapping[str, Any]], outgoing: bool = False
+    ) -> list[ObservedTransfer]:
         relevant = [e for e in entries if str(e.get("address", "")).lower() in self._tokens]
         missing: dict[str, int] = {}
         for entry in relevant:
@@ -593,6 +614,7 @@ class EvmSource(SourceBase):
                 tokens=self._tokens,
                 wallets=self._wallets,
                 block_time=datetime.fromtimestamp(stamp, tz=UTC),
+                outgoing=outgoing,
             )
             if transfer is not None:
                 transfers.append(transfer)

@@ -26,6 +26,7 @@ from app.observability import (
     WATCHER_HEAD,
     WATCHER_LAG,
 )
+from app.refunds.service import refunds_claimed, settle_outgoing
 from app.transfers.models import ChainBlock, ChainCursor, Transfer
 from app.transfers.service import (
     MatchRules,
@@ -37,7 +38,13 @@ from app.transfers.service import (
     report_progress,
     rewind,
 )
-from watchers.base import ChainSource, FinalitySource, SourceError, SourceMisconfigured
+from watchers.base import (
+    ChainSource,
+    FinalitySource,
+    ObservedTransfer,
+    SourceError,
+    SourceMisconfigured,
+)
 
 log = logging.getLogger("watchers.runner")
 
@@ -152,6 +159,7 @@ class ChainRunner:
     async def _scan(self, from_block: int, to_block: int, head: int, parent_hash: str) -> None:
         before = await self.source.block_hash(to_block)
         found = await self.source.transfers(from_block, to_block)
+        refunds = await self._refunds_paid(from_block, to_block)
         after = await self.source.block_hash(to_block)
         # The range must still hang off the cursor: a reorg between the cursor check and this
         # read would otherwise leave the transfers stored from the orphaned blocks waiting forever
@@ -168,6 +176,7 @@ class ChainRunner:
             return
         async with unit_of_work(self.services.sessionmaker, self.services.publisher) as session:
             new = await ingest(session, self.rules, found, head)
+            await settle_outgoing(session, refunds)
             await self._save_cursor(session, to_block, after)
         for transfer in new:
             DETECTION_LATENCY.labels(self.rules.blockchain).observe(
@@ -184,6 +193,21 @@ class ChainRunner:
                 to_block,
                 len(new),
             )
+
+    async def _refunds_paid(self, from_block: int, to_block: int) -> list[ObservedTransfer]:
+        """Transfers from our wallets in the blocks that reach their depth with this slice (the
+        slice moved back by the depth, so each block is read once, already final), where the
+        source reads them and a claimed refund waits (`app.refunds`)."""
+        read = getattr(self.source, "outgoing", None)
+        depth = self.rules.required_confirmations - 1
+        low, high = max(0, from_block - depth), to_block - depth
+        if read is None or high < low:
+            return []
+        async with self.services.sessionmaker() as session:
+            if not await refunds_claimed(session, self.rules.blockchain):
+                return []
+        paid: list[ObservedTransfer] = await read(low, high)
+        return paid
 
     async def _save_cursor(self, session: AsyncSession, number: int, block_hash: str) -> None:
         cursor = await session.get(ChainCursor, self.rules.blockchain)

@@ -218,8 +218,10 @@ def candidate_transfers(
     info: Mapping[str, Any],
     tokens: Mapping[str, TronToken],
     wallets: frozenset[str],
+    outgoing: bool = False,
 ) -> list[_Candidate]:
-    """Transfer logs in one transaction info of our tokens to our wallets (hex20 keys).
+    """Transfer logs in one transaction info of our tokens to our wallets (hex20 keys), or from
+    them with `outgoing` (the refunds an operator pays, `app.refunds`).
 
     Re-checks what matters: the emitting contract (never a symbol), the event signature, three
     topics (ERC-721-style Transfers with an indexed id have four), a one-word amount, and a
@@ -240,7 +242,8 @@ def candidate_transfers(
         if len(topics) != 3 or _hex(topics[0]) != TRANSFER_TOPIC:
             continue
         to_topic, from_topic = _hex(topics[2]), _hex(topics[1])
-        if len(to_topic) != 64 or len(from_topic) != 64 or to_topic[-40:] not in wallets:
+        ours = (from_topic if outgoing else to_topic)[-40:]
+        if len(to_topic) != 64 or len(from_topic) != 64 or ours not in wallets:
             continue
         data = _hex(entry.get("data"))
         if len(data) != 64:
@@ -531,7 +534,13 @@ class TronSource(SourceBase):
             raise EndpointFailure(f"asked block {number}, got {block.number}")
         return block
 
-    async def transfers(self, from_block: int, to_block: int) -> list[ObservedTransfer]:
+    async def outgoing(self, from_block: int, to_block: int) -> list[ObservedTransfer]:
+        """Transfers of our tokens *from* our wallets: how refunds are recognised."""
+        return await self.transfers(from_block, to_block, outgoing=True)
+
+    async def transfers(
+        self, from_block: int, to_block: int, *, outgoing: bool = False
+    ) -> list[ObservedTransfer]:
         if no_blocks_in(from_block, to_block) or not self._wallets or not self._tokens:
             return []
         found: list[ObservedTransfer] = []
@@ -542,7 +551,9 @@ class TronSource(SourceBase):
                     found.extend(
                         await self._failover(
                             f"blocks {start}-{end}",
-                            functools.partial(self._read_slice, start=start, end=end),
+                            functools.partial(
+                                self._read_slice, start=start, end=end, outgoing=outgoing
+                            ),
                         )
                     )
                     break
@@ -554,7 +565,7 @@ class TronSource(SourceBase):
         return found
 
     async def _read_slice(
-        self, endpoint: _Endpoint, start: int, end: int
+        self, endpoint: _Endpoint, start: int, end: int, outgoing: bool = False
     ) -> list[ObservedTransfer]:
         """Blocks start..end from one node, which must first show it has block `end`."""
         top = await self._block_on(endpoint, end)
@@ -591,7 +602,8 @@ class TronSource(SourceBase):
                 if stamp != number:
                     raise _StaleRead(f"block {number}: a transaction info of block {stamp}")
                 candidates.extend(
-                    (info, c) for c in candidate_transfers(info, self._tokens, self._wallets)
+                    (info, c)
+                    for c in candidate_transfers(info, self._tokens, self._wallets, outgoing)
                 )
             if not candidates:
                 continue

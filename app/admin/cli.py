@@ -287,9 +287,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     totals = verbs.add_parser("totals", parents=[common], help="received per day, chain, coin")
     totals.add_argument("--since", help="YYYY-MM-DD (default: 30 days ago)")
     totals.add_argument("--until", help="YYYY-MM-DD (default: today)")
+    from app.admin.queue_cli import add_parsers as add_queue
     from app.sessions.cli import add_parser as add_api_keys
 
     add_api_keys(verbs)
+    add_queue(verbs)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

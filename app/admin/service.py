@@ -36,6 +36,8 @@ from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
 from app.payments.models import Deposit
 from app.payments.quotes import add_fiat, quote_view, quoted_deposits
+from app.refunds import service as refunds
+from app.refunds.models import RefundItem, RefundKind, RefundStatus
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
@@ -330,6 +332,14 @@ async def attach_transfer(
         raise NotFound("resource not found")
     if order.status == OrderStatus.PAID:
         raise Conflict("order is already paid")
+    # The transfer's money now pays the order: it is no longer owed back as unattributed.
+    owed = [
+        i
+        for i in await refunds.items_for_transfers(session, [transfer_id])
+        if i.kind == RefundKind.UNATTRIBUTED
+    ]
+    if any(i.status != RefundStatus.OPEN for i in owed):
+        raise Conflict("the transfer's refund was already claimed by the sender")
     why = reason or f"transfer {transfer_id} attached by an operator"
     changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
     if changed is None:
@@ -341,14 +351,16 @@ async def attach_transfer(
         order_id,
         utcnow(),
     )
-    await record_action(
-        session,
-        actor,
-        "transfer.attach",
-        str(transfer_id),
-        why,
-        {"order_id": str(order_id), "amount": str(transfer.amount), "tx_hash": transfer.tx_hash},
-    )
+    if owed:
+        await session.execute(sa.delete(RefundItem).where(RefundItem.id.in_([i.id for i in owed])))
+    details: dict[str, Any] = {
+        "order_id": str(order_id),
+        "amount": str(transfer.amount),
+        "tx_hash": transfer.tx_hash,
+    }
+    if owed:
+        details["withdrawn_refunds"] = [i.id for i in owed]
+    await record_action(session, actor, "transfer.attach", str(transfer_id), why, details)
     return await get_admin_order(session, order_id)
 
 

@@ -21,6 +21,37 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class PaymentException(StrEnum):
+    """What was unusual about how an order was paid (`orders.payment_exceptions`)."""
+
+    UNDERPAID = "underpaid"
+    OVERPAID = "overpaid"
+    PARTIAL = "partial"
+    LATE = "late"
+    DUPLICATE = "duplicate"
+
+
+RECEIVED_DECIMALS = 18
+"""The scale of `orders.amount_received`: no stablecoin has more decimals than this."""
+
+
+def parse_exceptions(text: str | None) -> list[str]:
+    """`orders.payment_exceptions` as a list, in the enum's order."""
+    flags = set((text or "").split(","))
+    return [kind.value for kind in PaymentException if kind.value in flags]
+
+
+def join_exceptions(*groups: object) -> str:
+    """Flags (lists, comma-separated strings) merged into `orders.payment_exceptions` text."""
+    flags: set[str] = set()
+    for group in groups:
+        if isinstance(group, str):
+            flags.update(group.split(","))
+        elif isinstance(group, list | tuple | set | frozenset):
+            flags.update(str(g) for g in group)
+    return ",".join(kind.value for kind in PaymentException if kind.value in flags)
+
+
 SERVICE_API = "ocrch"
 """`integration` of an order created through the Ocrch Service API."""
 
@@ -54,6 +85,13 @@ class Order(Base):
     integration: Mapped[str] = mapped_column(sa.String(32), default=SERVICE_API)
     """Which integration created the order, so its own subscribers report its changes (Ocrch
     `order_status_changed` for the Service API, session events for a checkout session, …)."""
+    amount_received: Mapped[int] = mapped_column(BaseUnits(), default=0, server_default="0")
+    """Every base unit of coin linked to the order (partial, late and duplicate transfers
+    included), at `RECEIVED_DECIMALS` whatever the token's decimals, so stablecoins of different
+    precision add up exactly. A fiat order shows it in its currency through its deposit's quote
+    (`app.payments.exceptions`)."""
+    payment_exceptions: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    """The order's payment flags, comma-separated in `PaymentException` order ('' when none)."""
 
     @property
     def amount(self) -> Amount:

@@ -54,6 +54,9 @@ class Transfer(Base):
     duplicate: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
     """Linked to an order that another transfer (or an operator) had already paid: a repeat or
     overpayment the operator must refund or settle; it never pays anything."""
+    exception: Mapped[str | None] = mapped_column(sa.String(16))
+    """How this transfer departed from an exact payment (`PaymentException`: underpaid, overpaid,
+    partial, late, duplicate); None for an exact one or one credited to no order."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
