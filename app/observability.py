@@ -25,7 +25,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-from app.errors import Forbidden, Unauthorized
+from app.errors import MetricsLoopbackOnly, MetricsTokenRequired
 from app.http import services_of
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -149,7 +149,7 @@ def authorize_scrape(token: str | None, request: Request[Any, Any, Any]) -> None
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), token.encode()
         ):
-            raise Unauthorized("metrics need Authorization: Bearer <[metrics].token>")
+            raise MetricsTokenRequired
         return
     host = request.client.host if request.client else ""
     try:
@@ -157,9 +157,7 @@ def authorize_scrape(token: str | None, request: Request[Any, Any, Any]) -> None
     except ValueError:
         loopback = False
     if not loopback or any(name in request.headers for name in _FORWARDING_HEADERS):
-        raise Forbidden(
-            "metrics answer loopback clients only; set [metrics].token to scrape remotely"
-        )
+        raise MetricsLoopbackOnly
 
 
 class RequestContextMiddleware:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import service
@@ -22,17 +23,37 @@ from app.admin.schemas import (
     MarkPaidRequest,
     Total,
 )
+from app.answers import Answer, Table
 from app.chains import Blockchain, Coin
 from app.config import Settings
-from app.errors import BadRequest
-from app.http import json_parser, read_limited_body, services_of
+from app.errors import (
+    AppError,
+    BodyTooLarge,
+    InvalidInput,
+    InvalidOrderId,
+    InvalidTransferId,
+    OrderNotFound,
+    SessionOrderNotFound,
+    TransferNotFound,
+)
+from app.http import error_handler, json_parser, read_limited_body, services_of
 from app.orders.models import OrderStatus
 from app.security.admin_auth import admin_guard
 from app.security.rate_limit import client_of
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
 
+M = TypeVar("M", bound=BaseModel)
 ADMIN_BODY_BYTES = 64 * 1024
+ANSWERS: Table = {
+    OrderNotFound: Answer(text="resource not found"),
+    TransferNotFound: Answer(text="resource not found"),
+    SessionOrderNotFound: Answer(text="resource not found"),
+    InvalidOrderId: Answer(text="invalid order id"),
+    BodyTooLarge: Answer(text="the request body is larger than {limit} bytes"),
+}
+"""Where the Admin API (and `stablecheckout admin`) word an error unlike `app.answers`: Ocrch's
+dashboard reads `resource not found` for anything missing."""
 Limit = FromQuery[int | None]
 Offset = FromQuery[int | None]
 
@@ -44,16 +65,17 @@ def actor(request: Request[Any, Any, Any]) -> str:
 
 def transfer_id_of(value: str) -> int:
     if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "¹".isdigit() is True
-        raise BadRequest("invalid transfer id")
+        raise InvalidTransferId
     return int(value)
 
 
-async def optional_body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
-    """Ocrch's admin POSTs carry no body; ours may carry a reason."""
+async def read_body(request: Request[Any, Any, Any], model: type[M], *, optional: bool) -> M:
+    """An admin body as `model`. Ocrch's admin POSTs carry none (`optional`); ours may carry a
+    reason."""
     raw = await read_limited_body(request, ADMIN_BODY_BYTES)
     if raw is None:
-        raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
-    if not raw.strip():
+        raise BodyTooLarge(ADMIN_BODY_BYTES)
+    if optional and not raw.strip():
         return model()
     return json_parser(model)(raw.decode("utf-8", "replace"))
 
@@ -68,9 +90,9 @@ def _day(value: str | None, default: dt.datetime) -> dt.datetime:
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
-        raise BadRequest("dates are YYYY-MM-DD") from None
+        raise InvalidInput("dates are YYYY-MM-DD") from None
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise BadRequest(f"dates are between {FIRST_DAY} and {LAST_DAY}")
+        raise InvalidInput(f"dates are between {FIRST_DAY} and {LAST_DAY}")
     return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
@@ -78,6 +100,7 @@ class AdminController(Controller):
     path = "/api/v1/admin"
     tags = ["Admin API"]
     guards = [admin_guard]
+    exception_handlers = {AppError: error_handler(ANSWERS)}
     request_max_body_size = None
 
     @get("/orders", summary="Orders, newest first")
@@ -119,7 +142,7 @@ class AdminController(Controller):
         db_session: NamedDependency[AsyncSession],
     ) -> AdminOrder:
         oid = service.parse_uuid(order_id)
-        body: MarkPaidRequest = await optional_body(request, MarkPaidRequest)
+        body = await read_body(request, MarkPaidRequest, optional=True)
         return await service.mark_paid(db_session, oid, actor=actor(request), reason=body.reason)
 
     @post(
@@ -255,10 +278,7 @@ class AdminController(Controller):
         settings: NamedDependency[Settings],
     ) -> AdminOrder:
         tid = transfer_id_of(transfer_id)
-        raw = await read_limited_body(request, ADMIN_BODY_BYTES)
-        if raw is None:
-            raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
-        body = json_parser(AttachRequest)(raw.decode("utf-8", "replace"))
+        body = await read_body(request, AttachRequest, optional=False)
         return await service.attach_transfer(
             db_session, settings, tid, body.order_id, actor=actor(request), reason=body.reason
         )

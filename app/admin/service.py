@@ -29,7 +29,14 @@ from app.admin.schemas import (
 from app.chains import Blockchain, Coin, canonical_tx_id
 from app.config import Settings
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import (
+    InvalidOrderId,
+    OrderAlreadyPaid,
+    OrderNotFound,
+    TransferAlreadyMatched,
+    TransferNotConfirmed,
+    TransferNotFound,
+)
 from app.money import Amount, format_base_units
 from app.orders import lifecycle
 from app.orders.events import Actor
@@ -160,7 +167,7 @@ async def list_orders(
 async def get_admin_order(session: AsyncSession, order_id: uuid.UUID) -> AdminOrder:
     order = await session.get(Order, order_id, populate_existing=True)
     if order is None:
-        raise NotFound("resource not found")
+        raise OrderNotFound
     return (await admin_orders(session, [order]))[0]
 
 
@@ -295,7 +302,7 @@ async def mark_paid(
     """Pay an order by hand (pending, expired or cancelled); already paid is a no-op."""
     order = await session.get(Order, order_id)
     if order is None:
-        raise NotFound("resource not found")
+        raise OrderNotFound
     previous = order.status
     if previous != OrderStatus.PAID:
         why = reason or "marked paid by an operator"
@@ -320,22 +327,22 @@ async def attach_transfer(
     a late payment): the order is paid, the transfer is linked, and the trail says who and why."""
     transfer = await session.get(Transfer, transfer_id, with_for_update=True)
     if transfer is None:
-        raise NotFound("resource not found")
+        raise TransferNotFound
     if transfer.status == TransferStatus.MATCHED:
-        raise Conflict("transfer already pays an order")
+        raise TransferAlreadyMatched
     if not transfer.confirmed or transfer.status != TransferStatus.NO_MATCHED_DEPOSIT:
-        raise Conflict("transfer is not confirmed yet")
+        raise TransferNotConfirmed
     order = await session.get(Order, order_id)
     if order is None:
-        raise NotFound("resource not found")
+        raise OrderNotFound
     if order.status == OrderStatus.PAID:
-        raise Conflict("order is already paid")
+        raise OrderAlreadyPaid
     why = reason or f"transfer {transfer_id} attached by an operator"
     changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
     if changed is None:
         # Paid a moment ago by someone else (the watcher): crediting this transfer too would
         # count the order's money twice. The transfer stays unmatched for another decision.
-        raise Conflict("order is already paid")
+        raise OrderAlreadyPaid
     transfer.status, transfer.order_id, transfer.updated_at = (
         TransferStatus.MATCHED,
         order_id,
@@ -358,7 +365,7 @@ async def checkout_link(
     """A freshly signed link to the hosted page: a new 300-second window for a shopper."""
     order = await session.get(Order, order_id)
     if order is None:
-        raise NotFound("resource not found")
+        raise OrderNotFound
     ts = int(time.time())
     signed = f"{page_url}?order_id={order_id}"
     signature = sign_url(settings.merchant.secret, signed, ts)
@@ -444,7 +451,7 @@ def parse_uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise BadRequest("invalid order id") from None
+        raise InvalidOrderId from None
 
 
 async def resend_order_webhook(

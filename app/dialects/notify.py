@@ -22,7 +22,7 @@ from app.config import Settings
 from app.db import after_commit, utcnow
 from app.dialects import md5sign
 from app.dialects.trades import EPAY, EPUSDT, dialect_fields, trade_id
-from app.errors import Conflict
+from app.errors import DialectOrderUnpaid
 from app.ids import new_id
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
@@ -84,7 +84,7 @@ async def _write(session: AsyncSession, order: Order) -> WebhookEvent:
 async def resend(session: AsyncSession, order: Order) -> WebhookEvent:
     """An operator's resend of a dialect order's callback: paid orders only, as first sent."""
     if order.status != OrderStatus.PAID:
-        raise Conflict("Epusdt and Epay orders are notified only once paid")
+        raise DialectOrderUnpaid
     return await _write(session, order)
 
 

@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import utcnow
 from app.dialects import common
-from app.errors import BadRequest
-from app.http import read_limited_body
+from app.errors import SubscriptionRefused
 from app.idempotency import respond_once
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
 from app.sessions.models import ApiKey, CheckoutSession, SessionStatus
-from app.sessions.routes import parse_create, provide_api_key
+from app.sessions.routes import provide_api_key, read_body, validated
+from app.sessions.schemas import CreateSessionRequest
 from app.sessions.validation import validate
 from app.webhooks import formats
 
@@ -39,11 +39,6 @@ STATUS = {
     SessionStatus.CANCELED: "canceled",
 }
 ERROR_TYPES = {401: "authentication_error", 404: "not_found"}
-SUBSCRIPTION_REFUSED = (
-    "mode 'subscription' is not supported: stablecoin payments are pushed by the payer, so "
-    "nothing can be charged again without them; create a new payment session for each period "
-    "(e.g. from your billing job) and send the customer its url"
-)
 
 
 def envelope(status: int, message: str) -> dict[str, Any]:
@@ -120,18 +115,11 @@ class OpenCheckoutController(Controller):
         settings: NamedDependency[Settings],
         api_key: NamedDependency[ApiKey],
     ) -> Response[Any]:
-        raw = await read_limited_body(request, settings.security.max_body_bytes)
-        body = parse_create(request, raw)
+        raw, data = await read_body(request, settings)
+        body = validated(CreateSessionRequest, data)
         if body.mode == "subscription":
-            raise BadRequest(SUBSCRIPTION_REFUSED)
-        refusal = await testmode.check_key_limits(db_session, settings, api_key)
-        if refusal is not None:
-            return Response(
-                envelope(429, refusal.message),
-                status_code=429,
-                media_type=MediaType.JSON,
-                headers={"Retry-After": str(refusal.retry_after)},
-            )
+            raise SubscriptionRefused
+        await testmode.check_key_limits(db_session, settings, api_key)
         base = service.public_base(settings, for_new_session=True)
         validate(body, settings, utcnow())
 
@@ -150,7 +138,7 @@ class OpenCheckoutController(Controller):
             db_session,
             f"{NAME}:{api_key.mode}",
             request.headers.get("idempotency-key"),
-            raw or b"",
+            raw,
             produce,
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else None

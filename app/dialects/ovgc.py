@@ -16,17 +16,16 @@ from typing import Any
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import utcnow
 from app.dialects import common
-from app.errors import BadRequest
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
 from app.sessions.models import ApiKey, CheckoutSession, SessionStatus
-from app.sessions.routes import provide_api_key
+from app.sessions.routes import provide_api_key, read_body, validated
 from app.sessions.schemas import MAX_AMOUNT_CENTS, CreateSessionRequest
 from app.webhooks import formats
 
@@ -109,17 +108,9 @@ def event_body(
 common.register_webhooks(NAME, formats.OVGC, event_body)
 
 
-def parse(data: dict[str, Any]) -> CreateRequest:
-    try:
-        return CreateRequest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or "body"
-        if first["type"] == "missing":
-            raise BadRequest(f"missing required parameter: {param}") from None
-        if first["type"] == "extra_forbidden":
-            raise BadRequest(f"unknown parameter: {param}") from None
-        raise BadRequest(f"invalid {param}: {first['msg']}") from None
+def dotted(loc: tuple[int | str, ...]) -> str:
+    """Seed 001 names parameters as they are written in JSON: `metadata.plan`."""
+    return ".".join(str(part) for part in loc) or "body"
 
 
 def _json(data: dict[str, Any], status: int = 200) -> Response[Any]:
@@ -147,16 +138,9 @@ class OvgcController(Controller):
         settings: NamedDependency[Settings],
         api_key: NamedDependency[ApiKey],
     ) -> Response[Any]:
-        _, data = await common.read_json(request, settings)
-        body = parse(data)
-        refusal = await testmode.check_key_limits(db_session, settings, api_key)
-        if refusal is not None:
-            return Response(
-                envelope(429, refusal.message),
-                status_code=429,
-                media_type=MediaType.JSON,
-                headers={"Retry-After": str(refusal.retry_after)},
-            )
+        _, data = await read_body(request, settings)
+        body = validated(CreateRequest, data, dotted)
+        await testmode.check_key_limits(db_session, settings, api_key)
         base = service.public_base(settings, for_new_session=True)
         expires_at = utcnow() + TTL
         request_ = CreateSessionRequest(

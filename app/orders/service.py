@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chains import ANY_COIN_DECIMALS, COIN_DECIMALS, Blockchain
 from app.config import Settings
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import InvalidInput, OrderNotFound, OrderNotPending
 from app.idempotency import StoredResponse, respond_once
 from app.ids import new_id
 from app.money import Amount
@@ -26,7 +26,7 @@ from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
 from app.orders.schemas import CreateOrderRequest, OrderResponse
-from app.payments.quotes import fiat_price, payment_fields
+from app.payments.quotes import fiat_price, payment_fields, positive_amount
 from app.tokens import required_confirmations
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
 from app.webhooks.ssrf import BlockedTarget, check_literal
@@ -63,25 +63,21 @@ def _check_http_url(name: str, value: str | None, max_length: int) -> None:
     if value is None:
         return
     if len(value) > max_length:
-        raise BadRequest(f"{name} is longer than {max_length} characters", param=name)
+        raise InvalidInput(f"{name} is longer than {max_length} characters", param=name)
     try:
         parts = urlsplit(value)
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"{name} must be an absolute http:// or https:// URL", param=name)
+        raise InvalidInput(f"{name} must be an absolute http:// or https:// URL", param=name)
 
 
 def _validated_amount(request: CreateOrderRequest) -> Amount:
-    if request.amount.startswith("-"):
-        raise BadRequest("amount must be greater than 0", param="amount")
-    amount = Amount.parse(request.amount)
-    if amount.units == 0:
-        raise BadRequest("amount must be greater than 0", param="amount")
+    amount = positive_amount(request.amount)
     decimals = COIN_DECIMALS[request.stablecoin] if request.stablecoin else ANY_COIN_DECIMALS
     if amount.significant_scale > decimals:
         coin = request.stablecoin or "every supported coin"
-        raise BadRequest(
+        raise InvalidInput(
             f"amount has more than {decimals} fractional digits, finer than {coin} can carry",
             param="amount",
         )
@@ -90,9 +86,9 @@ def _validated_amount(request: CreateOrderRequest) -> Amount:
 
 def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, int]:
     if not request.order_id:
-        raise BadRequest("order_id must not be empty", param="order_id")
+        raise InvalidInput("order_id must not be empty", param="order_id")
     if len(request.order_id) > MAX_MERCHANT_ORDER_ID:
-        raise BadRequest(
+        raise InvalidInput(
             f"order_id is longer than {MAX_MERCHANT_ORDER_ID} characters", param="order_id"
         )
     if request.currency is None:
@@ -100,7 +96,7 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
     else:
         amount, request.currency = fiat_price(request.amount, request.currency, settings)
     if amount.to_decimal() > settings.orders.max_amount:
-        raise BadRequest(
+        raise InvalidInput(
             f"amount must be at most {settings.orders.max_amount:f} ([orders].max_amount)",
             param="amount",
         )
@@ -109,17 +105,17 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
     try:
         check_literal(request.webhook_url, allow_private=settings.webhooks.allow_private_targets)
     except BlockedTarget as exc:
-        raise BadRequest(f"webhook_url: {exc}", param="webhook_url") from None
+        raise InvalidInput(f"webhook_url: {exc}", param="webhook_url") from None
     _check_http_url("success_url", request.success_url, max_url)
     _check_http_url("cancel_url", request.cancel_url, max_url)
     ttl = settings.orders.ttl_seconds if request.expires_in is None else request.expires_in
     if not 60 <= ttl <= settings.orders.max_ttl_seconds:
-        raise BadRequest(
+        raise InvalidInput(
             f"expires_in must be between 60 and {settings.orders.max_ttl_seconds} seconds",
             param="expires_in",
         )
     if request.metadata is not None and len(json.dumps(request.metadata)) > MAX_METADATA_BYTES:
-        raise BadRequest(f"metadata is larger than {MAX_METADATA_BYTES} bytes", param="metadata")
+        raise InvalidInput(f"metadata is larger than {MAX_METADATA_BYTES} bytes", param="metadata")
     return amount, ttl
 
 
@@ -171,7 +167,7 @@ async def create_order_response(
 async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
     order = await session.get(Order, order_id)
     if order is None:
-        raise NotFound("order not found")
+        raise OrderNotFound
     return order
 
 
@@ -214,8 +210,8 @@ async def cancel_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
     if order is not None:
         return order
     if await session.get(Order, order_id) is None:
-        raise NotFound("order not found")
-    raise Conflict("order is not pending")
+        raise OrderNotFound
+    raise OrderNotPending
 
 
 async def order_view(session: AsyncSession, settings: Settings, order: Order) -> dict[str, Any]:

@@ -3,7 +3,8 @@ session id is the shopper's credential). Handlers parse, authenticate and call o
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
@@ -11,13 +12,21 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.router import Router
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.answers import Answer, Table
 from app.config import Settings
-from app.errors import AppError, BadRequest
-from app.http import error_response, read_limited_body
-from app.jsonbody import JsonBodyError, decode_json
+from app.errors import (
+    AppError,
+    BodyTooLarge,
+    InvalidParameter,
+    MalformedJson,
+    MissingParameter,
+    UnknownParameter,
+    WrongContentType,
+)
+from app.http import error_handler, read_json_object
 from app.security.headers import inline_style_csp, page_headers_middleware
 from app.sessions import keys, pages, service, shopper, testmode
 from app.sessions.models import ApiKey
@@ -25,7 +34,16 @@ from app.sessions.schemas import CreateSessionRequest, SessionList, SessionOut, 
 
 _UNION_TAGS = {"str", "int", "bool", "float"}
 """Pydantic names the member of a union it tried (`metadata.a.str`): not part of the parameter."""
+M = TypeVar("M", bound=BaseModel)
 _AUTH = "Authenticated with `Authorization: Bearer sk_live_…` (or `sk_test_…`)."
+
+
+ANSWERS: Table = {
+    WrongContentType: Answer(400, "send the body as JSON with Content-Type: application/json"),
+    BodyTooLarge: Answer(text="the request body is too large"),
+    MalformedJson: Answer(text="the request body is not valid JSON: {detail}"),
+}
+"""Where Checkout Sessions (and the dialects built on it) word an error unlike `app.answers`."""
 
 
 async def provide_api_key(
@@ -34,38 +52,40 @@ async def provide_api_key(
     return await keys.authenticate(db_session, request.headers.get("authorization"))
 
 
-def _param(loc: tuple[int | str, ...]) -> str:
+def stripe_param(loc: tuple[int | str, ...]) -> str:
     """Pydantic's location as Stripe writes a parameter: `line_items[0][price_data][currency]`."""
     parts = [str(part) for part in loc if str(part) not in _UNION_TAGS] or ["body"]
     head, *rest = parts
     return head + "".join(f"[{part}]" for part in rest)
 
 
-def parse_create(request: Request[Any, Any, Any], raw: bytes | None) -> CreateSessionRequest:
+async def read_body(
+    request: Request[Any, Any, Any], settings: Settings
+) -> tuple[bytes, dict[str, Any]]:
+    """The raw body (what an `Idempotency-Key` remembers) and its JSON object; shared by the
+    Checkout Sessions API and the dialects built on it."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        raise BadRequest("send the body as JSON with Content-Type: application/json")
-    if raw is None:
-        raise BadRequest("the request body is too large")
+        raise WrongContentType
+    return await read_json_object(request, settings.security.max_body_bytes, stripe_param)
+
+
+def validated(
+    model: type[M],
+    data: dict[str, Any],
+    name: Callable[[tuple[int | str, ...]], str] = stripe_param,
+) -> M:
+    """`data` as `model`, or the first problem named as the API names its parameters."""
     try:
-        data = decode_json(raw)
-    except JsonBodyError as exc:
-        if not exc.where:
-            raise BadRequest(f"the request body is not valid JSON: {exc.message}") from None
-        param = _param(exc.where)
-        raise BadRequest(f"invalid {param}: {exc.message}", param=param) from None
-    if not isinstance(data, dict):
-        raise BadRequest("the request body must be a JSON object")
-    try:
-        return CreateSessionRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        param = _param(first["loc"])
+        param = name(first["loc"])
         if first["type"] == "extra_forbidden":
-            raise BadRequest(f"unknown parameter: {param}", param=param) from None
+            raise UnknownParameter(param) from None
         if first["type"] == "missing":
-            raise BadRequest(f"missing required parameter: {param}", param=param) from None
-        raise BadRequest(f"invalid {param}: {first['msg']}", param=param) from None
+            raise MissingParameter(param) from None
+        raise InvalidParameter(param, first["msg"]) from None
 
 
 def _json(body: bytes, status: int, replayed: bool = False) -> Response[bytes]:
@@ -77,6 +97,7 @@ class CheckoutSessionsController(Controller):
     path = "/api/v1/checkout/sessions"
     tags = ["Checkout Sessions"]
     dependencies = {"api_key": Provide(provide_api_key)}
+    exception_handlers = {AppError: error_handler(ANSWERS)}
     request_max_body_size = None  # read and bounded by the handler
 
     @post(
@@ -93,13 +114,9 @@ class CheckoutSessionsController(Controller):
         settings: NamedDependency[Settings],
         api_key: NamedDependency[ApiKey],
     ) -> Response[Any]:
-        raw = await read_limited_body(request, settings.security.max_body_bytes)
-        body = parse_create(request, raw)
-        assert raw is not None
-        refusal = await testmode.check_key_limits(db_session, settings, api_key)
-        if refusal is not None:
-            retry = {"Retry-After": str(refusal.retry_after)}
-            return error_response(request, 429, refusal.message, headers=retry)
+        raw, data = await read_body(request, settings)
+        body = validated(CreateSessionRequest, data)
+        await testmode.check_key_limits(db_session, settings, api_key)
         result = await service.create_session_response(
             db_session,
             settings,

@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, parse_listen
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from app.errors import (
+    InvalidInput,
+    NoPublicUrl,
+    SessionChangedMeanwhile,
+    SessionNotFound,
+    SessionNotOpen,
+)
 from app.idempotency import StoredResponse, respond_once
 from app.ids import new_id
 from app.orders import lifecycle
@@ -64,10 +70,7 @@ def public_base(settings: Settings, *, for_new_session: bool = False) -> str:
         return settings.server.public_url.rstrip("/")
     host, _ = parse_listen(settings.server.listen)
     if for_new_session and host in WILDCARD_HOSTS:
-        raise ServiceUnavailable(
-            f"checkout sessions need [server].public_url (the address shoppers reach): this "
-            f"server listens on {settings.server.listen}, which no browser can open"
-        )
+        raise NoPublicUrl(settings.server.listen)
     return url_origin(f"http://{settings.server.listen}") or f"http://{settings.server.listen}"
 
 
@@ -185,7 +188,7 @@ async def get_session(session: AsyncSession, key: ApiKey, session_id: str) -> Ch
         else None
     )
     if checkout is None or checkout.livemode != key.livemode:
-        raise NotFound(f"No such checkout session: {session_id!r}", param="id")
+        raise SessionNotFound(session_id)
     return checkout
 
 
@@ -194,7 +197,7 @@ async def list_sessions(
 ) -> SessionList:
     """Newest first; `starting_after` = the last id of the previous page."""
     if not 1 <= limit <= 100:
-        raise BadRequest("limit must be between 1 and 100", param="limit")
+        raise InvalidInput("limit must be between 1 and 100", param="limit")
     query = sa.select(CheckoutSession).where(CheckoutSession.livemode == key.livemode)
     if starting_after is not None:
         cursor = await get_session(session, key, starting_after)
@@ -224,9 +227,7 @@ async def expire_session(session: AsyncSession, key: ApiKey, session_id: str) ->
     """open → expired at once; the order (if any) expires with it and stops accepting payment."""
     checkout = await get_session(session, key, session_id)
     if not checkout.is_open:
-        raise BadRequest(
-            f"only an open session can be expired; this one is {checkout.status}", param="id"
-        )
+        raise SessionNotOpen(checkout.status)
     now = utcnow()
     if checkout.order_id is None:
         moved = await events.move(
@@ -249,7 +250,7 @@ async def expire_session(session: AsyncSession, key: ApiKey, session_id: str) ->
         )
     checkout = await get_session(session, key, session_id)
     if checkout.status != SessionStatus.EXPIRED:
-        raise Conflict(f"the session became {checkout.status} meanwhile", param="id")
+        raise SessionChangedMeanwhile(checkout.status)
     return checkout
 
 

@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import (
+    DonationExpired,
+    InvalidInput,
+    NotAnOpenDonation,
+    SessionNotFound,
+    SessionOrderNotFound,
+)
 from app.money import Amount
 from app.security.signatures import sign_url
 from app.sessions import events
@@ -99,7 +105,7 @@ async def page_signature(
     """The page's signature refresh for a session order (its `refresh_url` is this session's)."""
     checkout = await find_session(session, session_id)
     if checkout is None or checkout.order_id is None or str(checkout.order_id) != order_id:
-        raise NotFound("no such checkout session order")
+        raise SessionOrderNotFound
     return sign_page(settings, base_url, checkout)
 
 
@@ -109,9 +115,9 @@ def parse_dollars(text: str) -> int:
     try:
         amount = Amount.parse(cleaned)
     except ValueError:
-        raise BadRequest("enter an amount such as 10 or 12.50", param="amount") from None
+        raise InvalidInput("enter an amount such as 10 or 12.50", param="amount") from None
     if amount.significant_scale > 2:
-        raise BadRequest("enter at most two decimals (cents)", param="amount")
+        raise InvalidInput("enter at most two decimals (cents)", param="amount")
     return amount.to_base_units(2)
 
 
@@ -121,15 +127,15 @@ async def choose_donation_amount(
     """The shopper's amount creates the donation's order (once: a second submit finds it)."""
     checkout = await find_session(session, checkout_id)
     if checkout is None:
-        raise NotFound("no such checkout session")
+        raise SessionNotFound(checkout_id)
     if checkout.order_id is not None:
         return checkout
     if checkout.mode != SessionMode.DONATION or not checkout.is_open:
-        raise Conflict(f"this checkout is {checkout.status}")
+        raise NotAnOpenDonation(checkout.status)
     cents = parse_dollars(amount_text)
     low, high = checkout.amount_min or DEFAULT_DONATION_MIN, checkout.amount_max or MAX_AMOUNT_CENTS
     if not low <= cents <= high:
-        raise BadRequest(
+        raise InvalidInput(
             f"choose an amount between {cents_text(low)} and {cents_text(high)} USD",
             param="amount",
         )
@@ -150,7 +156,7 @@ async def choose_donation_amount(
         again = await find_session(session, checkout_id)
         if again is not None and again.order_id is not None:
             return again
-        raise Conflict("this checkout has expired")
+        raise DonationExpired
     checkout = await session.get(CheckoutSession, checkout.id, populate_existing=True)
     assert checkout is not None
     order = order_for(checkout, cents, now, checkout.expires_at)

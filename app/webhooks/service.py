@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chains import CHAINS, Blockchain
 from app.db import after_commit, utcnow
-from app.errors import Conflict, NotFound
+from app.errors import (
+    NoSessionWebhookUrl,
+    OrderNotFound,
+    SessionOrderNotFound,
+    SessionStillOpen,
+    TransferNotFound,
+)
 from app.ids import new_id
 from app.orders.events import OrderStatusChanged
 from app.orders.models import SERVICE_API, Order
@@ -156,7 +162,7 @@ async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> Web
     """A new `order_status_changed` event with the order's current status (even `pending`)."""
     order = await session.get(Order, order_id)
     if order is None:
-        raise NotFound("resource not found")
+        raise OrderNotFound
     if order.integration == SESSION_INTEGRATION:
         return await _resend_session_event(session, order)
     from app.dialects import notify, trades  # the dialects import this domain's models
@@ -171,9 +177,9 @@ async def _resend_session_event(session: AsyncSession, order: Order) -> WebhookE
     same `evt_` id, so a receiver that already handled it can tell)."""
     checkout = await session_of_order(session, order.id)
     if checkout is None:
-        raise NotFound("resource not found")
+        raise SessionOrderNotFound
     if checkout.is_open:
-        raise Conflict("the order's checkout session is still open: no session event to resend")
+        raise SessionStillOpen
     latest = await session.scalar(
         sa.select(WebhookEvent)
         .where(
@@ -188,7 +194,7 @@ async def _resend_session_event(session: AsyncSession, order: Order) -> WebhookE
             session, checkout, TERMINAL_EVENT[SessionStatus(checkout.status)], utcnow()
         )
         if written is None:
-            raise Conflict("no [checkout_sessions].webhook_url was set for this session")
+            raise NoSessionWebhookUrl
         return written
     copy = WebhookEvent(
         id=new_id(),
@@ -210,7 +216,7 @@ async def resend_unknown_transfer(
     """Report a transfer again; nothing is sent when no unknown-transfer URL is configured."""
     transfer = await session.get(Transfer, transfer_id)
     if transfer is None:
-        raise NotFound("resource not found")
+        raise TransferNotFound
     return enqueue_unknown_transfer(session, transfer, target_url) if target_url else None
 
 
