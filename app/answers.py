@@ -42,6 +42,9 @@ ANSWERS: dict[type[e.AppError], Answer] = {
     e.UnknownParameter: Answer(400, "unknown parameter: {param}"),
     e.MissingParameter: Answer(400, "missing required parameter: {param}"),
     e.InvalidParameter: Answer(400, "invalid {param}: {detail}"),
+    e.UrlTooLong: Answer(400, "{param} is longer than {limit} characters"),
+    e.UrlNotHttp: Answer(400, "{param} must be an absolute http:// or https:// URL"),
+    e.WebhookTargetBlocked: Answer(400, "{param}: {reason}"),
     e.UnstorableText: Answer(
         400,
         "the {part} holds a NUL character, a lone surrogate or invalid UTF-8, which are not "

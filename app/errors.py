@@ -12,12 +12,20 @@ only thing worth saying; everything else gets a class.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, dataclass_transform
 
 
+@dataclass_transform(eq_default=False, field_specifiers=(field,))
 class AppError(Exception):
-    """An expected failure: never a 500. `param` names the request field at fault, if any."""
+    """An expected failure: never a 500. `param` names the request field at fault, if any.
+
+    Every subclass is a dataclass of its facts (`NoWallet(pair)`), compared by identity."""
 
     param: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(eq=False)(cls)
 
     @property
     def status_code(self) -> int:
@@ -36,7 +44,6 @@ class AppError(Exception):
         return self.message
 
 
-@dataclass(eq=False)
 class InvalidInput(AppError):
     """A field-level refusal whose text says it all ("amount must be at most …")."""
 
@@ -51,12 +58,10 @@ class WrongContentType(AppError):
     """A JSON endpoint received something other than `Content-Type: application/json`."""
 
 
-@dataclass(eq=False)
 class BodyTooLarge(AppError):
     limit: int
 
 
-@dataclass(eq=False)
 class MalformedJson(AppError):
     detail: str
 
@@ -69,7 +74,6 @@ class InvalidJsonBody(AppError):
     """A signed (Service API) or admin body that is not the expected request type."""
 
 
-@dataclass(eq=False)
 class BodyNotDeserializable(AppError):
     """JSON of the wrong shape on the User API (axum's `Json` rejection, 422)."""
 
@@ -77,23 +81,37 @@ class BodyNotDeserializable(AppError):
     detail: str
 
 
-@dataclass(eq=False)
 class UnknownParameter(AppError):
     param: str = field()  # required: not `AppError.param`'s None
 
 
-@dataclass(eq=False)
 class MissingParameter(AppError):
     param: str = field()
 
 
-@dataclass(eq=False)
 class InvalidParameter(AppError):
     param: str = field()
     detail: str = field()
 
 
-@dataclass(eq=False)
+class UrlTooLong(AppError):
+    param: str = field()
+    limit: int = field()
+
+
+class UrlNotHttp(AppError):
+    """Not an absolute `http://` or `https://` URL with a host."""
+
+    param: str = field()
+
+
+class WebhookTargetBlocked(AppError):
+    """A webhook URL whose host is a non-public IP literal (`app.webhooks.ssrf`)."""
+
+    param: str = field()
+    reason: str = field()
+
+
 class UnstorableText(AppError):
     """NUL, a lone surrogate or invalid UTF-8 in the path, query or headers."""
 
@@ -179,22 +197,18 @@ class NotASecretKey(AppError):
     pass
 
 
-@dataclass(eq=False)
 class UnknownApiKey(AppError):
     redacted: str
 
 
-@dataclass(eq=False)
 class ApiKeyRevoked(AppError):
     redacted: str
 
 
-@dataclass(eq=False)
 class ApiKeyNotFound(AppError):
     reference: str
 
 
-@dataclass(eq=False)
 class AmbiguousApiKey(AppError):
     reference: str
     count: int
@@ -239,19 +253,16 @@ class TransferNotConfirmed(AppError):
     pass
 
 
-@dataclass(eq=False)
 class AmountNotPositive(AppError):
     param: str = "amount"
 
 
-@dataclass(eq=False)
 class NoWallet(AppError):
     """No wallet takes the chosen chain and coin; `pair` names it (`usdt.trc20`)."""
 
     pair: str
 
 
-@dataclass(eq=False)
 class NoTestWallet(AppError):
     pair: str
 
@@ -264,14 +275,12 @@ class UnknownWalletAddress(AppError):
     """An Epusdt `address` that is none of the configured wallets."""
 
 
-@dataclass(eq=False)
 class AmountTooFine(AppError):
     """The order's amount has more digits than the chosen coin carries."""
 
     coin: str
 
 
-@dataclass(eq=False)
 class NoFreeAmount(AppError):
     """Every unique amount near the price is reserved on this chain and coin."""
 
@@ -279,47 +288,42 @@ class NoFreeAmount(AppError):
     blockchain: str
 
 
-@dataclass(eq=False)
-class InvalidCurrency(AppError):
+class _AboutCurrency(AppError):
+    param = "currency"
+
+
+class InvalidCurrency(_AboutCurrency):
     """Not an ISO 4217 code we know (`reason` says why, in `app.rates.currencies`' words)."""
 
     reason: str
-    param: str = "currency"
 
 
-@dataclass(eq=False)
 class InvalidFiatAmount(AppError):
     """An amount the fiat currency cannot be written in (finer than its minor unit, …)."""
 
     reason: str
-    param: str = "amount"
+    param = "amount"
 
 
-@dataclass(eq=False)
-class CurrencyNotConfigured(AppError):
+class CurrencyNotConfigured(_AboutCurrency):
     currency: str
     configured: str
-    param: str = "currency"
 
 
-@dataclass(eq=False)
-class CurrencyNoLongerPriced(AppError):
+class CurrencyNoLongerPriced(_AboutCurrency):
     """A fiat order's currency left `[rates]` after the order was made."""
 
     currency: str
-    param: str = "currency"
 
 
 class RatesNotConfigured(AppError):
     pass
 
 
-@dataclass(eq=False)
 class NoRate(AppError):
     pair: str
 
 
-@dataclass(eq=False)
 class UnsupportedTradeType(AppError):
     trade_type: str
 
@@ -332,16 +336,20 @@ class DatabaseUnavailable(AppError):
     pass
 
 
-class IdempotencyKeyInvalid(AppError):
+class _AboutIdempotencyKey(AppError):
     param = "Idempotency-Key"
 
 
-class IdempotencyKeyReused(AppError):
-    param = "Idempotency-Key"
+class IdempotencyKeyInvalid(_AboutIdempotencyKey):
+    pass
 
 
-class IdempotencyKeyInFlight(AppError):
-    param = "Idempotency-Key"
+class IdempotencyKeyReused(_AboutIdempotencyKey):
+    """The key was used before with another body."""
+
+
+class IdempotencyKeyInFlight(_AboutIdempotencyKey):
+    """The first request with the key has not answered yet."""
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -362,34 +370,36 @@ class DialectOrderUnpaid(AppError):
 # --- checkout sessions ----------------------------------------------------------------------
 
 
-@dataclass(eq=False)
 class NoPublicUrl(AppError):
     listen: str
 
 
-@dataclass(eq=False)
-class SessionNotFound(AppError):
+class _AboutSessionId(AppError):
+    param = "id"
+
+
+class SessionNotFound(_AboutSessionId):
+    """No session with this id, or one the key's mode may not see."""
+
     session_id: str
-    param: str = "id"
 
 
 class SessionOrderNotFound(AppError):
     pass
 
 
-@dataclass(eq=False)
-class SessionNotOpen(AppError):
+class SessionNotOpen(_AboutSessionId):
+    """Only an open session can be expired."""
+
     status: str
-    param: str = "id"
 
 
-@dataclass(eq=False)
-class SessionChangedMeanwhile(AppError):
+class SessionChangedMeanwhile(_AboutSessionId):
+    """Expiring lost a race: the session completed or was cancelled in between."""
+
     status: str
-    param: str = "id"
 
 
-@dataclass(eq=False)
 class NotAnOpenDonation(AppError):
     status: str
 
@@ -402,7 +412,6 @@ class SubscriptionRefused(AppError):
     pass
 
 
-@dataclass(eq=False)
 class KeyLimitReached(AppError):
     """An API key is over one of its session limits; `retry_after` seconds until it is not."""
 
@@ -422,7 +431,6 @@ class TooManyOpenSessions(KeyLimitReached):
 # --- the HTTP-named classes, until app/payments/service.py is migrated -----------------------
 
 
-@dataclass(eq=False)
 class HttpNamedError(AppError):
     """Deprecated: a status with the text inline. Only app/payments/service.py still raises these
     (its owner migrates it to `OrderNotFound`, `OrderNotPending`, `NoWallet`, `NoTestWallet`,

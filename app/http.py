@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from litestar import MediaType, Request, Response
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -43,6 +44,9 @@ from app.realtime.changes import Publisher
 from app.security.limits import ConnectionSlots, MemoryLimiter, RateLimiter
 
 log = logging.getLogger("app.http")
+Db = NamedDependency[AsyncSession]
+"""A handler's database session: the request's one transaction (`provide_db_session`)."""
+Config = NamedDependency[Settings]
 OCRCH_PREFIXES = ("/api/v1/service", "/api/v1/user", "/api/v1/admin")
 M = TypeVar("M", bound=BaseModel)
 _CLIENT_GONE = "client disconnected prematurely"
@@ -165,23 +169,38 @@ async def read_limited_body(request: Request[Any, Any, Any], limit: int) -> byte
     return b"".join(chunks)
 
 
-async def read_json_object(
+def require_json(request: Request[Any, Any, Any]) -> None:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise WrongContentType
+
+
+async def read_json(
     request: Request[Any, Any, Any],
     limit: int,
     name: Callable[[tuple[str | int, ...]], str] | None = None,
-) -> tuple[bytes, dict[str, Any]]:
-    """The raw body and its JSON object through the bounded decoder. With `name`, a decoder
+) -> tuple[bytes, Any]:
+    """The raw body and its JSON value through the bounded decoder. With `name`, a decoder
     complaint about one value names its parameter (`InvalidParameter`); without, it is
     `MalformedJson` like any other."""
     raw = await read_limited_body(request, limit)
     if raw is None:
         raise BodyTooLarge(limit)
     try:
-        data = decode_json(raw)
+        return raw, decode_json(raw)
     except JsonBodyError as exc:
         if exc.where and name is not None:
             raise InvalidParameter(name(exc.where), exc.message) from None
         raise MalformedJson(exc.message) from None
+
+
+async def read_json_object(
+    request: Request[Any, Any, Any],
+    limit: int,
+    name: Callable[[tuple[str | int, ...]], str] | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """`read_json`, refusing anything but an object."""
+    raw, data = await read_json(request, limit, name)
     if not isinstance(data, dict):
         raise NotAJsonObject
     return raw, data
@@ -215,16 +234,8 @@ def provide_settings(state: State) -> Settings:
 
 async def read_json_body(request: Request[Any, Any, Any], model: type[M], limit: int) -> M:
     """A JSON body with the rejections (and texts) of Ocrch's framework, axum's `Json` extractor."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise WrongContentType
-    body = await read_limited_body(request, limit)
-    if body is None:
-        raise BodyTooLarge(limit)
-    try:
-        data = decode_json(body)
-    except JsonBodyError as exc:
-        raise MalformedJson(exc.message) from None
+    require_json(request)
+    _, data = await read_json(request, limit)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -22,9 +22,14 @@ from app.sessions import routes as session_routes
 
 APP = Path(__file__).resolve().parent.parent / "app"
 ERRORS = sorted(
-    (cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, AppError)),
+    (
+        cls
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, AppError) and not name.startswith("_")
+    ),
     key=lambda cls: cls.__name__,
 )
+"""Every error a caller may raise (`_About…` only share a `param`)."""
 SURFACES: dict[str, Table] = {
     "admin": admin_routes.ANSWERS,
     "sessions": session_routes.ANSWERS,

@@ -10,7 +10,7 @@ import datetime as dt
 import time
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -50,6 +50,7 @@ from app.webhooks import service as webhooks
 from app.webhooks.models import EventType, WebhookEvent
 
 MAX_LIMIT, MAX_OFFSET, DEFAULT_LIMIT = 200, 100_000, 20
+T = TypeVar("T")
 
 
 def page(limit: int | None, offset: int | None) -> tuple[int, int]:
@@ -58,6 +59,31 @@ def page(limit: int | None, offset: int | None) -> tuple[int, int]:
         min(max(limit if limit is not None else DEFAULT_LIMIT, 1), MAX_LIMIT),
         min(max(offset or 0, 0), MAX_OFFSET),
     )
+
+
+Q = TypeVar("Q", bound=sa.Select[Any])
+
+
+def _where_given(query: Q, *filters: tuple[Any, object]) -> Q:
+    """`query` narrowed to `column == value` for each filter whose value was given."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+async def _page(
+    session: AsyncSession, query: sa.Select[T], limit: int | None, offset: int | None
+) -> list[T]:
+    limit, offset = page(limit, offset)
+    return list(await session.scalars(query.limit(limit).offset(offset)))
+
+
+async def _order(session: AsyncSession, order_id: uuid.UUID, *, fresh: bool = False) -> Order:
+    order = await session.get(Order, order_id, populate_existing=fresh)
+    if order is None:
+        raise OrderNotFound
+    return order
 
 
 def _ts(value: dt.datetime | None) -> int | None:
@@ -154,21 +180,16 @@ async def list_orders(
     status: OrderStatus | None = None,
     merchant_order_id: str | None = None,
 ) -> list[AdminOrder]:
-    limit, offset = page(limit, offset)
-    query = sa.select(Order).order_by(Order.created_at.desc(), Order.id.desc())
-    if status is not None:
-        query = query.where(Order.status == status)
-    if merchant_order_id is not None:
-        query = query.where(Order.merchant_order_id == merchant_order_id)
-    orders = list(await session.scalars(query.limit(limit).offset(offset)))
-    return await admin_orders(session, orders)
+    query = _where_given(
+        sa.select(Order).order_by(Order.created_at.desc(), Order.id.desc()),
+        (Order.status, status),
+        (Order.merchant_order_id, merchant_order_id),
+    )
+    return await admin_orders(session, await _page(session, query, limit, offset))
 
 
 async def get_admin_order(session: AsyncSession, order_id: uuid.UUID) -> AdminOrder:
-    order = await session.get(Order, order_id, populate_existing=True)
-    if order is None:
-        raise OrderNotFound
-    return (await admin_orders(session, [order]))[0]
+    return (await admin_orders(session, [await _order(session, order_id, fresh=True)]))[0]
 
 
 def last_scanned(deposit: Deposit, chain_scanned_at: dt.datetime | None) -> dt.datetime:
@@ -206,15 +227,13 @@ async def list_deposits(
     blockchain: Blockchain | None = None,
     token: Coin | None = None,
 ) -> list[AdminDeposit]:
-    limit, offset = page(limit, offset)
-    query = sa.select(Deposit).order_by(Deposit.started_at.desc(), Deposit.id.desc())
-    if order_id is not None:
-        query = query.where(Deposit.order_id == order_id)
-    if blockchain is not None:
-        query = query.where(Deposit.blockchain == blockchain)
-    if token is not None:
-        query = query.where(Deposit.token == token)
-    deposits = list(await session.scalars(query.limit(limit).offset(offset)))
+    query = _where_given(
+        sa.select(Deposit).order_by(Deposit.started_at.desc(), Deposit.id.desc()),
+        (Deposit.order_id, order_id),
+        (Deposit.blockchain, blockchain),
+        (Deposit.token, token),
+    )
+    deposits = await _page(session, query, limit, offset)
     cursors = await session.execute(sa.select(ChainCursor.blockchain, ChainCursor.updated_at))
     scanned_at = {blockchain: updated_at for blockchain, updated_at in cursors}
     return [admin_deposit(d, scanned_at.get(d.blockchain)) for d in deposits]
@@ -261,21 +280,16 @@ async def list_transfers(
     order_id: uuid.UUID | None = None,
 ) -> list[AdminTransfer]:
     """Transfers, newest first. Addresses match case-insensitively (explorers lowercase them)."""
-    limit, offset = page(limit, offset)
-    query = sa.select(Transfer).order_by(Transfer.created_at.desc(), Transfer.id.desc())
-    if address is not None:
-        query = query.where(sa.func.lower(Transfer.to_address) == address.lower())
-    if status is not None:
-        query = query.where(Transfer.status == status)
-    if blockchain is not None:
-        query = query.where(Transfer.blockchain == blockchain)
-    if token is not None:
-        query = query.where(Transfer.token == token)
-    if tx_hash is not None:
-        query = query.where(Transfer.tx_hash == canonical_tx_id(tx_hash))
-    if order_id is not None:
-        query = query.where(Transfer.order_id == order_id)
-    rows = list(await session.scalars(query.limit(limit).offset(offset)))
+    query = _where_given(
+        sa.select(Transfer).order_by(Transfer.created_at.desc(), Transfer.id.desc()),
+        (sa.func.lower(Transfer.to_address), address.lower() if address is not None else None),
+        (Transfer.status, status),
+        (Transfer.blockchain, blockchain),
+        (Transfer.token, token),
+        (Transfer.tx_hash, canonical_tx_id(tx_hash) if tx_hash is not None else None),
+        (Transfer.order_id, order_id),
+    )
+    rows = await _page(session, query, limit, offset)
     deposits = await quoted_deposits(session, [t.deposit_id for t in rows if t.deposit_id])
     return [admin_transfer(settings, t, deposits.get(t.deposit_id or 0)) for t in rows]
 
@@ -300,10 +314,7 @@ async def mark_paid(
     session: AsyncSession, order_id: uuid.UUID, *, actor: str, reason: str | None
 ) -> AdminOrder:
     """Pay an order by hand (pending, expired or cancelled); already paid is a no-op."""
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise OrderNotFound
-    previous = order.status
+    previous = (await _order(session, order_id)).status
     if previous != OrderStatus.PAID:
         why = reason or "marked paid by an operator"
         changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
@@ -332,10 +343,7 @@ async def attach_transfer(
         raise TransferAlreadyMatched
     if not transfer.confirmed or transfer.status != TransferStatus.NO_MATCHED_DEPOSIT:
         raise TransferNotConfirmed
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise OrderNotFound
-    if order.status == OrderStatus.PAID:
+    if (await _order(session, order_id)).status == OrderStatus.PAID:
         raise OrderAlreadyPaid
     why = reason or f"transfer {transfer_id} attached by an operator"
     changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
@@ -363,9 +371,7 @@ async def checkout_link(
     session: AsyncSession, settings: Settings, order_id: uuid.UUID, page_url: str, *, actor: str
 ) -> CheckoutLink:
     """A freshly signed link to the hosted page: a new 300-second window for a shopper."""
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise OrderNotFound
+    await _order(session, order_id)
     ts = int(time.time())
     signed = f"{page_url}?order_id={order_id}"
     signature = sign_url(settings.merchant.secret, signed, ts)
@@ -429,10 +435,7 @@ async def totals(
 async def list_actions(
     session: AsyncSession, *, limit: int | None = None, offset: int | None = None
 ) -> list[AdminActionOut]:
-    limit, offset = page(limit, offset)
-    rows = await session.scalars(
-        sa.select(AdminAction).order_by(AdminAction.id.desc()).limit(limit).offset(offset)
-    )
+    query = sa.select(AdminAction).order_by(AdminAction.id.desc())
     return [
         AdminActionOut(
             id=a.id,
@@ -443,7 +446,7 @@ async def list_actions(
             reason=a.reason,
             details=a.details,
         )
-        for a in rows
+        for a in await _page(session, query, limit, offset)
     ]
 
 

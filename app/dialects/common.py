@@ -21,14 +21,12 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.answers import answer, retry_headers
-from app.db import after_commit
 from app.errors import AppError
 from app.ids import new_id
 from app.sessions.events import CheckoutSessionChanged, SessionEvent
 from app.sessions.models import CheckoutSession
 from app.sessions.routes import ANSWERS
-from app.webhooks.models import WebhookEvent
-from app.webhooks.signal import outbox_written
+from app.webhooks.outbox import enqueue
 
 log = logging.getLogger("app.dialects")
 
@@ -104,15 +102,14 @@ async def on_checkout_session_changed(
         payload = render(checkout, change.event, change.at, f"evt_{event_id.hex}")
         if payload is None:
             continue
-        session.add(
-            WebhookEvent(
-                id=event_id,
-                event_type=str(payload.get("type", change.event.value))[:40],
-                order_id=checkout.order_id,
-                target_url=checkout.webhook_url,
-                payload=payload,
-                format=row_format,
-                next_attempt_at=change.at,
-            )
+        event_type = str(payload.get("type", change.event.value))[:40]
+        enqueue(
+            session,
+            event_type,
+            checkout.webhook_url,
+            payload,
+            row_format,
+            order_id=checkout.order_id,
+            event_id=event_id,
+            at=change.at,
         )
-        after_commit(session, outbox_written)

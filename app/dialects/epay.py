@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from litestar import MediaType, Request, Response, get, post, route
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +32,7 @@ from app.errors import (
     UnknownPid,
     UnsupportedTradeType,
 )
-from app.http import plain_text_error, read_limited_body, services_of
+from app.http import Config, Db, plain_text_error, read_limited_body, services_of
 from app.orders.models import OrderStatus
 
 REQUIRED = ("pid", "out_trade_no", "notify_url", "return_url", "name", "money", "sign")
@@ -110,9 +109,7 @@ async def _submit(
 
 @route("/submit.php", http_method=["GET", "POST"], include_in_schema=False)
 async def submit(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any], db_session: Db, settings: Config
 ) -> Response[Any]:
     """Success: 302 to the payment page. Failure: 200 text/plain, never a redirect."""
     try:
@@ -124,9 +121,7 @@ async def submit(
 
 @post("/mapi.php", include_in_schema=False, status_code=200)
 async def mapi(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any], db_session: Db, settings: Config
 ) -> Response[bytes]:
     try:
         trade = await _submit(request, db_session, settings)
@@ -150,9 +145,7 @@ async def mapi(
     exception_handlers={AppError: plain_text_error},
 )
 async def shopper_return(
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    trade_no: FromPath[str],
+    db_session: Db, settings: Config, trade_no: FromPath[str]
 ) -> Response[Any]:
     """Paid: `return_url` + the notify's signed parameters (§2.4); otherwise the plain URL."""
     order = await trades.find_trade(db_session, trade_no, EPAY)

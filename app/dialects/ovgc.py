@@ -13,19 +13,17 @@ import datetime as dt
 import json
 from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
+from litestar import MediaType, Request, Response, get, post
 from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
 from app.db import utcnow
 from app.dialects import common
+from app.http import Config, Db
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
-from app.sessions.models import ApiKey, CheckoutSession, SessionStatus
-from app.sessions.routes import provide_api_key, read_body, validated
+from app.sessions.models import CheckoutSession, SessionStatus
+from app.sessions.routes import Key, SessionApi, read_body, validated
 from app.sessions.schemas import MAX_AMOUNT_CENTS, CreateSessionRequest
 from app.webhooks import formats
 
@@ -117,12 +115,10 @@ def _json(data: dict[str, Any], status: int = 200) -> Response[Any]:
     return Response(json.dumps(data).encode(), status_code=status, media_type=MediaType.JSON)
 
 
-class OvgcController(Controller):
+class OvgcController(SessionApi):
     path = PATH
     tags = ["OVGC dialect"]
-    dependencies = {"api_key": Provide(provide_api_key)}
     exception_handlers = common.error_handlers(envelope)
-    request_max_body_size = None  # read and bounded by the handler
 
     # Explicit ids: Litestar derives both dialects' ids from paths that differ only by a hyphen.
     @post(
@@ -132,11 +128,7 @@ class OvgcController(Controller):
         operation_id="OvgcCheckoutSessionsCreate",
     )
     async def create(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
+        self, request: Request[Any, Any, Any], db_session: Db, settings: Config, api_key: Key
     ) -> Response[Any]:
         _, data = await read_body(request, settings)
         body = validated(CreateRequest, data, dotted)
@@ -178,10 +170,7 @@ class OvgcController(Controller):
         operation_id="OvgcCheckoutSessionsRetrieve",
     )
     async def retrieve(
-        self,
-        session_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        api_key: NamedDependency[ApiKey],
+        self, session_id: FromPath[str], db_session: Db, api_key: Key
     ) -> Response[Any]:
         checkout = await service.get_session(db_session, api_key, session_id)
         return _json({"data": session_object(checkout)})

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,9 +33,11 @@ from app.errors import (
     OrderNotFound,
     RatesNotConfigured,
     UnsupportedTradeType,
+    UrlNotHttp,
+    UrlTooLong,
 )
-from app.ids import new_id
 from app.orders.models import Order, OrderStatus
+from app.orders.service import check_url
 from app.payments import service as payments
 from app.payments.quotes import current_deposit, fiat_price
 from app.payments.schemas import PaymentDetail
@@ -44,11 +46,12 @@ from app.rates.sources import Pair
 from app.security.signatures import sign_url
 from app.sessions.service import public_base
 from app.tokens import PaymentOption, find_option, payment_options
-from app.webhooks.ssrf import BlockedTarget, check_literal
 
 ANSWERS: Table = {
     NoWallet: Answer(text="no wallet is configured for {pair}"),
     AmountNotPositive: Answer(text="{param} must be a number greater than 0"),
+    UrlTooLong: Answer(text="{param} is too long"),
+    UrlNotHttp: Answer(text="{param} must be an absolute http(s) URL"),
 }
 """How Epusdt and Epay both word an error unlike `app.answers` (each adds its own table)."""
 
@@ -110,22 +113,6 @@ def parse_trade_id(value: Any) -> uuid.UUID | None:
         return None
 
 
-def check_url(name: str, value: str, settings: Settings, *, notify: bool) -> None:
-    if len(value) > settings.webhooks.max_url_length:
-        raise InvalidInput(f"{name} is too long", param=name)
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"{name} must be an absolute http(s) URL", param=name)
-    if notify:
-        try:
-            check_literal(value, allow_private=settings.webhooks.allow_private_targets)
-        except BlockedTarget as exc:
-            raise InvalidInput(f"{name}: {exc}", param=name) from None
-
-
 @dataclass(frozen=True, slots=True)
 class TradeRequest:
     integration: str
@@ -180,9 +167,8 @@ async def open_trade(
     the same parameters or the paid one (BE); waiting with other parameters: a duplicate."""
     if not request.merchant_order_id or len(request.merchant_order_id) > MAX_ORDER_ID:
         raise InvalidInput(f"order id must be 1 to {MAX_ORDER_ID} characters", param="order_id")
-    check_url("notify_url", request.notify_url, settings, notify=True)
-    if request.return_url:
-        check_url("return_url", request.return_url, settings, notify=False)
+    check_url("notify_url", request.notify_url, settings, webhook=True)
+    check_url("return_url", request.return_url or None, settings)
     amount, currency = fiat_price(request.amount, request.fiat, settings)
     if rates is None:
         raise RatesNotConfigured
@@ -207,21 +193,17 @@ async def open_trade(
                 raise DuplicateOrder
             return Trade(previous, await _reserve(session, settings, rates, previous, request))
     now = utcnow()
-    order = Order(
-        id=new_id(),
-        merchant_order_id=request.merchant_order_id,
-        amount_units=amount.units,
-        amount_scale=amount.scale,
+    order = Order.pending(
+        request.merchant_order_id,
+        amount,
+        now,
+        now + dt.timedelta(seconds=request.timeout),
         currency=currency,
-        status=OrderStatus.PENDING,
         integration=request.integration,
         webhook_url=request.notify_url,
         blockchain=request.option.blockchain,
         stablecoin=request.option.coin,
         metadata_={"dialect": {**request.extra, "fingerprint": _fp(request)}},
-        created_at=now,
-        updated_at=now,
-        expires_at=now + dt.timedelta(seconds=request.timeout),
     )
     order.success_url = return_target(settings, order, request.return_url)
     session.add(order)

@@ -18,9 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chains import ANY_COIN_DECIMALS, COIN_DECIMALS, Blockchain
 from app.config import Settings
 from app.db import utcnow
-from app.errors import InvalidInput, OrderNotFound, OrderNotPending
+from app.errors import (
+    InvalidInput,
+    OrderNotFound,
+    OrderNotPending,
+    UrlNotHttp,
+    UrlTooLong,
+    WebhookTargetBlocked,
+)
 from app.idempotency import StoredResponse, respond_once
-from app.ids import new_id
 from app.money import Amount
 from app.orders import lifecycle
 from app.orders.events import Actor
@@ -59,17 +65,24 @@ def order_message(order: Order) -> dict[str, Any]:
     return {"type": "status_update", "order": order_response(order).model_dump(mode="json")}
 
 
-def _check_http_url(name: str, value: str | None, max_length: int) -> None:
+def check_url(name: str, value: str | None, settings: Settings, *, webhook: bool = False) -> None:
+    """A URL a request gives us (none is fine): absolute http(s) within
+    `[webhooks].max_url_length`; a webhook's must also pass the SSRF rules (`app.webhooks.ssrf`)."""
     if value is None:
         return
-    if len(value) > max_length:
-        raise InvalidInput(f"{name} is longer than {max_length} characters", param=name)
+    if len(value) > settings.webhooks.max_url_length:
+        raise UrlTooLong(name, settings.webhooks.max_url_length)
     try:
         parts = urlsplit(value)
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"{name} must be an absolute http:// or https:// URL", param=name)
+        raise UrlNotHttp(name)
+    if webhook:
+        try:
+            check_literal(value, allow_private=settings.webhooks.allow_private_targets)
+        except BlockedTarget as exc:
+            raise WebhookTargetBlocked(name, str(exc)) from None
 
 
 def _validated_amount(request: CreateOrderRequest) -> Amount:
@@ -100,14 +113,9 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
             f"amount must be at most {settings.orders.max_amount:f} ([orders].max_amount)",
             param="amount",
         )
-    max_url = settings.webhooks.max_url_length
-    _check_http_url("webhook_url", request.webhook_url, max_url)
-    try:
-        check_literal(request.webhook_url, allow_private=settings.webhooks.allow_private_targets)
-    except BlockedTarget as exc:
-        raise InvalidInput(f"webhook_url: {exc}", param="webhook_url") from None
-    _check_http_url("success_url", request.success_url, max_url)
-    _check_http_url("cancel_url", request.cancel_url, max_url)
+    check_url("webhook_url", request.webhook_url, settings, webhook=True)
+    check_url("success_url", request.success_url, settings)
+    check_url("cancel_url", request.cancel_url, settings)
     ttl = settings.orders.ttl_seconds if request.expires_in is None else request.expires_in
     if not 60 <= ttl <= settings.orders.max_ttl_seconds:
         raise InvalidInput(
@@ -124,13 +132,12 @@ async def create_order(
 ) -> Order:
     amount, ttl = _validate(request, settings)
     now = utcnow()
-    order = Order(
-        id=new_id(),
-        merchant_order_id=request.order_id,
-        amount_units=amount.units,
-        amount_scale=amount.scale,
+    order = Order.pending(
+        request.order_id,
+        amount,
+        now,
+        now + dt.timedelta(seconds=ttl),
         currency=request.currency,
-        status=OrderStatus.PENDING,
         webhook_url=request.webhook_url,
         success_url=request.success_url,
         cancel_url=request.cancel_url,
@@ -138,9 +145,6 @@ async def create_order(
         stablecoin=request.stablecoin,
         expecting_wallet_address=request.expecting_wallet_address,
         metadata_=request.metadata,
-        created_at=now,
-        updated_at=now,
-        expires_at=now + dt.timedelta(seconds=ttl),
     )
     session.add(order)
     await session.flush()

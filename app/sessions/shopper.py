@@ -86,17 +86,7 @@ async def open_session(
 
 async def _expire_now(session: AsyncSession, checkout: CheckoutSession) -> CheckoutSession:
     """A due donation session the sweeper has not reached yet."""
-    moved = await events.move(
-        session,
-        checkout.id,
-        {"status": SessionStatus.EXPIRED},
-        SessionStatus.OPEN,
-        CheckoutSession.order_id.is_(None),
-    )
-    if moved is not None:
-        await events.announce(session, moved, events.SessionEvent.EXPIRED, utcnow())
-        return moved
-    return checkout
+    return await events.expire_orderless(session, checkout.id, utcnow()) or checkout
 
 
 async def page_signature(

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chains import CHAINS, Blockchain
-from app.db import after_commit, utcnow
+from app.db import utcnow
 from app.errors import (
     NoSessionWebhookUrl,
     OrderNotFound,
@@ -41,7 +41,7 @@ from app.transfers.events import TransferUnmatched
 from app.transfers.models import Transfer
 from app.webhooks import formats
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
-from app.webhooks.signal import outbox_written
+from app.webhooks.outbox import enqueue
 
 SESSION_FORMATS = (formats.CHECKOUT_SESSION, formats.OPENCHECKOUT, formats.OVGC)
 """Formats of a session's own events: ours and the API dialects' (`app.dialects`)."""
@@ -90,18 +90,15 @@ async def on_checkout_session_changed(
 def _order_status_event(
     session: AsyncSession, order: Order, fiat: dict[str, object] | None = None
 ) -> WebhookEvent:
-    event = WebhookEvent(
-        id=new_id(),
-        event_type=EventType.ORDER_STATUS_CHANGED,
+    payload = order_status_payload(order, fiat)
+    return enqueue(
+        session,
+        EventType.ORDER_STATUS_CHANGED,
+        order.webhook_url,
+        payload,
+        formats.OCRCH,
         order_id=order.id,
-        target_url=order.webhook_url,
-        payload=order_status_payload(order, fiat),
-        format=formats.OCRCH,
-        next_attempt_at=utcnow(),
     )
-    session.add(event)
-    after_commit(session, outbox_written)
-    return event
 
 
 def write_session_event(
@@ -110,25 +107,24 @@ def write_session_event(
     if not checkout.webhook_url or checkout.dialect:
         return None  # a dialect's session is reported by its dialect (app.dialects.webhooks)
     event_id = new_id()
-    row = WebhookEvent(
-        id=event_id,
-        event_type=event.value,
+    payload = {
+        "id": f"evt_{event_id.hex}",
+        "object": "event",
+        "type": event.value,
+        "created": int(now.timestamp()),
+        "livemode": checkout.livemode,
+        "data": {"object": session_out(checkout, None).model_dump(mode="json")},
+    }
+    return enqueue(
+        session,
+        event.value,
+        checkout.webhook_url,
+        payload,
+        formats.CHECKOUT_SESSION,
         order_id=checkout.order_id,
-        target_url=checkout.webhook_url,
-        payload={
-            "id": f"evt_{event_id.hex}",
-            "object": "event",
-            "type": event.value,
-            "created": int(now.timestamp()),
-            "livemode": checkout.livemode,
-            "data": {"object": session_out(checkout, None).model_dump(mode="json")},
-        },
-        format=formats.CHECKOUT_SESSION,
-        next_attempt_at=now,
+        event_id=event_id,
+        at=now,
     )
-    session.add(row)
-    after_commit(session, outbox_written)
-    return row
 
 
 def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
@@ -143,19 +139,16 @@ def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
 def enqueue_unknown_transfer(
     session: AsyncSession, transfer: Transfer, target_url: str
 ) -> WebhookEvent:
-    event = WebhookEvent(
-        id=new_id(),
-        event_type=EventType.UNKNOWN_TRANSFER_RECEIVED,
-        transfer_id=transfer.id,
+    payload = unknown_transfer_payload(transfer)
+    return enqueue(
+        session,
+        EventType.UNKNOWN_TRANSFER_RECEIVED,
+        target_url,
+        payload,
+        formats.OCRCH,
         order_id=transfer.order_id,
-        target_url=target_url,
-        payload=unknown_transfer_payload(transfer),
-        format=formats.OCRCH,
-        next_attempt_at=utcnow(),
+        transfer_id=transfer.id,
     )
-    session.add(event)
-    after_commit(session, outbox_written)
-    return event
 
 
 async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> WebhookEvent:
@@ -196,18 +189,8 @@ async def _resend_session_event(session: AsyncSession, order: Order) -> WebhookE
         if written is None:
             raise NoSessionWebhookUrl
         return written
-    copy = WebhookEvent(
-        id=new_id(),
-        event_type=latest.event_type,
-        order_id=order.id,
-        target_url=latest.target_url,
-        payload=latest.payload,
-        format=latest.format,
-        next_attempt_at=utcnow(),
-    )
-    session.add(copy)
-    after_commit(session, outbox_written)
-    return copy
+    row = (latest.event_type, latest.target_url, latest.payload, latest.format)
+    return enqueue(session, *row, order_id=order.id)
 
 
 async def resend_unknown_transfer(
