@@ -44,10 +44,11 @@ from app.webhooks import service as webhooks
 
 M = TypeVar("M", bound=BaseModel)
 ADMIN_BODY_BYTES = 64 * 1024
+_MISSING = Answer(text="resource not found")
 ANSWERS: Table = {
-    OrderNotFound: Answer(text="resource not found"),
-    TransferNotFound: Answer(text="resource not found"),
-    SessionOrderNotFound: Answer(text="resource not found"),
+    OrderNotFound: _MISSING,
+    TransferNotFound: _MISSING,
+    SessionOrderNotFound: _MISSING,
     InvalidOrderId: Answer(text="invalid order id"),
     BodyTooLarge: Answer(text="the request body is larger than {limit} bytes"),
 }
