@@ -12,7 +12,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -186,14 +186,41 @@ class CheckoutSettings(_Section):
     """Serve the checkout page from this directory instead of the bundled `frontend/`."""
 
 
-class CheckoutSessionSettings(_Section):
-    """The hosted front door (`/api/v1/checkout/sessions`, docs/checkout-sessions.md)."""
+class _SignedWebhooks(_Section):
+    """A section whose events go to `webhook_url`, signed with its own `webhook_secret`."""
 
+    KIND: ClassVar[str]
+    """Whose webhooks, in the error text (`session`, `dialect`)."""
     webhook_url: str | None = None
-    """Where `checkout.session.*` events go; none: sessions are only read back with GET."""
+    """Where the events go; none: nothing is sent (the objects are read back with GET)."""
     webhook_secret: str | None = None
-    """HMAC key of `Stablecheckout-Signature` (`whsec_…`), required with `webhook_url`: its own
-    key, never `[merchant].secret`, so a receiver that leaks it cannot sign Ocrch requests."""
+    """HMAC key of the webhooks (`whsec_…`), required with `webhook_url`: its own key, never
+    `[merchant].secret`, so a receiver that leaks it cannot sign Ocrch requests."""
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        if value is not None:
+            _secret_error(value, secret_policy.MIN_WEBHOOK_SECRET)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> Self:
+        if self.webhook_url and not self.webhook_secret:
+            raise PydanticCustomError(
+                "missing_secret",
+                f"webhook_secret is required when webhook_url is set ({self.KIND} webhooks are "
+                "signed with their own key, not [merchant].secret): generate one with "
+                "`stablecheckout gen-secret --webhook`",
+            )
+        return self
+
+
+class CheckoutSessionSettings(_SignedWebhooks):
+    """The hosted front door (`/api/v1/checkout/sessions`, docs/checkout-sessions.md); its
+    `webhook_url` receives `checkout.session.*` events."""
+
+    KIND: ClassVar[str] = "session"
     redirect_allowed_hosts: list[str] = Field(default_factory=list)
     """Hosts `success_url`/`cancel_url` may point at (`shop.example`, `*.shop.example`, `*`)."""
     default_ttl_seconds: int = Field(default=1800, ge=60)
@@ -205,49 +232,12 @@ class CheckoutSessionSettings(_Section):
     """Open, unexpired sessions one API key may hold, which bounds the unique amounts it can keep
     reserved (429 beyond; 0: no limit)."""
 
-    @field_validator("webhook_secret")
-    @classmethod
-    def _strong(cls, value: str | None) -> str | None:
-        if value is not None:
-            _secret_error(value, secret_policy.MIN_WEBHOOK_SECRET)
-        return value
 
-    @model_validator(mode="after")
-    def _secret_with_url(self) -> CheckoutSessionSettings:
-        if self.webhook_url and not self.webhook_secret:
-            raise PydanticCustomError(
-                "missing_secret",
-                "webhook_secret is required when webhook_url is set (session webhooks are signed "
-                "with their own key, not [merchant].secret): generate one with "
-                "`stablecheckout gen-secret --webhook`",
-            )
-        return self
-
-
-class DialectWebhookSettings(_Section):
+class DialectWebhookSettings(_SignedWebhooks):
     """One API dialect's webhooks (`[dialects.opencheckout]`, `[dialects.ovgc]`): where its
     sessions' events go and the key that signs them, its own, never `[merchant].secret`."""
 
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-
-    @field_validator("webhook_secret")
-    @classmethod
-    def _strong(cls, value: str | None) -> str | None:
-        if value is not None:
-            _secret_error(value, secret_policy.MIN_WEBHOOK_SECRET)
-        return value
-
-    @model_validator(mode="after")
-    def _secret_with_url(self) -> DialectWebhookSettings:
-        if self.webhook_url and not self.webhook_secret:
-            raise PydanticCustomError(
-                "missing_secret",
-                "webhook_secret is required when webhook_url is set (dialect webhooks are signed "
-                "with their own key, not [merchant].secret): generate one with "
-                "`stablecheckout gen-secret --webhook`",
-            )
-        return self
+    KIND: ClassVar[str] = "dialect"
 
 
 class DialectsSettings(_Section):

@@ -15,7 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from litestar import Request
 
-from app.errors import BadRequest
+from app.errors import UnstorableText
 from app.jsonbody import has_unstorable
 
 
@@ -38,7 +38,4 @@ async def refuse_unstorable(request: Request[Any, Any, Any]) -> None:
     """`before_request` of the whole app: 400 before a handler sees the request."""
     part = unstorable_part(request.scope)
     if part is not None:
-        raise BadRequest(
-            f"the {part} holds a NUL character, a lone surrogate or invalid UTF-8, "
-            "which are not accepted"
-        )
+        raise UnstorableText(part)

@@ -1,7 +1,8 @@
 """HTTP plumbing shared by every route: error rendering, body reading, the request transaction.
 
-Ocrch routes answer errors in plain text with exact strings (api.md §0); our own routes answer
-JSON `{"error": {"type", "message", "param"}}`.
+Errors get their status and text from `app.answers`. Ocrch routes answer them in plain text with
+exact strings (api.md §0); our own routes answer JSON `{"error": {"type", "message", "param"}}`,
+`type` by status (`_ERROR_TYPES`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 from litestar import MediaType, Request, Response
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -23,15 +25,28 @@ from litestar.exceptions import (
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.answers import Table, answer, retry_headers
 from app.config import Settings
 from app.db import unit_of_work
-from app.errors import AppError, BadRequest, UnprocessableEntity, UnsupportedMediaType
+from app.errors import (
+    AppError,
+    BodyNotDeserializable,
+    BodyTooLarge,
+    InvalidJsonBody,
+    InvalidParameter,
+    MalformedJson,
+    NotAJsonObject,
+    WrongContentType,
+)
 from app.jsonbody import JsonBodyError, decode_json
 from app.rates.book import RateBook
 from app.realtime.changes import Publisher
 from app.security.limits import ConnectionSlots, MemoryLimiter, RateLimiter
 
 log = logging.getLogger("app.http")
+Db = NamedDependency[AsyncSession]
+"""A handler's database session: the request's one transaction (`provide_db_session`)."""
+Config = NamedDependency[Settings]
 OCRCH_PREFIXES = ("/api/v1/service", "/api/v1/user", "/api/v1/admin")
 M = TypeVar("M", bound=BaseModel)
 _CLIENT_GONE = "client disconnected prematurely"
@@ -95,8 +110,17 @@ def error_response(
     )
 
 
-def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
-    return error_response(request, exc.status_code, exc.message, exc.param)
+def error_handler(*surfaces: Table) -> Callable[[Request[Any, Any, Any], AppError], Response[Any]]:
+    """The handler of our errors, for routes whose surface words some of them its own way."""
+
+    def handle(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+        status, text = answer(exc, *surfaces)
+        return error_response(request, status, text, exc.param, headers=retry_headers(exc))
+
+    return handle
+
+
+app_error_handler = error_handler()
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -127,6 +151,12 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return error_response(request, 500, "internal server error")
 
 
+def plain_text_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+    """For a page a browser follows (a payment URL): the common status and text, as plain text."""
+    status, text = answer(exc)
+    return Response(text, status_code=status, media_type=MediaType.TEXT)
+
+
 async def read_limited_body(request: Request[Any, Any, Any], limit: int) -> bytes | None:
     """The raw body, or None once it passes `limit` bytes (the caller decides what that means)."""
     chunks: list[bytes] = []
@@ -139,6 +169,43 @@ async def read_limited_body(request: Request[Any, Any, Any], limit: int) -> byte
     return b"".join(chunks)
 
 
+def require_json(request: Request[Any, Any, Any]) -> None:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise WrongContentType
+
+
+async def read_json(
+    request: Request[Any, Any, Any],
+    limit: int,
+    name: Callable[[tuple[str | int, ...]], str] | None = None,
+) -> tuple[bytes, Any]:
+    """The raw body and its JSON value through the bounded decoder. With `name`, a decoder
+    complaint about one value names its parameter (`InvalidParameter`); without, it is
+    `MalformedJson` like any other."""
+    raw = await read_limited_body(request, limit)
+    if raw is None:
+        raise BodyTooLarge(limit)
+    try:
+        return raw, decode_json(raw)
+    except JsonBodyError as exc:
+        if exc.where and name is not None:
+            raise InvalidParameter(name(exc.where), exc.message) from None
+        raise MalformedJson(exc.message) from None
+
+
+async def read_json_object(
+    request: Request[Any, Any, Any],
+    limit: int,
+    name: Callable[[tuple[str | int, ...]], str] | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """`read_json`, refusing anything but an object."""
+    raw, data = await read_json(request, limit, name)
+    if not isinstance(data, dict):
+        raise NotAJsonObject
+    return raw, data
+
+
 def json_parser(model: type[M]) -> Callable[[str], M]:
     """Parse body text into `model` through the bounded decoder (`app.jsonbody`); errors are 400."""
 
@@ -149,7 +216,7 @@ def json_parser(model: type[M]) -> Callable[[str], M]:
                 raise ValueError("not an object")
             return model.model_validate(data)
         except (ValueError, ValidationError):
-            raise BadRequest("invalid JSON body") from None
+            raise InvalidJsonBody from None
 
     return parse
 
@@ -167,21 +234,11 @@ def provide_settings(state: State) -> Settings:
 
 async def read_json_body(request: Request[Any, Any, Any], model: type[M], limit: int) -> M:
     """A JSON body with the rejections (and texts) of Ocrch's framework, axum's `Json` extractor."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise UnsupportedMediaType("Expected request with `Content-Type: application/json`")
-    body = await read_limited_body(request, limit)
-    if body is None:
-        raise BadRequest("Failed to buffer the request body: length limit exceeded")
-    try:
-        data = decode_json(body)
-    except JsonBodyError as exc:
-        raise BadRequest(f"Failed to parse the request body as JSON: {exc.message}") from None
+    require_json(request)
+    _, data = await read_json(request, limit)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise UnprocessableEntity(
-            f"Failed to deserialize the JSON body into the target type: {where}: {first['msg']}"
-        ) from None
+        raise BodyNotDeserializable(where, first["msg"]) from None

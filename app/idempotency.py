@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.errors import BadRequest, Conflict
+from app.errors import IdempotencyKeyInFlight, IdempotencyKeyInvalid, IdempotencyKeyReused
 from app.orders.models import IdempotencyKey
 
 IDEMPOTENCY_TTL = dt.timedelta(hours=24)
@@ -39,15 +39,15 @@ async def _replay(session: AsyncSession, key_hash: str, request_hash: str) -> St
     if row is None:
         return None
     if row.request_hash != request_hash:
-        raise Conflict(
-            "Idempotency-Key was already used with a different request body",
-            param="Idempotency-Key",
-        )
+        raise IdempotencyKeyReused
     if row.response_status is None or row.response_body is None:
-        raise Conflict(
-            "a request with this Idempotency-Key is still being processed", param="Idempotency-Key"
-        )
+        raise IdempotencyKeyInFlight
     return StoredResponse(row.response_status, row.response_body.encode(), replayed=True)
+
+
+def check_idempotency_key(idempotency_key: str) -> None:
+    if not 1 <= len(idempotency_key) <= 255:
+        raise IdempotencyKeyInvalid
 
 
 async def respond_once(
@@ -60,8 +60,7 @@ async def respond_once(
     """The 201 body `produce()` creates — once per (scope, key) and body within 24 hours."""
     if idempotency_key is None:
         return StoredResponse(201, (await produce()).encode())
-    if not 1 <= len(idempotency_key) <= 255:
-        raise BadRequest("Idempotency-Key must be 1 to 255 characters", param="Idempotency-Key")
+    check_idempotency_key(idempotency_key)
     key_hash, request_hash = _hash(f"{scope}:{idempotency_key}"), _hash(raw_body)
     now = utcnow()
     await session.execute(

@@ -16,6 +16,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,8 +26,9 @@ from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Forbidden, Unauthorized
+from app.errors import MetricsLoopbackOnly, MetricsTokenRequired
 from app.http import services_of
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -83,6 +86,16 @@ PAID = Counter(
 )
 
 
+async def _count_by(
+    session: AsyncSession, column: Any, values: Iterable[StrEnum], gauge: Gauge
+) -> None:
+    """Set `gauge` per value of `column` (0 for a value no row has)."""
+    rows = await session.execute(sa.select(column, sa.func.count()).group_by(column))
+    counts: dict[str, int] = dict(rows.tuples().all())
+    for value in values:
+        gauge.labels(value.value).set(counts.get(value.value, 0))
+
+
 async def refresh_from_database(state: State) -> None:
     services = services_of(state)
     async with services.sessionmaker() as session:
@@ -90,24 +103,8 @@ async def refresh_from_database(state: State) -> None:
         from app.transfers.models import ChainCursor
         from app.webhooks.models import DeliveryStatus, WebhookEvent
 
-        counts = dict(
-            (
-                await session.execute(
-                    sa.select(Order.status, sa.func.count()).group_by(Order.status)
-                )
-            ).all()
-        )
-        for status in OrderStatus:
-            ORDERS.labels(status.value).set(counts.get(status.value, 0))
-        backlog = dict(
-            (
-                await session.execute(
-                    sa.select(WebhookEvent.status, sa.func.count()).group_by(WebhookEvent.status)
-                )
-            ).all()
-        )
-        for delivery in DeliveryStatus:
-            WEBHOOK_BACKLOG.labels(delivery.value).set(backlog.get(delivery.value, 0))
+        await _count_by(session, Order.status, OrderStatus, ORDERS)
+        await _count_by(session, WebhookEvent.status, DeliveryStatus, WEBHOOK_BACKLOG)
         now = time.time()
         for cursor in await session.scalars(sa.select(ChainCursor)):
             CHAIN_SCANNED.labels(cursor.blockchain).set(cursor.block_number)
@@ -149,7 +146,7 @@ def authorize_scrape(token: str | None, request: Request[Any, Any, Any]) -> None
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), token.encode()
         ):
-            raise Unauthorized("metrics need Authorization: Bearer <[metrics].token>")
+            raise MetricsTokenRequired
         return
     host = request.client.host if request.client else ""
     try:
@@ -157,9 +154,7 @@ def authorize_scrape(token: str | None, request: Request[Any, Any, Any]) -> None
     except ValueError:
         loopback = False
     if not loopback or any(name in request.headers for name in _FORWARDING_HEADERS):
-        raise Forbidden(
-            "metrics answer loopback clients only; set [metrics].token to scrape remotely"
-        )
+        raise MetricsLoopbackOnly
 
 
 class RequestContextMiddleware:

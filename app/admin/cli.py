@@ -23,8 +23,10 @@ from pydantic import BaseModel
 
 from app import root
 from app.admin import service
+from app.admin.routes import ANSWERS
+from app.answers import answer
 from app.config import Settings
-from app.errors import AppError, NotFound
+from app.errors import AppError, OrderNotFound
 from app.orders.models import OrderStatus
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
@@ -123,7 +125,7 @@ async def cmd_find(session: Any, settings: Settings, args: argparse.Namespace) -
     for order_id in order_ids:
         try:
             order = await service.get_admin_order(session, order_id)
-        except NotFound:
+        except OrderNotFound:
             continue  # a UUID that is no order finds nothing
         found.append(
             {
@@ -304,7 +306,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(go())
     except AppError as exc:
-        print(f"stablecheckout admin: {exc.message}", file=sys.stderr)
+        print(f"stablecheckout admin: {answer(exc, ANSWERS)[1]}", file=sys.stderr)
         return 1
     except ValueError as exc:
         print(f"stablecheckout admin: {exc}", file=sys.stderr)

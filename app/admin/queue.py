@@ -39,7 +39,18 @@ from app.admin.service import (
 from app.chains import CHAINS, Blockchain, ChainFamily, canonical_tx_id
 from app.config import Settings
 from app.db import unit_of_work
-from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from app.errors import (
+    InvalidInput,
+    NodeCheckUnavailable,
+    OrderAlreadyPaid,
+    OrderNotFound,
+    OrderRefundSettled,
+    RefundAlreadySent,
+    RefundNotInTransaction,
+    RefundNotOpen,
+    RefundTransfersTaken,
+    TransactionUnknown,
+)
 from app.http import Services
 from app.money import format_base_units
 from app.orders import lifecycle
@@ -258,12 +269,12 @@ async def accept_as_paid(
     withdrawn; one the shopper already claimed (or was refunded) refuses the move."""
     why = reason.strip()
     if not why:
-        raise BadRequest("a reason is required", param="reason")
+        raise InvalidInput("a reason is required", param="reason")
     order = await session.get(Order, order_id, populate_existing=True)
     if order is None:
-        raise NotFound("resource not found")
+        raise OrderNotFound
     if order.status == OrderStatus.PAID:
-        raise Conflict("order is already paid")
+        raise OrderAlreadyPaid
     owed = list(
         await session.scalars(
             sa.select(RefundItem)
@@ -273,14 +284,11 @@ async def accept_as_paid(
     )
     settled = [i for i in owed if i.status != RefundStatus.OPEN]
     if settled:
-        raise Conflict(
-            f"refund item {settled[0].id} of this order is already {settled[0].status}: "
-            "the shopper asked for the money back"
-        )
+        raise OrderRefundSettled(settled[0].id, settled[0].status)
     previous = order.status
     moved = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
     if moved is None:
-        raise Conflict("order is already paid")
+        raise OrderAlreadyPaid
     if owed:
         await session.execute(sa.delete(RefundItem).where(RefundItem.id.in_([i.id for i in owed])))
     await record_action(
@@ -307,7 +315,7 @@ async def claim_link(
     """A signed claim link for an open item (a new one may be made at any time; each expires)."""
     item = await refunds.get_item(session, item_id)
     if item.status != RefundStatus.OPEN:
-        raise Conflict(f"refund item {item_id} is already {item.status}")
+        raise RefundNotOpen(item_id, item.status)
     link = claims.make_link(settings, item, base_url)
     await record_action(
         session, actor, "refund.claim_link", str(item_id), None, {"expires_at": link.expires_at}
@@ -324,7 +332,7 @@ def parse_tx_hash(blockchain: Blockchain, text: str) -> str:
         return canonical_tx_id(value.removeprefix("0x").removeprefix("0X"))
     if family is ChainFamily.SOLANA and _BASE58_TX.match(value):
         return value
-    raise BadRequest(f"not a {blockchain} transaction id: {value[:90]!r}", param="tx_hash")
+    raise InvalidInput(f"not a {blockchain} transaction id: {value[:90]!r}", param="tx_hash")
 
 
 async def mark_refunded(
@@ -340,7 +348,7 @@ async def mark_refunded(
     async with services.sessionmaker() as session:
         item = await refunds.get_item(session, item_id)
     if item.status == RefundStatus.SENT:
-        raise Conflict(f"refund item {item_id} is already sent ({item.refund_tx_hash})")
+        raise RefundAlreadySent(item_id, item.refund_tx_hash or "")
     blockchain = Blockchain(item.blockchain)
     tx_hash = parse_tx_hash(blockchain, tx_text)
     found = await _receipt_transfers(services, blockchain, tx_hash)
@@ -348,16 +356,18 @@ async def mark_refunded(
     if found is not None:
         matches = [t for t in found if refunds.receipt_pays(settings, item, t)]
         if not matches:
-            raise Conflict(
-                f"transaction {tx_hash} moves no {format_base_units(item.amount, item.decimals)} "
-                f"{item.token} from {item.wallet_address} to "
-                f"{item.claim_address or 'any address'}: nothing was marked"
+            raise RefundNotInTransaction(
+                tx_hash,
+                format_base_units(item.amount, item.decimals),
+                item.token,
+                item.wallet_address,
+                item.claim_address or "any address",
             )
     async with unit_of_work(services.sessionmaker, services.publisher) as session:
         used = await refunds.used_log_indexes(session, item.blockchain, tx_hash)
         pick = next((t for t in matches if t.log_index not in used), None)
         if found is not None and pick is None:
-            raise Conflict(f"the transfers of {tx_hash} already paid other refund items")
+            raise RefundTransfersTaken(tx_hash)
         sent = await refunds.mark_sent(
             session,
             item_id,
@@ -393,9 +403,9 @@ async def _receipt_transfers(
     try:
         found = await receipts.evm_receipt_transfers(chain.rpc_urls, tx_hash)
     except receipts.NodeUnavailable as exc:
-        raise ServiceUnavailable(f"cannot check {tx_hash} on {blockchain}: {exc}") from None
+        raise NodeCheckUnavailable(str(blockchain), tx_hash, str(exc)) from None
     if found is None:
-        raise Conflict(f"the {blockchain} node knows no mined transaction {tx_hash}")
+        raise TransactionUnknown(str(blockchain), tx_hash)
     return found
 
 

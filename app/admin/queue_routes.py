@@ -26,7 +26,7 @@ from app.admin.schemas import AdminOrder
 from app.admin.service import parse_uuid
 from app.chains import Blockchain
 from app.config import Settings
-from app.errors import BadRequest
+from app.errors import InvalidInput
 from app.http import json_parser, read_limited_body, services_of
 from app.orders.models import PaymentException
 from app.refunds.models import RefundStatus
@@ -46,7 +46,7 @@ def _csv(name: str, text: str) -> Response[str]:
 async def _body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
     raw = await read_limited_body(request, ADMIN_BODY_BYTES)
     if raw is None:
-        raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
+        raise InvalidInput(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
     return json_parser(model)(raw.decode("utf-8", "replace") or "{}")
 
 

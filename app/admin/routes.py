@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import uuid
+from typing import Any, TypeVar
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic import BaseModel
 
 from app.admin import service
 from app.admin.schemas import (
@@ -22,19 +23,37 @@ from app.admin.schemas import (
     MarkPaidRequest,
     Total,
 )
+from app.answers import Answer, Table
 from app.chains import Blockchain, Coin
-from app.config import Settings
-from app.errors import BadRequest
-from app.http import json_parser, read_limited_body, services_of
+from app.errors import (
+    AppError,
+    BodyTooLarge,
+    InvalidInput,
+    InvalidOrderId,
+    InvalidTransferId,
+    OrderNotFound,
+    SessionOrderNotFound,
+    TransferNotFound,
+)
+from app.http import Config, Db, error_handler, json_parser, read_limited_body, services_of
 from app.orders.models import OrderStatus
 from app.security.admin_auth import admin_guard
 from app.security.rate_limit import client_of
 from app.transfers.models import TransferStatus
 from app.webhooks import service as webhooks
 
+M = TypeVar("M", bound=BaseModel)
 ADMIN_BODY_BYTES = 64 * 1024
-Limit = FromQuery[int | None]
-Offset = FromQuery[int | None]
+_MISSING = Answer(text="resource not found")
+ANSWERS: Table = {
+    OrderNotFound: _MISSING,
+    TransferNotFound: _MISSING,
+    SessionOrderNotFound: _MISSING,
+    InvalidOrderId: Answer(text="invalid order id"),
+    BodyTooLarge: Answer(text="the request body is larger than {limit} bytes"),
+}
+"""Where the Admin API (and `stablecheckout admin`) word an error unlike `app.answers`: Ocrch's
+dashboard reads `resource not found` for anything missing."""
 
 
 def actor(request: Request[Any, Any, Any]) -> str:
@@ -42,18 +61,25 @@ def actor(request: Request[Any, Any, Any]) -> str:
     return f"api:{client_of(request.scope, services_of(request.app.state).settings)}"
 
 
-def transfer_id_of(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "¹".isdigit() is True
-        raise BadRequest("invalid transfer id")
-    return int(value)
+def transfer_id_of(transfer_id: FromPath[str]) -> int:
+    """The `{transfer_id}` of a path."""
+    if not (transfer_id.isascii() and transfer_id.isdigit()) or len(transfer_id) > 18:
+        raise InvalidTransferId  # and "¹".isdigit() is True
+    return int(transfer_id)
 
 
-async def optional_body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
-    """Ocrch's admin POSTs carry no body; ours may carry a reason."""
+def order_id_of(order_id: FromPath[str]) -> uuid.UUID:
+    """The `{order_id}` of a path."""
+    return service.parse_uuid(order_id)
+
+
+async def read_body(request: Request[Any, Any, Any], model: type[M], *, optional: bool) -> M:
+    """An admin body as `model`. Ocrch's admin POSTs carry none (`optional`); ours may carry a
+    reason."""
     raw = await read_limited_body(request, ADMIN_BODY_BYTES)
     if raw is None:
-        raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
-    if not raw.strip():
+        raise BodyTooLarge(ADMIN_BODY_BYTES)
+    if optional and not raw.strip():
         return model()
     return json_parser(model)(raw.decode("utf-8", "replace"))
 
@@ -68,22 +94,60 @@ def _day(value: str | None, default: dt.datetime) -> dt.datetime:
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
-        raise BadRequest("dates are YYYY-MM-DD") from None
+        raise InvalidInput("dates are YYYY-MM-DD") from None
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise BadRequest(f"dates are between {FIRST_DAY} and {LAST_DAY}")
+        raise InvalidInput(f"dates are between {FIRST_DAY} and {LAST_DAY}")
     return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+Operator = NamedDependency[str]
+"""Who the audit trail names (`actor`)."""
+OrderId = NamedDependency[uuid.UUID]
+"""The path's `{order_id}`, parsed (`invalid order id` otherwise)."""
+TransferId = NamedDependency[int]
+Limit = FromQuery[int | None]
+Offset = FromQuery[int | None]
+Chain = FromQuery[Blockchain | None]
+Token = FromQuery[Coin | None]
+
+
+def transfer_filters(
+    limit: Limit = None,
+    offset: Offset = None,
+    status: FromQuery[TransferStatus | None] = None,
+    blockchain: Chain = None,
+    token: Token = None,
+) -> dict[str, Any]:
+    return {
+        "limit": limit,
+        "offset": offset,
+        "status": status,
+        "blockchain": blockchain,
+        "token": token,
+    }
+
+
+TransferFilters = NamedDependency[dict[str, Any]]
+"""The query parameters both transfer lists take (`transfer_filters`)."""
 
 
 class AdminController(Controller):
     path = "/api/v1/admin"
     tags = ["Admin API"]
     guards = [admin_guard]
+    dependencies = {
+        "actor": Provide(actor, sync_to_thread=False),
+        "oid": Provide(order_id_of, sync_to_thread=False),
+        "tid": Provide(transfer_id_of, sync_to_thread=False),
+        "filters": Provide(transfer_filters, sync_to_thread=False),
+    }
+    exception_handlers = {AppError: error_handler(ANSWERS)}
     request_max_body_size = None
 
     @get("/orders", summary="Orders, newest first")
     async def orders(
         self,
-        db_session: NamedDependency[AsyncSession],
+        db_session: Db,
         limit: Limit = None,
         offset: Offset = None,
         status: FromQuery[OrderStatus | None] = None,
@@ -98,43 +162,28 @@ class AdminController(Controller):
         )
 
     @get("/orders/{order_id:str}", summary="One order")
-    async def order(
-        self, order_id: FromPath[str], db_session: NamedDependency[AsyncSession]
-    ) -> AdminOrder:
-        return await service.get_admin_order(db_session, service.parse_uuid(order_id))
+    async def order(self, oid: OrderId, db_session: Db) -> AdminOrder:
+        return await service.get_admin_order(db_session, oid)
 
     @get("/orders/{order_id:str}/webhooks", summary="Webhook events and every delivery attempt")
-    async def order_webhooks(
-        self, order_id: FromPath[str], db_session: NamedDependency[AsyncSession]
-    ) -> list[dict[str, Any]]:
-        oid = service.parse_uuid(order_id)
+    async def order_webhooks(self, oid: OrderId, db_session: Db) -> list[dict[str, Any]]:
         await service.get_admin_order(db_session, oid)
         return await webhooks.delivery_log(db_session, oid)
 
     @post("/orders/{order_id:str}/mark-paid", status_code=200, summary="Mark an order paid")
     async def mark_paid(
-        self,
-        request: Request[Any, Any, Any],
-        order_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
+        self, request: Request[Any, Any, Any], oid: OrderId, db_session: Db, actor: Operator
     ) -> AdminOrder:
-        oid = service.parse_uuid(order_id)
-        body: MarkPaidRequest = await optional_body(request, MarkPaidRequest)
-        return await service.mark_paid(db_session, oid, actor=actor(request), reason=body.reason)
+        body = await read_body(request, MarkPaidRequest, optional=True)
+        return await service.mark_paid(db_session, oid, actor=actor, reason=body.reason)
 
     @post(
         "/orders/{order_id:str}/resend-webhook",
         status_code=202,
         summary="Send the order's current status again",
     )
-    async def resend_order(
-        self,
-        request: Request[Any, Any, Any],
-        order_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-    ) -> Response[bytes]:
-        oid = service.parse_uuid(order_id)
-        await service.resend_order_webhook(db_session, oid, actor=actor(request))
+    async def resend_order(self, oid: OrderId, db_session: Db, actor: Operator) -> Response[bytes]:
+        await service.resend_order_webhook(db_session, oid, actor=actor)
         return Response(b"", status_code=202)
 
     @post(
@@ -145,28 +194,24 @@ class AdminController(Controller):
     async def checkout_link(
         self,
         request: Request[Any, Any, Any],
-        order_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        oid: OrderId,
+        db_session: Db,
+        settings: Config,
+        actor: Operator,
     ) -> CheckoutLink:
         base = settings.server.public_url or str(request.base_url).rstrip("/")
-        return await service.checkout_link(
-            db_session,
-            settings,
-            service.parse_uuid(order_id),
-            f"{base}/checkout/",
-            actor=actor(request),
-        )
+        page = f"{base}/checkout/"
+        return await service.checkout_link(db_session, settings, oid, page, actor=actor)
 
     @get("/deposits", summary="Deposits, newest first")
     async def deposits(
         self,
-        db_session: NamedDependency[AsyncSession],
+        db_session: Db,
         limit: Limit = None,
         offset: Offset = None,
         order_id: FromQuery[str | None] = None,
-        blockchain: FromQuery[Blockchain | None] = None,
-        token: FromQuery[Coin | None] = None,
+        blockchain: Chain = None,
+        token: Token = None,
     ) -> list[AdminDeposit]:
         oid = service.parse_uuid(order_id) if order_id is not None else None
         return await service.list_deposits(
@@ -174,56 +219,27 @@ class AdminController(Controller):
         )
 
     @get("/wallets", summary="Configured wallets")
-    async def wallets(self, settings: NamedDependency[Settings]) -> list[AdminWallet]:
+    async def wallets(self, settings: Config) -> list[AdminWallet]:
         return service.list_wallets(settings)
 
     @get("/wallets/{address:str}/transfers", summary="Transfers to one wallet, newest first")
     async def wallet_transfers(
-        self,
-        address: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        limit: Limit = None,
-        offset: Offset = None,
-        status: FromQuery[TransferStatus | None] = None,
-        blockchain: FromQuery[Blockchain | None] = None,
-        token: FromQuery[Coin | None] = None,
+        self, address: FromPath[str], db_session: Db, settings: Config, filters: TransferFilters
     ) -> list[AdminTransfer]:
-        return await service.list_transfers(
-            db_session,
-            settings,
-            address=address,
-            limit=limit,
-            offset=offset,
-            status=status,
-            blockchain=blockchain,
-            token=token,
-        )
+        return await service.list_transfers(db_session, settings, address=address, **filters)
 
     @get("/transfers", summary="All transfers, newest first (filter by status, tx hash, order)")
     async def transfers(
         self,
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        limit: Limit = None,
-        offset: Offset = None,
-        status: FromQuery[TransferStatus | None] = None,
-        blockchain: FromQuery[Blockchain | None] = None,
-        token: FromQuery[Coin | None] = None,
+        db_session: Db,
+        settings: Config,
+        filters: TransferFilters,
         tx_hash: FromQuery[str | None] = None,
         order_id: FromQuery[str | None] = None,
     ) -> list[AdminTransfer]:
         oid = service.parse_uuid(order_id) if order_id is not None else None
         return await service.list_transfers(
-            db_session,
-            settings,
-            limit=limit,
-            offset=offset,
-            status=status,
-            blockchain=blockchain,
-            token=token,
-            tx_hash=tx_hash,
-            order_id=oid,
+            db_session, settings, tx_hash=tx_hash, order_id=oid, **filters
         )
 
     @post(
@@ -232,14 +248,9 @@ class AdminController(Controller):
         summary="Report an unmatched transfer again",
     )
     async def resend_transfer(
-        self,
-        request: Request[Any, Any, Any],
-        transfer_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        self, tid: TransferId, db_session: Db, settings: Config, actor: Operator
     ) -> Response[bytes]:
-        tid = transfer_id_of(transfer_id)
-        await service.resend_transfer_webhook(db_session, settings, tid, actor=actor(request))
+        await service.resend_transfer_webhook(db_session, settings, tid, actor=actor)
         return Response(b"", status_code=202)
 
     @post(
@@ -250,24 +261,21 @@ class AdminController(Controller):
     async def attach(
         self,
         request: Request[Any, Any, Any],
-        transfer_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        tid: TransferId,
+        db_session: Db,
+        settings: Config,
+        actor: Operator,
     ) -> AdminOrder:
-        tid = transfer_id_of(transfer_id)
-        raw = await read_limited_body(request, ADMIN_BODY_BYTES)
-        if raw is None:
-            raise BadRequest(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
-        body = json_parser(AttachRequest)(raw.decode("utf-8", "replace"))
+        body = await read_body(request, AttachRequest, optional=False)
         return await service.attach_transfer(
-            db_session, settings, tid, body.order_id, actor=actor(request), reason=body.reason
+            db_session, settings, tid, body.order_id, actor=actor, reason=body.reason
         )
 
     @get("/totals", summary="Received per day, chain and coin (for reconciliation)")
     async def totals(
         self,
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        db_session: Db,
+        settings: Config,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
     ) -> list[Total]:
@@ -278,6 +286,6 @@ class AdminController(Controller):
 
     @get("/actions", summary="The audit trail of admin actions")
     async def actions(
-        self, db_session: NamedDependency[AsyncSession], limit: Limit = None, offset: Offset = None
+        self, db_session: Db, limit: Limit = None, offset: Offset = None
     ) -> list[AdminActionOut]:
         return await service.list_actions(db_session, limit=limit, offset=offset)

@@ -10,7 +10,7 @@ import datetime as dt
 import time
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -29,7 +29,15 @@ from app.admin.schemas import (
 from app.chains import Blockchain, Coin, canonical_tx_id
 from app.config import Settings
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import (
+    InvalidOrderId,
+    OrderAlreadyPaid,
+    OrderNotFound,
+    TransferAlreadyMatched,
+    TransferNotConfirmed,
+    TransferNotFound,
+    TransferRefundClaimed,
+)
 from app.money import Amount, format_base_units
 from app.orders import lifecycle
 from app.orders.events import Actor
@@ -45,6 +53,7 @@ from app.webhooks import service as webhooks
 from app.webhooks.models import EventType, WebhookEvent
 
 MAX_LIMIT, MAX_OFFSET, DEFAULT_LIMIT = 200, 100_000, 20
+T = TypeVar("T")
 
 
 def page(limit: int | None, offset: int | None) -> tuple[int, int]:
@@ -53,6 +62,31 @@ def page(limit: int | None, offset: int | None) -> tuple[int, int]:
         min(max(limit if limit is not None else DEFAULT_LIMIT, 1), MAX_LIMIT),
         min(max(offset or 0, 0), MAX_OFFSET),
     )
+
+
+Q = TypeVar("Q", bound=sa.Select[Any])
+
+
+def _where_given(query: Q, *filters: tuple[Any, object]) -> Q:
+    """`query` narrowed to `column == value` for each filter whose value was given."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+async def _page(
+    session: AsyncSession, query: sa.Select[T], limit: int | None, offset: int | None
+) -> list[T]:
+    limit, offset = page(limit, offset)
+    return list(await session.scalars(query.limit(limit).offset(offset)))
+
+
+async def _order(session: AsyncSession, order_id: uuid.UUID, *, fresh: bool = False) -> Order:
+    order = await session.get(Order, order_id, populate_existing=fresh)
+    if order is None:
+        raise OrderNotFound
+    return order
 
 
 def _ts(value: dt.datetime | None) -> int | None:
@@ -149,21 +183,16 @@ async def list_orders(
     status: OrderStatus | None = None,
     merchant_order_id: str | None = None,
 ) -> list[AdminOrder]:
-    limit, offset = page(limit, offset)
-    query = sa.select(Order).order_by(Order.created_at.desc(), Order.id.desc())
-    if status is not None:
-        query = query.where(Order.status == status)
-    if merchant_order_id is not None:
-        query = query.where(Order.merchant_order_id == merchant_order_id)
-    orders = list(await session.scalars(query.limit(limit).offset(offset)))
-    return await admin_orders(session, orders)
+    query = _where_given(
+        sa.select(Order).order_by(Order.created_at.desc(), Order.id.desc()),
+        (Order.status, status),
+        (Order.merchant_order_id, merchant_order_id),
+    )
+    return await admin_orders(session, await _page(session, query, limit, offset))
 
 
 async def get_admin_order(session: AsyncSession, order_id: uuid.UUID) -> AdminOrder:
-    order = await session.get(Order, order_id, populate_existing=True)
-    if order is None:
-        raise NotFound("resource not found")
-    return (await admin_orders(session, [order]))[0]
+    return (await admin_orders(session, [await _order(session, order_id, fresh=True)]))[0]
 
 
 def last_scanned(deposit: Deposit, chain_scanned_at: dt.datetime | None) -> dt.datetime:
@@ -201,15 +230,13 @@ async def list_deposits(
     blockchain: Blockchain | None = None,
     token: Coin | None = None,
 ) -> list[AdminDeposit]:
-    limit, offset = page(limit, offset)
-    query = sa.select(Deposit).order_by(Deposit.started_at.desc(), Deposit.id.desc())
-    if order_id is not None:
-        query = query.where(Deposit.order_id == order_id)
-    if blockchain is not None:
-        query = query.where(Deposit.blockchain == blockchain)
-    if token is not None:
-        query = query.where(Deposit.token == token)
-    deposits = list(await session.scalars(query.limit(limit).offset(offset)))
+    query = _where_given(
+        sa.select(Deposit).order_by(Deposit.started_at.desc(), Deposit.id.desc()),
+        (Deposit.order_id, order_id),
+        (Deposit.blockchain, blockchain),
+        (Deposit.token, token),
+    )
+    deposits = await _page(session, query, limit, offset)
     cursors = await session.execute(sa.select(ChainCursor.blockchain, ChainCursor.updated_at))
     scanned_at = {blockchain: updated_at for blockchain, updated_at in cursors}
     return [admin_deposit(d, scanned_at.get(d.blockchain)) for d in deposits]
@@ -256,21 +283,16 @@ async def list_transfers(
     order_id: uuid.UUID | None = None,
 ) -> list[AdminTransfer]:
     """Transfers, newest first. Addresses match case-insensitively (explorers lowercase them)."""
-    limit, offset = page(limit, offset)
-    query = sa.select(Transfer).order_by(Transfer.created_at.desc(), Transfer.id.desc())
-    if address is not None:
-        query = query.where(sa.func.lower(Transfer.to_address) == address.lower())
-    if status is not None:
-        query = query.where(Transfer.status == status)
-    if blockchain is not None:
-        query = query.where(Transfer.blockchain == blockchain)
-    if token is not None:
-        query = query.where(Transfer.token == token)
-    if tx_hash is not None:
-        query = query.where(Transfer.tx_hash == canonical_tx_id(tx_hash))
-    if order_id is not None:
-        query = query.where(Transfer.order_id == order_id)
-    rows = list(await session.scalars(query.limit(limit).offset(offset)))
+    query = _where_given(
+        sa.select(Transfer).order_by(Transfer.created_at.desc(), Transfer.id.desc()),
+        (sa.func.lower(Transfer.to_address), address.lower() if address is not None else None),
+        (Transfer.status, status),
+        (Transfer.blockchain, blockchain),
+        (Transfer.token, token),
+        (Transfer.tx_hash, canonical_tx_id(tx_hash) if tx_hash is not None else None),
+        (Transfer.order_id, order_id),
+    )
+    rows = await _page(session, query, limit, offset)
     deposits = await quoted_deposits(session, [t.deposit_id for t in rows if t.deposit_id])
     return [admin_transfer(settings, t, deposits.get(t.deposit_id or 0)) for t in rows]
 
@@ -295,10 +317,7 @@ async def mark_paid(
     session: AsyncSession, order_id: uuid.UUID, *, actor: str, reason: str | None
 ) -> AdminOrder:
     """Pay an order by hand (pending, expired or cancelled); already paid is a no-op."""
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise NotFound("resource not found")
-    previous = order.status
+    previous = (await _order(session, order_id)).status
     if previous != OrderStatus.PAID:
         why = reason or "marked paid by an operator"
         changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
@@ -322,16 +341,14 @@ async def attach_transfer(
     a late payment): the order is paid, the transfer is linked, and the trail says who and why."""
     transfer = await session.get(Transfer, transfer_id, with_for_update=True)
     if transfer is None:
-        raise NotFound("resource not found")
+        raise TransferNotFound
     if transfer.status == TransferStatus.MATCHED:
-        raise Conflict("transfer already pays an order")
+        raise TransferAlreadyMatched
     if not transfer.confirmed or transfer.status != TransferStatus.NO_MATCHED_DEPOSIT:
-        raise Conflict("transfer is not confirmed yet")
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise NotFound("resource not found")
+        raise TransferNotConfirmed
+    order = await _order(session, order_id)
     if order.status == OrderStatus.PAID:
-        raise Conflict("order is already paid")
+        raise OrderAlreadyPaid
     # The transfer's money now pays the order: it is no longer owed back as unattributed.
     owed = [
         i
@@ -339,13 +356,13 @@ async def attach_transfer(
         if i.kind == RefundKind.UNATTRIBUTED
     ]
     if any(i.status != RefundStatus.OPEN for i in owed):
-        raise Conflict("the transfer's refund was already claimed by the sender")
+        raise TransferRefundClaimed
     why = reason or f"transfer {transfer_id} attached by an operator"
     changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
     if changed is None:
         # Paid a moment ago by someone else (the watcher): crediting this transfer too would
         # count the order's money twice. The transfer stays unmatched for another decision.
-        raise Conflict("order is already paid")
+        raise OrderAlreadyPaid
     transfer.status, transfer.order_id, transfer.updated_at = (
         TransferStatus.MATCHED,
         order_id,
@@ -368,9 +385,7 @@ async def checkout_link(
     session: AsyncSession, settings: Settings, order_id: uuid.UUID, page_url: str, *, actor: str
 ) -> CheckoutLink:
     """A freshly signed link to the hosted page: a new 300-second window for a shopper."""
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise NotFound("resource not found")
+    await _order(session, order_id)
     ts = int(time.time())
     signed = f"{page_url}?order_id={order_id}"
     signature = sign_url(settings.merchant.secret, signed, ts)
@@ -434,10 +449,7 @@ async def totals(
 async def list_actions(
     session: AsyncSession, *, limit: int | None = None, offset: int | None = None
 ) -> list[AdminActionOut]:
-    limit, offset = page(limit, offset)
-    rows = await session.scalars(
-        sa.select(AdminAction).order_by(AdminAction.id.desc()).limit(limit).offset(offset)
-    )
+    query = sa.select(AdminAction).order_by(AdminAction.id.desc())
     return [
         AdminActionOut(
             id=a.id,
@@ -448,7 +460,7 @@ async def list_actions(
             reason=a.reason,
             details=a.details,
         )
-        for a in rows
+        for a in await _page(session, query, limit, offset)
     ]
 
 
@@ -456,7 +468,7 @@ def parse_uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise BadRequest("invalid order id") from None
+        raise InvalidOrderId from None
 
 
 async def resend_order_webhook(

@@ -16,7 +16,7 @@ from litestar.params import QueryParameter
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
-from app.errors import BadRequest
+from app.errors import InvalidInput
 from app.http import services_of
 from app.security.headers import HOSTED_PAGE_CSP, page_headers_middleware
 from app.security.limits import Limit
@@ -31,7 +31,7 @@ every reload and option switch, and rendering is pure Python at tens of millisec
 
 def qr_svg(data: str) -> bytes:
     if not data or len(data) > MAX_QR_DATA:
-        raise BadRequest(f"data must be 1 to {MAX_QR_DATA} characters", param="data")
+        raise InvalidInput(f"data must be 1 to {MAX_QR_DATA} characters", param="data")
     return _render(data)
 
 

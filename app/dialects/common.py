@@ -1,14 +1,13 @@
-"""What every dialect's front door shares: the Bearer key (the same `admin api-keys create` key as
-our own API), reading a JSON body within the size limit, each dialect's error envelope for every
-failure on its routes, and the outbox rows of its sessions' events."""
+"""What every session dialect's front door shares: the Bearer key (the same `admin api-keys create`
+key as our own API), each dialect's error envelope for every failure on its routes (statuses and
+texts as Checkout Sessions answers them, `app.sessions.routes.ANSWERS`), and the outbox rows of
+its sessions' events."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -21,15 +20,13 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
-from app.db import after_commit
-from app.errors import AppError, BadRequest
-from app.http import read_limited_body
+from app.answers import answer, retry_headers
+from app.errors import AppError
 from app.ids import new_id
 from app.sessions.events import CheckoutSessionChanged, SessionEvent
 from app.sessions.models import CheckoutSession
-from app.webhooks.models import WebhookEvent
-from app.webhooks.signal import outbox_written
+from app.sessions.routes import ANSWERS
+from app.webhooks.outbox import enqueue
 
 log = logging.getLogger("app.dialects")
 
@@ -42,7 +39,7 @@ EventBody = Callable[[CheckoutSession, SessionEvent, dt.datetime, str], dict[str
 def error_handlers(envelope: Envelope) -> ExceptionHandlersMap:
     """Exception handlers for a dialect's routes: every failure answers in its envelope."""
 
-    def answer(status: int, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    def reply(status: int, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
         return Response(
             envelope(status, message),
             status_code=status,
@@ -51,47 +48,28 @@ def error_handlers(envelope: Envelope) -> ExceptionHandlersMap:
         )
 
     def app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
-        return answer(exc.status_code, exc.message)
+        return reply(*answer(exc, ANSWERS), retry_headers(exc))
 
     def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         if isinstance(exc, NotFoundException):
-            return answer(404, "not found")
+            return reply(404, "not found")
         if isinstance(exc, MethodNotAllowedException):
-            return answer(405, "method not allowed")
+            return reply(405, "method not allowed")
         if isinstance(exc, ValidationException):
             first = exc.extra[0] if isinstance(exc.extra, list) and exc.extra else {}
             where = first.get("key") if isinstance(first, dict) else None
             detail = first.get("message") if isinstance(first, dict) else None
-            return answer(
+            return reply(
                 400, f"invalid {where}: {detail}" if where and detail else "invalid request"
             )
         headers = dict(exc.headers or {}) or None
-        return answer(exc.status_code, str(exc.detail), headers)
+        return reply(exc.status_code, str(exc.detail), headers)
 
     def internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         log.error("http.unhandled %s %s", request.method, request.url.path, exc_info=exc)
-        return answer(500, "internal server error")
+        return reply(500, "internal server error")
 
     return {AppError: app_error, HTTPException: http_error, Exception: internal}
-
-
-async def read_json(
-    request: Request[Any, Any, Any], settings: Settings
-) -> tuple[bytes, dict[str, Any]]:
-    """The raw body and its JSON object, or a 400 saying what is wrong with it."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise BadRequest("send the body as JSON with Content-Type: application/json")
-    raw = await read_limited_body(request, settings.security.max_body_bytes)
-    if raw is None:
-        raise BadRequest("the request body is too large")
-    try:
-        data = json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return raw, data
 
 
 def iso(moment: dt.datetime | None) -> str | None:
@@ -124,15 +102,14 @@ async def on_checkout_session_changed(
         payload = render(checkout, change.event, change.at, f"evt_{event_id.hex}")
         if payload is None:
             continue
-        session.add(
-            WebhookEvent(
-                id=event_id,
-                event_type=str(payload.get("type", change.event.value))[:40],
-                order_id=checkout.order_id,
-                target_url=checkout.webhook_url,
-                payload=payload,
-                format=row_format,
-                next_attempt_at=change.at,
-            )
+        event_type = str(payload.get("type", change.event.value))[:40]
+        enqueue(
+            session,
+            event_type,
+            checkout.webhook_url,
+            payload,
+            row_format,
+            order_id=checkout.order_id,
+            event_id=event_id,
+            at=change.at,
         )
-        after_commit(session, outbox_written)

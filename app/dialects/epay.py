@@ -15,31 +15,48 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from litestar import MediaType, Request, Response, get, post, route
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.answers import Answer, Table, answer
 from app.config import Settings
 from app.dialects import md5sign, notify, trades
-from app.dialects.trades import EPAY, TradeError, TradeRequest
-from app.http import read_limited_body, services_of
-from app.orders.models import Order, OrderStatus
+from app.dialects.trades import EPAY, TradeRequest
+from app.errors import (
+    AmountNotPositive,
+    AppError,
+    BodyTooLarge,
+    MissingParameter,
+    SignatureMismatch,
+    UnknownPid,
+    UnsupportedTradeType,
+)
+from app.http import Config, Db, plain_text_error, read_limited_body, services_of
+from app.orders.models import OrderStatus
 
 REQUIRED = ("pid", "out_trade_no", "notify_url", "return_url", "name", "money", "sign")
+ANSWERS: Table = {
+    BodyTooLarge: Answer(text="request body too large"),
+    MissingParameter: Answer(text="missing parameter: {param}"),
+    SignatureMismatch: Answer(text="签名错误 (signature error)"),
+    UnsupportedTradeType: Answer(text="unsupported type: {trade_type}"),
+}
+"""Epay's wording where it differs (after `trades.ANSWERS`); a failure is only ever a text."""
 
 
-class _Refused(Exception):
-    pass
+def _text(exc: AppError) -> str:
+    return answer(exc, ANSWERS, trades.ANSWERS)[1]
 
 
 async def _params(request: Request[Any, Any, Any], settings: Settings) -> dict[str, str]:
     """The query string and, for a POST, the form body: decoded raw values, last one wins."""
     pairs = parse_qsl(request.scope.get("query_string", b"").decode("utf-8", "replace"), True)
     if request.method == "POST":
-        raw = await read_limited_body(request, settings.security.max_body_bytes)
+        limit = settings.security.max_body_bytes
+        raw = await read_limited_body(request, limit)
         if raw is None:
-            raise _Refused("request body too large")
+            raise BodyTooLarge(limit)
         pairs += parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
     return dict(pairs)
 
@@ -50,17 +67,17 @@ async def _submit(
     params = await _params(request, settings)
     missing = [name for name in REQUIRED if not params.get(name)]
     if missing:
-        raise _Refused(f"missing parameter: {', '.join(missing)}")
+        raise MissingParameter(", ".join(missing))
     if not md5sign.epay_verify(params, settings.epay.key):
-        raise _Refused("签名错误 (signature error)")
+        raise SignatureMismatch
     if params["pid"] != settings.epay.pid:
-        raise _Refused("unknown pid")
+        raise UnknownPid
     money = trades.fiat_text(params["money"])
     if money is None or Decimal(money) <= 0:
-        raise _Refused("money must be a number greater than 0")
+        raise AmountNotPositive("money")
     submitted = params.get("type", "")
     if "." in submitted and submitted not in trades.TRADE_TYPES:
-        raise _Refused(f"unsupported type: {submitted}")
+        raise UnsupportedTradeType(submitted)
     option = trades.resolve_trade_type(
         settings, submitted if submitted in trades.TRADE_TYPES else None
     )
@@ -92,28 +109,24 @@ async def _submit(
 
 @route("/submit.php", http_method=["GET", "POST"], include_in_schema=False)
 async def submit(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any], db_session: Db, settings: Config
 ) -> Response[Any]:
     """Success: 302 to the payment page. Failure: 200 text/plain, never a redirect."""
     try:
         trade = await _submit(request, db_session, settings)
-    except (TradeError, _Refused) as exc:
-        return Response(str(exc), status_code=200, media_type=MediaType.TEXT)
+    except AppError as exc:
+        return Response(_text(exc), status_code=200, media_type=MediaType.TEXT)
     return Redirect(trades.payment_url(settings, trade.order), status_code=302)
 
 
 @post("/mapi.php", include_in_schema=False, status_code=200)
 async def mapi(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any], db_session: Db, settings: Config
 ) -> Response[bytes]:
     try:
         trade = await _submit(request, db_session, settings)
-    except (TradeError, _Refused) as exc:
-        body: dict[str, Any] = {"code": -1, "msg": str(exc)}
+    except AppError as exc:
+        body: dict[str, Any] = {"code": -1, "msg": _text(exc)}
     else:
         body = {
             "code": 1,
@@ -126,17 +139,16 @@ async def mapi(
     )
 
 
-@get("/pay/return/{trade_no:str}", include_in_schema=False)
+@get(
+    "/pay/return/{trade_no:str}",
+    include_in_schema=False,
+    exception_handlers={AppError: plain_text_error},
+)
 async def shopper_return(
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    trade_no: FromPath[str],
+    db_session: Db, settings: Config, trade_no: FromPath[str]
 ) -> Response[Any]:
     """Paid: `return_url` + the notify's signed parameters (§2.4); otherwise the plain URL."""
-    order_id = trades.parse_trade_id(trade_no)
-    order = await db_session.get(Order, order_id) if order_id else None
-    if order is None or order.integration != EPAY:
-        return Response("order not found", status_code=404, media_type=MediaType.TEXT)
+    order = await trades.find_trade(db_session, trade_no, EPAY)
     target = trades.dialect_fields(order).get("return_url", "")
     if order.status == OrderStatus.PAID:
         query = urlencode(

@@ -14,31 +14,82 @@ from decimal import Decimal
 from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
+from litestar.router import Router
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.answers import Answer, Table, answer
 from app.config import Settings
 from app.db import utcnow
 from app.dialects import md5sign, trades
-from app.dialects.trades import EPUSDT, Kind, TradeError, TradeRequest
-from app.http import read_limited_body, services_of
+from app.dialects.trades import EPUSDT, TradeRequest
+from app.errors import (
+    AmountNotPositive,
+    AmountTooFine,
+    AppError,
+    BodyTooLarge,
+    CurrencyNoLongerPriced,
+    CurrencyNotConfigured,
+    DuplicateOrder,
+    HttpNamedError,
+    InvalidCurrency,
+    InvalidFiatAmount,
+    InvalidInput,
+    MalformedJson,
+    MissingParameter,
+    NoFreeAmount,
+    NoRate,
+    NotAJsonObject,
+    NoTestWallet,
+    NoWallet,
+    NoWalletConfigured,
+    OrderNotFound,
+    OrderNotPending,
+    RatesNotConfigured,
+    ServiceUnavailable,
+    SignatureMismatch,
+    SignatureMissing,
+    UnknownWalletAddress,
+    UnsignableBody,
+)
+from app.http import Config, Db, plain_text_error, read_json_object, services_of
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
 
-CODES: dict[Kind, int] = {
-    Kind.BAD_REQUEST: 400,
-    Kind.DUPLICATE: 10002,
-    Kind.NO_WALLET: 10003,
-    Kind.BAD_AMOUNT: 10004,
-    Kind.NO_UNIQUE: 10005,
-    Kind.NO_RATE: 10006,
-    Kind.NOT_FOUND: 10008,
+ANSWERS: Table = {
+    AppError: Answer(400),
+    SignatureMissing: Answer(401, "signature missing"),
+    SignatureMismatch: Answer(401, "signature error"),
+    DuplicateOrder: Answer(10002),
+    NoWallet: Answer(10003),
+    NoTestWallet: Answer(10003),
+    NoWalletConfigured: Answer(10003),
+    UnknownWalletAddress: Answer(10003),
+    AmountNotPositive: Answer(10004),
+    InvalidFiatAmount: Answer(10004),
+    AmountTooFine: Answer(10004),
+    NoFreeAmount: Answer(10005),
+    InvalidCurrency: Answer(10006),
+    CurrencyNotConfigured: Answer(10006),
+    CurrencyNoLongerPriced: Answer(10006),
+    RatesNotConfigured: Answer(10006),
+    NoRate: Answer(10006),
+    OrderNotFound: Answer(10008),
+    OrderNotPending: Answer(400, "order is not waiting for payment"),
+    BodyTooLarge: Answer(10009, "request body too large"),
+    MalformedJson: Answer(10009, "request body is not valid JSON"),
+    NotAJsonObject: Answer(10009, "request body must be a JSON object"),
+    UnsignableBody: Answer(10009),
+    MissingParameter: Answer(400, "{param} is required"),
+    # What app/payments/service.py still raises by HTTP name (until it is migrated):
+    # no unique amount is 10005, the rest (a test wallet, a finer amount) 10004.
+    ServiceUnavailable: Answer(10005),
+    HttpNamedError: Answer(10004),
 }
-SIGNATURE_ERROR = 401
-BAD_BODY = 10009
+"""Epusdt's `status_code` (and wording, where it differs) per error; anything else is 400.
+Texts shared with Epay are `trades.ANSWERS`."""
 STATUS = {
     OrderStatus.PENDING: 1,
     OrderStatus.PAID: 2,
@@ -61,34 +112,29 @@ def envelope(
     )
 
 
-class _Refused(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+def refused(request: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
+    """A failure in Epusdt's envelope: HTTP 200, its code and message."""
+    return envelope(request, *answer(exc, ANSWERS, trades.ANSWERS))
+
+
+def refused_400(request: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
+    """`pay/info` answers every failure with 400, as BEpusdt's page expects."""
+    return envelope(request, 400, answer(exc, ANSWERS, trades.ANSWERS)[1])
 
 
 async def _body(
     request: Request[Any, Any, Any], settings: Settings, *, signed: bool
 ) -> dict[str, Any]:
-    raw = await read_limited_body(request, settings.security.max_body_bytes)
-    if raw is None:
-        raise _Refused(BAD_BODY, "request body too large")
-    try:
-        data = json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        raise _Refused(BAD_BODY, "request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise _Refused(BAD_BODY, "request body must be a JSON object")
+    _, data = await read_json_object(request, settings.security.max_body_bytes)
     if signed:
         if not data.get("signature"):
-            raise _Refused(SIGNATURE_ERROR, "signature missing")
+            raise SignatureMissing
         try:
             valid = md5sign.epusdt_verify(data, settings.epusdt.token)
         except md5sign.Unsignable:
-            raise _Refused(BAD_BODY, "arrays and objects cannot be signed") from None
+            raise UnsignableBody from None
         if not valid:
-            raise _Refused(SIGNATURE_ERROR, "signature error")
+            raise SignatureMismatch
     return data
 
 
@@ -96,10 +142,10 @@ def _text(data: dict[str, Any], name: str, *, required: bool = False) -> str | N
     value = data.get(name)
     if value is None or value == "":
         if required:
-            raise _Refused(400, f"{name} is required")
+            raise MissingParameter(name)
         return None
     if not isinstance(value, str):
-        raise _Refused(400, f"{name} must be a string")
+        raise InvalidInput(f"{name} must be a string", param=name)
     return value
 
 
@@ -127,72 +173,58 @@ async def trade_data(
     }
 
 
-@post("/api/v1/order/create-transaction", include_in_schema=False, status_code=200)
+@post("/api/v1/order/create-transaction", status_code=200)
 async def create_transaction(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any], db_session: Db, settings: Config
 ) -> Response[bytes]:
-    try:
-        data = await _body(request, settings, signed=True)
-        order_id = _text(data, "order_id", required=True)
-        notify_url = _text(data, "notify_url", required=True)
-        assert order_id is not None and notify_url is not None
-        amount = trades.fiat_text(data.get("amount"))
-        if amount is None or Decimal(amount) <= 0:
-            raise _Refused(CODES[Kind.BAD_AMOUNT], "amount must be a number greater than 0")
-        trade_type = _text(data, "trade_type")
-        option = trades.resolve_trade_type(settings, trade_type)
-        address = _text(data, "address")
-        if address and address not in option.wallets:
-            raise _Refused(CODES[Kind.NO_WALLET], "address is not a configured wallet")
-        chosen_type = trade_type or trades.trade_type_name(option.blockchain, option.coin)
-        trade = await trades.open_trade(
-            db_session,
-            settings,
-            services_of(request.app.state).rates,
-            TradeRequest(
-                integration=EPUSDT,
-                merchant_order_id=order_id,
-                amount=amount,
-                fiat=_text(data, "fiat") or "CNY",
-                notify_url=notify_url,
-                return_url=_text(data, "redirect_url"),
-                option=option,
-                timeout=trades.timeout_of(data.get("timeout")),
-                extra={"name": _text(data, "name") or order_id, "trade_type": chosen_type},
-            ),
-        )
-        return envelope(request, 200, "success", await trade_data(db_session, settings, trade))
-    except TradeError as exc:
-        return envelope(request, CODES[exc.kind], exc.message)
-    except _Refused as exc:
-        return envelope(request, exc.code, exc.message)
+    data = await _body(request, settings, signed=True)
+    order_id = _text(data, "order_id", required=True)
+    notify_url = _text(data, "notify_url", required=True)
+    assert order_id is not None and notify_url is not None
+    amount = trades.fiat_text(data.get("amount"))
+    if amount is None or Decimal(amount) <= 0:
+        raise AmountNotPositive
+    trade_type = _text(data, "trade_type")
+    option = trades.resolve_trade_type(settings, trade_type)
+    address = _text(data, "address")
+    if address and address not in option.wallets:
+        raise UnknownWalletAddress
+    chosen_type = trade_type or trades.trade_type_name(option.blockchain, option.coin)
+    trade = await trades.open_trade(
+        db_session,
+        settings,
+        services_of(request.app.state).rates,
+        TradeRequest(
+            integration=EPUSDT,
+            merchant_order_id=order_id,
+            amount=amount,
+            fiat=_text(data, "fiat") or "CNY",
+            notify_url=notify_url,
+            return_url=_text(data, "redirect_url"),
+            option=option,
+            timeout=trades.timeout_of(data.get("timeout")),
+            extra={"name": _text(data, "name") or order_id, "trade_type": chosen_type},
+        ),
+    )
+    return envelope(request, 200, "success", await trade_data(db_session, settings, trade))
 
 
-@post("/api/v1/order/cancel-transaction", include_in_schema=False, status_code=200)
+@post("/api/v1/order/cancel-transaction", status_code=200)
 async def cancel_transaction(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any], db_session: Db, settings: Config
 ) -> Response[bytes]:
-    try:
-        data = await _body(request, settings, signed=True)
-        order = await trades.find_trade(db_session, EPUSDT, data.get("trade_id"))
-        moved = await lifecycle.move(
-            db_session,
-            order.id,
-            OrderStatus.CANCELLED,
-            lifecycle.Request(by=Actor.MERCHANT),
-            only_from=(OrderStatus.PENDING,),
-        )
-        if moved is None:
-            raise _Refused(400, "order is not waiting for payment")
-        return envelope(request, 200, "success", {"trade_id": trades.trade_id(order)})
-    except TradeError as exc:
-        return envelope(request, CODES[exc.kind], exc.message)
-    except _Refused as exc:
-        return envelope(request, exc.code, exc.message)
+    data = await _body(request, settings, signed=True)
+    order = await trades.find_trade(db_session, data.get("trade_id"), EPUSDT)
+    moved = await lifecycle.move(
+        db_session,
+        order.id,
+        OrderStatus.CANCELLED,
+        lifecycle.Request(by=Actor.MERCHANT),
+        only_from=(OrderStatus.PENDING,),
+    )
+    if moved is None:
+        raise OrderNotPending
+    return envelope(request, 200, "success", {"trade_id": trades.trade_id(order)})
 
 
 def pay_info(order: Order, actual: str, address: str) -> dict[str, Any]:
@@ -213,76 +245,68 @@ def pay_info(order: Order, actual: str, address: str) -> dict[str, Any]:
     }
 
 
-@post("/api/v1/pay/info", include_in_schema=False, status_code=200)
+@post("/api/v1/pay/info", status_code=200, exception_handlers={AppError: refused_400})
 async def info(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any], db_session: Db, settings: Config
 ) -> Response[bytes]:
-    try:
-        data = await _body(request, settings, signed=False)
-        order = await trades.find_trade(db_session, EPUSDT, data.get("trade_id"))
-    except (TradeError, _Refused) as exc:
-        return envelope(request, 400, exc.message)
+    data = await _body(request, settings, signed=False)
+    order = await trades.find_trade(db_session, data.get("trade_id"), EPUSDT)
     actual, address = await trades.deposit_view(db_session, order)
     return envelope(request, 200, "success", pay_info(order, actual, address))
 
 
-@get("/pay/check-status/{trade_id:str}", include_in_schema=False)
+@get("/pay/check-status/{trade_id:str}")
 async def check_status(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    trade_id: FromPath[str],
+    request: Request[Any, Any, Any], db_session: Db, trade_id: FromPath[str]
 ) -> Response[bytes]:
-    try:
-        order = await trades.find_trade(db_session, EPUSDT, trade_id)
-    except TradeError as exc:
-        return envelope(request, CODES[exc.kind], exc.message)
+    order = await trades.find_trade(db_session, trade_id, EPUSDT)
     status = STATUS[OrderStatus(order.status)]
     return envelope(request, 200, "success", {"trade_id": trade_id, "status": status})
-
-
-async def _dialect_order(db_session: AsyncSession, trade_id: str) -> Order | None:
-    """The Epusdt or Epay order a trade id names, or None (unknown, or another integration's)."""
-    order_id = trades.parse_trade_id(trade_id)
-    order = await db_session.get(Order, order_id) if order_id else None
-    if order is None or order.integration not in (trades.EPUSDT, trades.EPAY):
-        return None
-    return order
 
 
 @get(
     ["/pay/checkout-counter/{trade_id:str}", "/pay/checkout/{trade_id:str}"],
     include_in_schema=False,
+    exception_handlers={AppError: plain_text_error},
 )
 async def checkout_counter(
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    trade_id: FromPath[str],
+    db_session: Db, settings: Config, trade_id: FromPath[str]
 ) -> Response[Any]:
     """The payment URL: a fresh signed link to the hosted page, each time it is opened. BEpusdt's
     code serves `/pay/checkout/…`, its docs `/pay/checkout-counter/…`: both lead to the page."""
-    order = await _dialect_order(db_session, trade_id)
-    if order is None:
-        return Response("order not found", status_code=404, media_type=MediaType.TEXT)
+    order = await trades.find_trade(db_session, trade_id, trades.EPUSDT, trades.EPAY)
     return Redirect(trades.signed_page(settings, order), status_code=302)
 
 
-@get("/pay/checkout-counter/{trade_id:str}/signature", include_in_schema=False)
+def _json_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+    status, text = answer(exc)
+    return Response({"error": text}, status_code=status)
+
+
+@get(
+    "/pay/checkout-counter/{trade_id:str}/signature",
+    include_in_schema=False,
+    exception_handlers={AppError: _json_error},
+)
 async def refresh_signature(
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    trade_id: FromPath[str],
+    db_session: Db, settings: Config, trade_id: FromPath[str]
 ) -> Response[Any]:
     """The hosted page's signature refresh for a dialect order (its `refresh_url`)."""
-    order = await _dialect_order(db_session, trade_id)
-    if order is None:
-        return Response({"error": "order not found"}, status_code=404)
+    order = await trades.find_trade(db_session, trade_id, trades.EPUSDT, trades.EPAY)
     signed_url, signature = trades.page_signature(settings, order)
     return Response(
         {"signed_url": signed_url, "signature": signature}, headers={"Cache-Control": "no-store"}
     )
 
 
-API_ROUTES = [create_transaction, cancel_transaction, info, check_status]
+def api_router() -> Router:
+    """Epusdt's API: every failure answers in its envelope; none of it is in our schema."""
+    return Router(
+        path="/",
+        route_handlers=[create_transaction, cancel_transaction, info, check_status],
+        exception_handlers={AppError: refused},
+        include_in_schema=False,
+    )
+
+
 COUNTER_ROUTES = [checkout_counter, refresh_signature]

@@ -19,18 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import after_commit, utcnow
 from app.dialects import md5sign
 from app.dialects.trades import EPAY, EPUSDT, dialect_fields, trade_id
-from app.errors import Conflict
-from app.ids import new_id
+from app.errors import DialectOrderUnpaid
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
 from app.payments.quotes import current_deposit
 from app.payments.service import display_amount
 from app.transfers.models import Transfer
 from app.webhooks.models import EventType, WebhookEvent
-from app.webhooks.signal import outbox_written
+from app.webhooks.outbox import enqueue
 
 FORMAT_EPUSDT = "epusdt"
 FORMAT_EPAY = "epay"
@@ -67,24 +65,21 @@ async def _write(session: AsyncSession, order: Order) -> WebhookEvent:
     payload = await (
         epusdt_payload(session, order) if order.integration == EPUSDT else epay_payload(order)
     )
-    event = WebhookEvent(
-        id=new_id(),
-        event_type=EventType.ORDER_STATUS_CHANGED,
+    row_format = FORMAT_EPUSDT if order.integration == EPUSDT else FORMAT_EPAY
+    return enqueue(
+        session,
+        EventType.ORDER_STATUS_CHANGED,
+        order.webhook_url,
+        payload,
+        row_format,
         order_id=order.id,
-        target_url=order.webhook_url,
-        payload=payload,
-        format=FORMAT_EPUSDT if order.integration == EPUSDT else FORMAT_EPAY,
-        next_attempt_at=utcnow(),
     )
-    session.add(event)
-    after_commit(session, outbox_written)
-    return event
 
 
 async def resend(session: AsyncSession, order: Order) -> WebhookEvent:
     """An operator's resend of a dialect order's callback: paid orders only, as first sent."""
     if order.status != OrderStatus.PAID:
-        raise Conflict("Epusdt and Epay orders are notified only once paid")
+        raise DialectOrderUnpaid
     return await _write(session, order)
 
 

@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar import MediaType, Request, Response, get, post
+from litestar.params import FromPath
 
-from app.config import Settings
-from app.db import utcnow
 from app.dialects import common
-from app.errors import BadRequest
-from app.http import read_limited_body
-from app.idempotency import respond_once
+from app.errors import SubscriptionRefused
+from app.http import Config, Db
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
-from app.sessions.models import ApiKey, CheckoutSession, SessionStatus
-from app.sessions.routes import parse_create, provide_api_key
-from app.sessions.validation import validate
+from app.sessions.models import CheckoutSession, SessionStatus
+from app.sessions.routes import Key, Paging, SessionApi, read_body, validated
+from app.sessions.schemas import CreateSessionRequest
 from app.webhooks import formats
 
 NAME = "opencheckout"
@@ -39,11 +34,6 @@ STATUS = {
     SessionStatus.CANCELED: "canceled",
 }
 ERROR_TYPES = {401: "authentication_error", 404: "not_found"}
-SUBSCRIPTION_REFUSED = (
-    "mode 'subscription' is not supported: stablecoin payments are pushed by the payer, so "
-    "nothing can be charged again without them; create a new payment session for each period "
-    "(e.g. from your billing job) and send the customer its url"
-)
 
 
 def envelope(status: int, message: str) -> dict[str, Any]:
@@ -105,97 +95,56 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-class OpenCheckoutController(Controller):
+class OpenCheckoutController(SessionApi):
     path = PATH
     tags = ["OpenCheckout dialect"]
-    dependencies = {"api_key": Provide(provide_api_key)}
     exception_handlers = common.error_handlers(envelope)
-    request_max_body_size = None  # read and bounded by the handler
 
     @post("/", status_code=200, summary="Create a checkout session (OpenCheckout)")
     async def create(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
+        self, request: Request[Any, Any, Any], db_session: Db, settings: Config, api_key: Key
     ) -> Response[Any]:
-        raw = await read_limited_body(request, settings.security.max_body_bytes)
-        body = parse_create(request, raw)
+        raw, data = await read_body(request, settings)
+        body = validated(CreateSessionRequest, data)
         if body.mode == "subscription":
-            raise BadRequest(SUBSCRIPTION_REFUSED)
-        refusal = await testmode.check_key_limits(db_session, settings, api_key)
-        if refusal is not None:
-            return Response(
-                envelope(429, refusal.message),
-                status_code=429,
-                media_type=MediaType.JSON,
-                headers={"Retry-After": str(refusal.retry_after)},
-            )
+            raise SubscriptionRefused
+        await testmode.check_key_limits(db_session, settings, api_key)
         base = service.public_base(settings, for_new_session=True)
-        validate(body, settings, utcnow())
-
-        async def produce() -> str:
-            checkout = await service.create_session(
-                db_session,
-                settings,
-                api_key,
-                body,
-                dialect=NAME,
-                webhook_url=settings.dialects.opencheckout.webhook_url,
-            )
-            return json.dumps(session_object(checkout, base))
-
-        result = await respond_once(
+        result = await service.create_session_once(
             db_session,
-            f"{NAME}:{api_key.mode}",
-            request.headers.get("idempotency-key"),
-            raw or b"",
-            produce,
+            settings,
+            api_key,
+            body,
+            lambda checkout: json.dumps(session_object(checkout, base)),
+            raw_body=raw,
+            idempotency_key=request.headers.get("idempotency-key"),
+            dialect=NAME,
+            webhook_url=settings.dialects.opencheckout.webhook_url,
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else None
         return _json(result.body, 200, headers)
 
     @get("/", summary="List checkout sessions, newest first (OpenCheckout)")
     async def list_sessions(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
-        starting_after: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        self, db_session: Db, settings: Config, api_key: Key, page: Paging
     ) -> Response[Any]:
-        listed = await service.list_sessions(
-            db_session, api_key, "", limit=limit, starting_after=starting_after
+        rows, more = await service.list_sessions(
+            db_session, api_key, limit=page.limit, starting_after=page.starting_after
         )
         base = service.public_base(settings)
-        rows = [await service.get_session(db_session, api_key, s.id) for s in listed.data]
-        return _json(
-            {
-                "object": "list",
-                "data": [session_object(cs, base) for cs in rows],
-                "has_more": listed.has_more,
-            }
-        )
+        data = [session_object(cs, base) for cs in rows]
+        return _json({"object": "list", "data": data, "has_more": more})
 
     @get("/{session_id:str}", summary="Retrieve a checkout session (OpenCheckout)")
     async def retrieve(
-        self,
-        session_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
+        self, session_id: FromPath[str], db_session: Db, settings: Config, api_key: Key
     ) -> Response[Any]:
         checkout = await service.get_session(db_session, api_key, session_id)
         return _json(session_object(checkout, service.public_base(settings)))
 
     @post("/{session_id:str}/expire", status_code=200, summary="Expire an open session")
     async def expire(
-        self,
-        session_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
+        self, session_id: FromPath[str], db_session: Db, settings: Config, api_key: Key
     ) -> Response[Any]:
         checkout = await service.expire_session(db_session, api_key, session_id)
         return _json(session_object(checkout, service.public_base(settings)))

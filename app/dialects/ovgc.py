@@ -13,20 +13,17 @@ import datetime as dt
 import json
 from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
+from litestar import MediaType, Request, Response, get, post
 from litestar.params import FromPath
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from app.config import Settings
 from app.db import utcnow
 from app.dialects import common
-from app.errors import BadRequest
+from app.http import Config, Db
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
-from app.sessions.models import ApiKey, CheckoutSession, SessionStatus
-from app.sessions.routes import provide_api_key
+from app.sessions.models import CheckoutSession, SessionStatus
+from app.sessions.routes import Key, SessionApi, read_body, validated
 from app.sessions.schemas import MAX_AMOUNT_CENTS, CreateSessionRequest
 from app.webhooks import formats
 
@@ -109,29 +106,19 @@ def event_body(
 common.register_webhooks(NAME, formats.OVGC, event_body)
 
 
-def parse(data: dict[str, Any]) -> CreateRequest:
-    try:
-        return CreateRequest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or "body"
-        if first["type"] == "missing":
-            raise BadRequest(f"missing required parameter: {param}") from None
-        if first["type"] == "extra_forbidden":
-            raise BadRequest(f"unknown parameter: {param}") from None
-        raise BadRequest(f"invalid {param}: {first['msg']}") from None
+def dotted(loc: tuple[int | str, ...]) -> str:
+    """Seed 001 names parameters as they are written in JSON: `metadata.plan`."""
+    return ".".join(str(part) for part in loc) or "body"
 
 
 def _json(data: dict[str, Any], status: int = 200) -> Response[Any]:
     return Response(json.dumps(data).encode(), status_code=status, media_type=MediaType.JSON)
 
 
-class OvgcController(Controller):
+class OvgcController(SessionApi):
     path = PATH
     tags = ["OVGC dialect"]
-    dependencies = {"api_key": Provide(provide_api_key)}
     exception_handlers = common.error_handlers(envelope)
-    request_max_body_size = None  # read and bounded by the handler
 
     # Explicit ids: Litestar derives both dialects' ids from paths that differ only by a hyphen.
     @post(
@@ -141,22 +128,11 @@ class OvgcController(Controller):
         operation_id="OvgcCheckoutSessionsCreate",
     )
     async def create(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
+        self, request: Request[Any, Any, Any], db_session: Db, settings: Config, api_key: Key
     ) -> Response[Any]:
-        _, data = await common.read_json(request, settings)
-        body = parse(data)
-        refusal = await testmode.check_key_limits(db_session, settings, api_key)
-        if refusal is not None:
-            return Response(
-                envelope(429, refusal.message),
-                status_code=429,
-                media_type=MediaType.JSON,
-                headers={"Retry-After": str(refusal.retry_after)},
-            )
+        _, data = await read_body(request, settings)
+        body = validated(CreateRequest, data, dotted)
+        await testmode.check_key_limits(db_session, settings, api_key)
         base = service.public_base(settings, for_new_session=True)
         expires_at = utcnow() + TTL
         request_ = CreateSessionRequest(
@@ -194,10 +170,7 @@ class OvgcController(Controller):
         operation_id="OvgcCheckoutSessionsRetrieve",
     )
     async def retrieve(
-        self,
-        session_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        api_key: NamedDependency[ApiKey],
+        self, session_id: FromPath[str], db_session: Db, api_key: Key
     ) -> Response[Any]:
         checkout = await service.get_session(db_session, api_key, session_id)
         return _json({"data": session_object(checkout)})

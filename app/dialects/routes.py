@@ -11,7 +11,7 @@ from app.dialects import epay, epusdt
 def dialect_routes(settings: Settings) -> list[ControllerRouterHandler]:
     routes: list[ControllerRouterHandler] = []
     if settings.epusdt.enabled:
-        routes += epusdt.API_ROUTES
+        routes.append(epusdt.api_router())
     if settings.epay.enabled:
         routes += epay.ROUTES
     if settings.epusdt.enabled or settings.epay.enabled:

@@ -3,7 +3,7 @@ its deposit reserved at once, because both protocols answer the create call with
 the exact coin amount. Matching, deposits and the lifecycle are the engine's; this module only
 maps a dialect's request onto `orders` + `payments.create_payment` and back.
 
-Errors are `TradeError(kind, message)`; each dialect renders the kind in its own envelope.
+Errors are the domain's (`app.errors`); each dialect codes and words them in its own table.
 """
 
 from __future__ import annotations
@@ -13,19 +13,31 @@ import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.answers import Answer, Table
 from app.chains import Blockchain, Coin
 from app.config import Settings
 from app.db import utcnow
-from app.errors import AppError, ServiceUnavailable
-from app.ids import new_id
+from app.errors import (
+    AmountNotPositive,
+    DuplicateOrder,
+    InvalidInput,
+    NoRate,
+    NoWallet,
+    NoWalletConfigured,
+    OrderNotFound,
+    RatesNotConfigured,
+    UnsupportedTradeType,
+    UrlNotHttp,
+    UrlTooLong,
+)
 from app.orders.models import Order, OrderStatus
+from app.orders.service import check_url
 from app.payments import service as payments
 from app.payments.quotes import current_deposit, fiat_price
 from app.payments.schemas import PaymentDetail
@@ -34,7 +46,14 @@ from app.rates.sources import Pair
 from app.security.signatures import sign_url
 from app.sessions.service import public_base
 from app.tokens import PaymentOption, find_option, payment_options
-from app.webhooks.ssrf import BlockedTarget, check_literal
+
+ANSWERS: Table = {
+    NoWallet: Answer(text="no wallet is configured for {pair}"),
+    AmountNotPositive: Answer(text="{param} must be a number greater than 0"),
+    UrlTooLong: Answer(text="{param} is too long"),
+    UrlNotHttp: Answer(text="{param} must be an absolute http(s) URL"),
+}
+"""How Epusdt and Epay both word an error unlike `app.answers` (each adds its own table)."""
 
 EPUSDT = "epusdt"
 EPAY = "epay"
@@ -56,23 +75,6 @@ TRADE_TYPES: dict[str, tuple[Blockchain, Coin]] = {
 """BEpusdt's trade_type names for the chains we watch (shared/epusdt.md §1.8)."""
 
 
-class Kind(StrEnum):
-    BAD_REQUEST = "bad_request"
-    DUPLICATE = "duplicate"
-    NO_WALLET = "no_wallet"
-    BAD_AMOUNT = "bad_amount"
-    NO_UNIQUE = "no_unique"
-    NO_RATE = "no_rate"
-    NOT_FOUND = "not_found"
-
-
-class TradeError(Exception):
-    def __init__(self, kind: Kind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
 def trade_type_name(blockchain: str, coin: str) -> str:
     for name, pair in TRADE_TYPES.items():
         if pair == (blockchain, coin):
@@ -85,15 +87,15 @@ def resolve_trade_type(settings: Settings, name: str | None) -> PaymentOption:
     if not name:
         options = payment_options(settings)
         if not options:
-            raise TradeError(Kind.NO_WALLET, "no wallet is configured")
+            raise NoWalletConfigured
         default = find_option(settings, Blockchain.TRON, Coin.USDT)
         return default or options[0]
     pair = TRADE_TYPES.get(name)
     if pair is None:
-        raise TradeError(Kind.BAD_REQUEST, f"unsupported trade_type: {name}")
+        raise UnsupportedTradeType(name)
     option = find_option(settings, *pair)
     if option is None:
-        raise TradeError(Kind.NO_WALLET, f"no wallet is configured for {name}")
+        raise NoWallet(name)
     return option
 
 
@@ -109,22 +111,6 @@ def parse_trade_id(value: Any) -> uuid.UUID | None:
         return uuid.UUID(hex=value)
     except ValueError:
         return None
-
-
-def check_url(name: str, value: str, settings: Settings, *, notify: bool) -> None:
-    if len(value) > settings.webhooks.max_url_length:
-        raise TradeError(Kind.BAD_REQUEST, f"{name} is too long")
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TradeError(Kind.BAD_REQUEST, f"{name} must be an absolute http(s) URL")
-    if notify:
-        try:
-            check_literal(value, allow_private=settings.webhooks.allow_private_targets)
-        except BlockedTarget as exc:
-            raise TradeError(Kind.BAD_REQUEST, f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,21 +166,16 @@ async def open_trade(
     """Create the order and reserve its deposit; the same order id again: the waiting trade with
     the same parameters or the paid one (BE); waiting with other parameters: a duplicate."""
     if not request.merchant_order_id or len(request.merchant_order_id) > MAX_ORDER_ID:
-        raise TradeError(Kind.BAD_REQUEST, f"order id must be 1 to {MAX_ORDER_ID} characters")
-    check_url("notify_url", request.notify_url, settings, notify=True)
-    if request.return_url:
-        check_url("return_url", request.return_url, settings, notify=False)
-    try:
-        amount, currency = fiat_price(request.amount, request.fiat, settings)
-    except AppError as exc:
-        kind = Kind.NO_RATE if exc.param == "currency" else Kind.BAD_AMOUNT
-        raise TradeError(kind, exc.message) from None
+        raise InvalidInput(f"order id must be 1 to {MAX_ORDER_ID} characters", param="order_id")
+    check_url("notify_url", request.notify_url, settings, webhook=True)
+    check_url("return_url", request.return_url or None, settings)
+    amount, currency = fiat_price(request.amount, request.fiat, settings)
     if rates is None:
-        raise TradeError(Kind.NO_RATE, "no exchange rate is configured ([rates])")
+        raise RatesNotConfigured
     try:
         rates.rate(Pair(request.option.coin, currency))
     except NoFreshRate as exc:
-        raise TradeError(Kind.NO_RATE, str(exc)) from None
+        raise NoRate(str(exc.pair)) from None
     previous = await session.scalar(
         sa.select(Order)
         .where(
@@ -209,24 +190,20 @@ async def open_trade(
             return Trade(previous, None)
         if previous.status == OrderStatus.PENDING:
             if dialect_fields(previous).get("fingerprint") != _fp(request):
-                raise TradeError(Kind.DUPLICATE, "order id already exists with other parameters")
+                raise DuplicateOrder
             return Trade(previous, await _reserve(session, settings, rates, previous, request))
     now = utcnow()
-    order = Order(
-        id=new_id(),
-        merchant_order_id=request.merchant_order_id,
-        amount_units=amount.units,
-        amount_scale=amount.scale,
+    order = Order.pending(
+        request.merchant_order_id,
+        amount,
+        now,
+        now + dt.timedelta(seconds=request.timeout),
         currency=currency,
-        status=OrderStatus.PENDING,
         integration=request.integration,
         webhook_url=request.notify_url,
         blockchain=request.option.blockchain,
         stablecoin=request.option.coin,
         metadata_={"dialect": {**request.extra, "fingerprint": _fp(request)}},
-        created_at=now,
-        updated_at=now,
-        expires_at=now + dt.timedelta(seconds=request.timeout),
     )
     order.success_url = return_target(settings, order, request.return_url)
     session.add(order)
@@ -255,21 +232,17 @@ async def _reserve(
     order: Order,
     request: TradeRequest,
 ) -> PaymentDetail:
-    try:
-        return await payments.create_payment(
-            session, settings, order.id, request.option.blockchain, request.option.coin, rates
-        )
-    except ServiceUnavailable as exc:
-        raise TradeError(Kind.NO_UNIQUE, exc.message) from None
-    except AppError as exc:
-        raise TradeError(Kind.BAD_AMOUNT, exc.message) from None
+    return await payments.create_payment(
+        session, settings, order.id, request.option.blockchain, request.option.coin, rates
+    )
 
 
-async def find_trade(session: AsyncSession, integration: str, value: Any) -> Order:
+async def find_trade(session: AsyncSession, value: Any, *integrations: str) -> Order:
+    """The order a trade id names, if one of `integrations` made it."""
     order_id = parse_trade_id(value)
     order = await session.get(Order, order_id) if order_id else None
-    if order is None or order.integration != integration:
-        raise TradeError(Kind.NOT_FOUND, "order not found")
+    if order is None or order.integration not in integrations:
+        raise OrderNotFound
     return order
 
 

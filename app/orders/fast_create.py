@@ -38,9 +38,9 @@ from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.db import unit_of_work, utcnow
-from app.errors import BadRequest, ServiceUnavailable
+from app.errors import DatabaseUnavailable
 from app.http import Services, json_parser, read_limited_body
-from app.idempotency import IDEMPOTENCY_TTL, StoredResponse
+from app.idempotency import IDEMPOTENCY_TTL, StoredResponse, check_idempotency_key
 from app.ids import new_id
 from app.orders import service
 from app.orders.models import OrderStatus
@@ -172,7 +172,7 @@ class GroupWriter:
         try:
             written = await self._execute(batch)
         except Exception as exc:  # noqa: BLE001 - isolate the offender, retry the rest
-            if len(batch) == 1 or isinstance(exc, ServiceUnavailable):
+            if len(batch) == 1 or isinstance(exc, DatabaseUnavailable):
                 for row in batch:
                     if not row.done.done():
                         row.done.set_exception(exc)
@@ -201,7 +201,7 @@ class GroupWriter:
                 return {record[0] for record in records}
             except _CONNECTION_LOST as exc:
                 if asyncio.get_running_loop().time() > deadline:
-                    raise ServiceUnavailable("database unavailable, retry later") from exc
+                    raise DatabaseUnavailable from exc
                 log.warning("orders.fast_create.reconnect: %s", exc)
                 await asyncio.sleep(0.1)
 
@@ -256,8 +256,8 @@ class OrderCreator:
         )
         assert raw is not None
         key = request.headers.get("idempotency-key")
-        if key is not None and not 1 <= len(key) <= 255:
-            raise BadRequest("Idempotency-Key must be 1 to 255 characters", param="Idempotency-Key")
+        if key is not None:
+            check_idempotency_key(key)
         if self.writer is None:
             return await self._through_session(body, raw, key)
         amount, ttl = service._validate(body, self.services.settings)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BaseUnits, UtcDateTime, utcnow
+from app.ids import new_id
 from app.money import Amount
 
 
@@ -92,6 +93,29 @@ class Order(Base):
     (`app.payments.exceptions`)."""
     payment_exceptions: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     """The order's payment flags, comma-separated in `PaymentException` order ('' when none)."""
+
+    @classmethod
+    def pending(
+        cls,
+        merchant_order_id: str,
+        amount: Amount,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+        **columns: Any,
+    ) -> Order:
+        """A new order, pending as every order starts; `columns` are what its integration sets
+        (webhook, URLs, chain, metadata)."""
+        return cls(
+            id=new_id(),
+            merchant_order_id=merchant_order_id,
+            amount_units=amount.units,
+            amount_scale=amount.scale,
+            status=OrderStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            expires_at=expires_at,
+            **columns,
+        )
 
     @property
     def amount(self) -> Amount:

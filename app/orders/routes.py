@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, post
-from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.http import Config, Db
 from app.orders import service
 from app.orders.fast_create import order_creator
 from app.orders.schemas import OrderResponse, OrderStatusRequest
@@ -46,10 +44,7 @@ class ServiceOrdersController(Controller):
         responses={200: ResponseSpec(OrderResponse, description="The order")},
     )
     async def order_status(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        self, request: Request[Any, Any, Any], db_session: Db, settings: Config
     ) -> OrderResponse:
         body, _ = await signed_request(request, settings, OrderStatusRequest)
         order = await service.get_order(db_session, body.order_id)

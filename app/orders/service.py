@@ -18,15 +18,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chains import ANY_COIN_DECIMALS, COIN_DECIMALS, Blockchain
 from app.config import Settings
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import (
+    InvalidInput,
+    OrderNotFound,
+    OrderNotPending,
+    UrlNotHttp,
+    UrlTooLong,
+    WebhookTargetBlocked,
+)
 from app.idempotency import StoredResponse, respond_once
-from app.ids import new_id
 from app.money import Amount
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
 from app.orders.schemas import CreateOrderRequest, OrderResponse
-from app.payments.quotes import fiat_price, payment_fields
+from app.payments.quotes import fiat_price, payment_fields, positive_amount
 from app.tokens import required_confirmations
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
 from app.webhooks.ssrf import BlockedTarget, check_literal
@@ -59,29 +65,32 @@ def order_message(order: Order) -> dict[str, Any]:
     return {"type": "status_update", "order": order_response(order).model_dump(mode="json")}
 
 
-def _check_http_url(name: str, value: str | None, max_length: int) -> None:
+def check_url(name: str, value: str | None, settings: Settings, *, webhook: bool = False) -> None:
+    """A URL a request gives us (none is fine): absolute http(s) within
+    `[webhooks].max_url_length`; a webhook's must also pass the SSRF rules (`app.webhooks.ssrf`)."""
     if value is None:
         return
-    if len(value) > max_length:
-        raise BadRequest(f"{name} is longer than {max_length} characters", param=name)
+    if len(value) > settings.webhooks.max_url_length:
+        raise UrlTooLong(name, settings.webhooks.max_url_length)
     try:
         parts = urlsplit(value)
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"{name} must be an absolute http:// or https:// URL", param=name)
+        raise UrlNotHttp(name)
+    if webhook:
+        try:
+            check_literal(value, allow_private=settings.webhooks.allow_private_targets)
+        except BlockedTarget as exc:
+            raise WebhookTargetBlocked(name, str(exc)) from None
 
 
 def _validated_amount(request: CreateOrderRequest) -> Amount:
-    if request.amount.startswith("-"):
-        raise BadRequest("amount must be greater than 0", param="amount")
-    amount = Amount.parse(request.amount)
-    if amount.units == 0:
-        raise BadRequest("amount must be greater than 0", param="amount")
+    amount = positive_amount(request.amount)
     decimals = COIN_DECIMALS[request.stablecoin] if request.stablecoin else ANY_COIN_DECIMALS
     if amount.significant_scale > decimals:
         coin = request.stablecoin or "every supported coin"
-        raise BadRequest(
+        raise InvalidInput(
             f"amount has more than {decimals} fractional digits, finer than {coin} can carry",
             param="amount",
         )
@@ -90,9 +99,9 @@ def _validated_amount(request: CreateOrderRequest) -> Amount:
 
 def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, int]:
     if not request.order_id:
-        raise BadRequest("order_id must not be empty", param="order_id")
+        raise InvalidInput("order_id must not be empty", param="order_id")
     if len(request.order_id) > MAX_MERCHANT_ORDER_ID:
-        raise BadRequest(
+        raise InvalidInput(
             f"order_id is longer than {MAX_MERCHANT_ORDER_ID} characters", param="order_id"
         )
     if request.currency is None:
@@ -100,26 +109,21 @@ def _validate(request: CreateOrderRequest, settings: Settings) -> tuple[Amount, 
     else:
         amount, request.currency = fiat_price(request.amount, request.currency, settings)
     if amount.to_decimal() > settings.orders.max_amount:
-        raise BadRequest(
+        raise InvalidInput(
             f"amount must be at most {settings.orders.max_amount:f} ([orders].max_amount)",
             param="amount",
         )
-    max_url = settings.webhooks.max_url_length
-    _check_http_url("webhook_url", request.webhook_url, max_url)
-    try:
-        check_literal(request.webhook_url, allow_private=settings.webhooks.allow_private_targets)
-    except BlockedTarget as exc:
-        raise BadRequest(f"webhook_url: {exc}", param="webhook_url") from None
-    _check_http_url("success_url", request.success_url, max_url)
-    _check_http_url("cancel_url", request.cancel_url, max_url)
+    check_url("webhook_url", request.webhook_url, settings, webhook=True)
+    check_url("success_url", request.success_url, settings)
+    check_url("cancel_url", request.cancel_url, settings)
     ttl = settings.orders.ttl_seconds if request.expires_in is None else request.expires_in
     if not 60 <= ttl <= settings.orders.max_ttl_seconds:
-        raise BadRequest(
+        raise InvalidInput(
             f"expires_in must be between 60 and {settings.orders.max_ttl_seconds} seconds",
             param="expires_in",
         )
     if request.metadata is not None and len(json.dumps(request.metadata)) > MAX_METADATA_BYTES:
-        raise BadRequest(f"metadata is larger than {MAX_METADATA_BYTES} bytes", param="metadata")
+        raise InvalidInput(f"metadata is larger than {MAX_METADATA_BYTES} bytes", param="metadata")
     return amount, ttl
 
 
@@ -128,13 +132,12 @@ async def create_order(
 ) -> Order:
     amount, ttl = _validate(request, settings)
     now = utcnow()
-    order = Order(
-        id=new_id(),
-        merchant_order_id=request.order_id,
-        amount_units=amount.units,
-        amount_scale=amount.scale,
+    order = Order.pending(
+        request.order_id,
+        amount,
+        now,
+        now + dt.timedelta(seconds=ttl),
         currency=request.currency,
-        status=OrderStatus.PENDING,
         webhook_url=request.webhook_url,
         success_url=request.success_url,
         cancel_url=request.cancel_url,
@@ -142,9 +145,6 @@ async def create_order(
         stablecoin=request.stablecoin,
         expecting_wallet_address=request.expecting_wallet_address,
         metadata_=request.metadata,
-        created_at=now,
-        updated_at=now,
-        expires_at=now + dt.timedelta(seconds=ttl),
     )
     session.add(order)
     await session.flush()
@@ -171,7 +171,7 @@ async def create_order_response(
 async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
     order = await session.get(Order, order_id)
     if order is None:
-        raise NotFound("order not found")
+        raise OrderNotFound
     return order
 
 
@@ -214,8 +214,8 @@ async def cancel_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
     if order is not None:
         return order
     if await session.get(Order, order_id) is None:
-        raise NotFound("order not found")
-    raise Conflict("order is not pending")
+        raise OrderNotFound
+    raise OrderNotPending
 
 
 async def order_view(session: AsyncSession, settings: Settings, order: Order) -> dict[str, Any]:

@@ -18,7 +18,14 @@ from sqlalchemy.orm import aliased
 
 from app.config import Settings
 from app.db import utcnow
-from app.errors import BadRequest, ServiceUnavailable
+from app.errors import (
+    AmountNotPositive,
+    CurrencyNoLongerPriced,
+    CurrencyNotConfigured,
+    InvalidCurrency,
+    InvalidFiatAmount,
+    NoRate,
+)
 from app.money import Amount, format_base_units
 from app.orders.models import Order
 from app.payments.models import Deposit, DepositStatus
@@ -92,12 +99,12 @@ def make_quote(
     currency = order.currency
     assert currency is not None
     if book is None or not book.supports(currency):
-        raise BadRequest(f"{currency} is not a configured currency")
+        raise CurrencyNoLongerPriced(currency)
     pair = Pair(coin, currency)
     try:
         rate = book.rate(pair)
     except NoFreshRate as exc:
-        raise ServiceUnavailable(str(exc)) from None
+        raise NoRate(str(exc.pair)) from None
     spread = book.config.spread_percent
     units = coin_base_units(
         order.amount,
@@ -159,27 +166,30 @@ def base_units_for(
     return quote.base_units, quote
 
 
+def positive_amount(text: str) -> Amount:
+    """A create request's `amount`, refused unless it is above zero."""
+    if text.startswith("-"):
+        raise AmountNotPositive
+    amount = Amount.parse(text)
+    if amount.units == 0:
+        raise AmountNotPositive
+    return amount
+
+
 def fiat_price(amount_text: str, currency: str, settings: Settings) -> tuple[Amount, str]:
     """A create request's fiat `amount` and normalized `currency`, or a 400 naming the field."""
     try:
         code = normalize_currency(currency)
     except CurrencyError as exc:
-        raise BadRequest(str(exc), param="currency") from None
+        raise InvalidCurrency(str(exc)) from None
     if settings.rates is None or code not in settings.rates.fiat_currencies:
         configured = ", ".join(settings.rates.fiat_currencies) if settings.rates else "none"
-        raise BadRequest(
-            f"currency {code} is not configured for pricing (configured: {configured})",
-            param="currency",
-        )
-    if amount_text.startswith("-"):
-        raise BadRequest("amount must be greater than 0", param="amount")
-    amount = Amount.parse(amount_text)
-    if amount.units == 0:
-        raise BadRequest("amount must be greater than 0", param="amount")
+        raise CurrencyNotConfigured(code, configured)
+    amount = positive_amount(amount_text)
     try:
         check_fiat_amount(amount, code)
     except CurrencyError as exc:
-        raise BadRequest(str(exc), param="amount") from None
+        raise InvalidFiatAmount(str(exc)) from None
     return amount, code
 
 

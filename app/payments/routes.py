@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
-from app.http import read_json_body, services_of
+from app.http import Config, Db, read_json_body, services_of
 from app.orders import service as orders
 from app.orders.schemas import OrderResponse
 from app.payments import service as payments
@@ -32,10 +29,7 @@ class UserApiController(Controller):
 
     @get("/chains", summary="Payment options", description=_SIGNED)
     async def chains(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        self, request: Request[Any, Any, Any], db_session: Db, settings: Config
     ) -> list[ChainCoinPair]:
         signed_url = request.headers.get("ocrch-signed-url")
         test = await testmode.signed_url_is_test(db_session, signed_url)
@@ -51,8 +45,8 @@ class UserApiController(Controller):
         self,
         request: Request[Any, Any, Any],
         order_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        db_session: Db,
+        settings: Config,
     ) -> PaymentDetail:
         oid = parse_order_id(order_id)
         body = await read_json_body(request, PaymentRequest, settings.security.max_body_bytes)
@@ -71,18 +65,13 @@ class UserApiController(Controller):
         summary="Cancel a pending order",
         description=_SIGNED,
     )
-    async def cancel(
-        self, order_id: FromPath[str], db_session: NamedDependency[AsyncSession]
-    ) -> OrderResponse:
+    async def cancel(self, order_id: FromPath[str], db_session: Db) -> OrderResponse:
         order = await orders.cancel_order(db_session, parse_order_id(order_id))
         return orders.order_response(order)
 
     @get("/orders/{order_id:str}/status", summary="Order status (polling)", description=_SIGNED)
     async def status(
-        self,
-        order_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        self, order_id: FromPath[str], db_session: Db, settings: Config
     ) -> OrderResponse:
         order = await orders.get_order(db_session, parse_order_id(order_id))
         return OrderResponse.model_validate(await orders.order_view(db_session, settings, order))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
 from litestar.channels import ChannelsPlugin
@@ -75,24 +75,28 @@ class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
                 if attempt:
                     log.warning("realtime.publish_failed error=%s: %s", type(exc).__name__, exc)
 
-    async def subscribe(self, channels: Iterable[str]) -> None:
-        names = list(channels)
+    async def _command(
+        self, what: str, command: Callable[[list[str]], Awaitable[None]], names: list[str]
+    ) -> bool:
+        """One (un)subscribe under the command lock; False (logged) when Redis is unreachable."""
         try:
             async with self._commands:
-                await super().subscribe(names)
+                await command(names)
         except self._errors as exc:
+            log.warning("realtime.%s_failed error=%s: %s", what, type(exc).__name__, exc)
+            return False
+        return True
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        names = list(channels)
+        if not await self._command("subscribe", super().subscribe, names):
             # Remember them: the reconnection subscribes them (and then resyncs the sockets).
-            log.warning("realtime.subscribe_failed error=%s: %s", type(exc).__name__, exc)
             self._pub_sub.channels.update({name.encode(): None for name in names})
             self._has_subscribed.set()
 
     async def unsubscribe(self, channels: Iterable[str]) -> None:
         names = list(channels)
-        try:
-            async with self._commands:
-                await super().unsubscribe(names)
-        except self._errors as exc:
-            log.warning("realtime.unsubscribe_failed error=%s: %s", type(exc).__name__, exc)
+        if not await self._command("unsubscribe", super().unsubscribe, names):
             for name in names:
                 self._pub_sub.channels.pop(name.encode(), None)
             if not self._pub_sub.channels:

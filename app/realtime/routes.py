@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
-from app.errors import AppError
+from app.errors import AppError, OrderNotFound
 from app.http import Services, services_of
 from app.orders.models import TERMINAL_STATUSES, Order
 from app.orders.service import order_view
@@ -34,6 +34,13 @@ log = logging.getLogger("app.realtime")
 async def _deny(socket: WebSocket[Any, Any, Any], status: int, text: str) -> None:
     """Refuse the upgrade with a plain HTTP response, as Ocrch does; a close where unsupported."""
     await deny_upgrade(socket.scope, socket.send, status, text)
+
+
+async def _close_with_error(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    """After the upgrade (api.md §3): an error frame, then a Close with the same code and reason."""
+    frame = {"type": "error", "code": code, "reason": reason}
+    await socket.send_text(json.dumps(frame, separators=(",", ":")))
+    await socket.close(code=code, reason=reason)
 
 
 async def _close_on_client_close(socket: WebSocket[Any, Any, Any], subscriber: Subscriber) -> None:
@@ -91,12 +98,10 @@ async def _serve(
                 view = await order_view(session, services.settings, order) if order else None
         except Exception:
             log.exception("realtime.snapshot_failed order_id=%s", oid)
-            await socket.send_text('{"type":"error","code":1011,"reason":"internal error"}')
-            await socket.close(code=1011, reason="internal error")
+            await _close_with_error(socket, 1011, "internal error")
             return
         if order is None:
-            await socket.send_text('{"type":"error","code":4004,"reason":"order not found"}')
-            await socket.close(code=4004, reason="order not found")
+            await _close_with_error(socket, 4004, OrderNotFound().message)
             return
         snapshot = {"type": "status_update", "order": view}
         await socket.send_text(json.dumps(snapshot, separators=(",", ":")))

@@ -26,7 +26,14 @@ from app import events
 from app.chains import Blockchain, Coin
 from app.config import Settings
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import (
+    RefundAlreadyClaimed,
+    RefundAlreadySent,
+    RefundChangedMeanwhile,
+    RefundClaimedMeanwhile,
+    RefundNotFound,
+    RefundTransferTaken,
+)
 from app.orders.models import Order
 from app.refunds.addresses import same_address
 from app.refunds.events import RefundSent
@@ -113,7 +120,7 @@ async def items_for_transfers(
 async def get_item(session: AsyncSession, item_id: int) -> RefundItem:
     item = await session.get(RefundItem, item_id, populate_existing=True)
     if item is None:
-        raise NotFound("refund item not found")
+        raise RefundNotFound
     return item
 
 
@@ -130,7 +137,7 @@ async def claim(session: AsyncSession, item: RefundItem, address: str) -> Refund
         execution_options={"synchronize_session": False},
     )
     if _rowcount(moved) != 1:
-        raise Conflict("this refund has already been claimed")
+        raise RefundAlreadyClaimed
     return await get_item(session, item.id)
 
 
@@ -297,9 +304,9 @@ async def mark_sent(
     against; the item must still have it (a claim made meanwhile would not match)."""
     item = await get_item(session, item_id)
     if item.status == RefundStatus.SENT:
-        raise Conflict(f"refund item {item_id} is already sent ({item.refund_tx_hash})")
+        raise RefundAlreadySent(item_id, item.refund_tx_hash or "")
     if item.claim_address != expected_claim:
-        raise Conflict(f"refund item {item_id} was claimed meanwhile: check it again")
+        raise RefundClaimedMeanwhile(item_id)
     if log_index is not None:
         taken = await session.scalar(
             sa.select(RefundItem.id).where(
@@ -309,7 +316,7 @@ async def mark_sent(
             )
         )
         if taken is not None:
-            raise Conflict(f"that transfer already paid refund item {taken}")
+            raise RefundTransferTaken(taken)
     moved = await _move_to_sent(
         session,
         item,
@@ -320,7 +327,7 @@ async def mark_sent(
         to_address=to_address,
     )
     if moved is None:
-        raise Conflict(f"refund item {item_id} changed meanwhile: check it again")
+        raise RefundChangedMeanwhile(item_id)
     await _announce(session, [moved])
     return moved
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chains import Blockchain, Coin
 from app.config import Settings
-from app.errors import Conflict
+from app.errors import RefundAlreadyClaimed
 from app.refunds import claims, pages, service
 from app.refunds.addresses import claim_address
 from app.refunds.models import RefundItem, RefundStatus
@@ -89,6 +89,6 @@ async def submit(
         return Page(200, pages.confirm(found, merchant, canonical))
     try:
         item = await service.claim(session, found, canonical)
-    except Conflict:
+    except RefundAlreadyClaimed:
         return _settled(await service.get_item(session, found.id), merchant, conflict=True)
     return Page(200, pages.claimed(item, merchant, just_now=True))

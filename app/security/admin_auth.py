@@ -18,7 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.config import Settings
-from app.errors import BadRequest, Unauthorized
+from app.errors import AdminSecretMissing, AdminSecretRejected, MalformedAdminHeader
 from app.http import Services, services_of
 from app.security import config_file
 from app.security.limits import Limit
@@ -106,9 +106,9 @@ async def authenticate_admin(scope: Any, services: Services, header: str | None)
     client's and everyone's `[security].admin_auth_attempts_per_window*` (429 past either)."""
     settings = services.settings
     if header is None:
-        raise Unauthorized("missing Ocrch-Admin-Authorization header")
+        raise AdminSecretMissing
     if not is_visible_ascii(header):
-        raise BadRequest("invalid authorization header")
+        raise MalformedAdminHeader
     phc = settings.admin.secret
     if not is_phc(phc):
         phc = hash_plaintext_in_config(settings).admin.secret
@@ -124,7 +124,7 @@ async def authenticate_admin(scope: Any, services: Services, header: str | None)
     async with _GATE.get(security.admin_auth_concurrency):
         verified = await anyio.to_thread.run_sync(verify_secret, phc, header)
     if not verified:
-        raise Unauthorized("invalid admin secret")
+        raise AdminSecretRejected
     if len(_VERIFIED) > 64:
         _VERIFIED.clear()
     _VERIFIED.add(key)

@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from app.errors import BadRequest, Forbidden, Unauthorized
+from app.errors import (
+    AppError,
+    MalformedSignatureHeader,
+    MalformedSignedUrlHeaders,
+    OriginNotAllowed,
+    SignatureExpired,
+    SignatureMismatch,
+    SignatureMissing,
+    SignatureNotBase64,
+    SignedUrlMissing,
+    UnreadableBody,
+)
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 _TS = re.compile(r"^[+-]?[0-9]+$")
@@ -99,6 +110,27 @@ class Freshness:
         return self.max_future is None or ts - now <= self.max_future
 
 
+def _visible_header(header: str | None, malformed: type[AppError]) -> str:
+    """Rows 1 and 2 of both tables: the `Ocrch-Signature` header is there, in visible ASCII."""
+    if header is None:
+        raise SignatureMissing
+    if not is_visible_ascii(header):
+        raise malformed
+    return header
+
+
+def _timestamp_and_mac(header: str, malformed: type[AppError]) -> tuple[int, bytes]:
+    """`{ts}.{base64}` → (ts, the raw HMAC): the format is checked before the encoding."""
+    try:
+        ts, sig = _split_header(header)
+    except _FormatError:
+        raise malformed from None
+    try:
+        return ts, decode_b64(sig)
+    except SignatureEncodingError:
+        raise SignatureNotBase64 from None
+
+
 def verify_body_signature(
     header: str | None,
     body: bytes | None,
@@ -112,32 +144,21 @@ def verify_body_signature(
 
     `body` is None when the request body exceeded the size limit.
     `parse_body` runs between the encoding check and the HMAC check, as in Ocrch, and raises
-    `BadRequest("invalid JSON body")` when the body is not the expected request type.
+    `InvalidJsonBody` when the body is not the expected request type.
     """
-    fmt = "invalid Ocrch-Signature header format"
-    if header is None:
-        raise Unauthorized("missing Ocrch-Signature header")
-    if not is_visible_ascii(header):
-        raise BadRequest(fmt)
+    header = _visible_header(header, MalformedSignatureHeader)
     try:
         if body is None:
             raise UnicodeDecodeError("utf-8", b"", 0, 1, "body too large")
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadRequest("failed to read request body") from None
-    try:
-        ts, sig = _split_header(header)
-    except _FormatError:
-        raise BadRequest(fmt) from None
-    try:
-        raw = decode_b64(sig)
-    except SignatureEncodingError:
-        raise BadRequest("invalid signature encoding") from None
+        raise UnreadableBody from None
+    ts, raw = _timestamp_and_mac(header, MalformedSignatureHeader)
     parsed = parse_body(text)
     expected = hmac_sha256(key, str(ts).encode() + b"." + body)
     now = int(time.time()) if now is None else now
     if not hmac.compare_digest(expected, raw) or not freshness.is_fresh(ts, now):
-        raise Unauthorized("signature verification failed")
+        raise SignatureMismatch
     return parsed
 
 
@@ -151,34 +172,23 @@ def verify_url_signature(
     now: int | None = None,
 ) -> str:
     """User API checks in Ocrch's order (api.md §1.3); returns the signed URL."""
-    fmt = "invalid header format"
-    if signature_header is None:
-        raise Unauthorized("missing Ocrch-Signature header")
-    if not is_visible_ascii(signature_header):
-        raise BadRequest(fmt)
-    try:
-        ts, sig = _split_header(signature_header)
-    except _FormatError:
-        raise BadRequest(fmt) from None
-    try:
-        raw = decode_b64(sig)
-    except SignatureEncodingError:
-        raise BadRequest("invalid signature encoding") from None
+    header = _visible_header(signature_header, MalformedSignedUrlHeaders)
+    ts, raw = _timestamp_and_mac(header, MalformedSignedUrlHeaders)
     if signed_url is None:
-        raise BadRequest("missing Ocrch-Signed-Url header")
+        raise SignedUrlMissing
     if not is_visible_ascii(signed_url):
-        raise BadRequest(fmt)
+        raise MalformedSignedUrlHeaders
     expected = hmac_sha256(key, f"{signed_url}.{ts}".encode())
     if not hmac.compare_digest(expected, raw):
-        raise Unauthorized("signature verification failed")
+        raise SignatureMismatch
     now = int(time.time()) if now is None else now
     if not freshness.is_fresh(ts, now):
-        raise Unauthorized("signature expired")
+        raise SignatureExpired
     origin = url_origin(signed_url)
     if origin is None:
-        raise BadRequest(fmt)
+        raise MalformedSignedUrlHeaders
     if origin not in allowed_origins:
-        raise Forbidden("origin not allowed")
+        raise OriginNotAllowed
     return signed_url
 
 

@@ -15,7 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.config import Settings
-from app.errors import BadRequest, Forbidden
+from app.errors import InvalidOrderId, SignedUrlForAnotherOrder
 from app.http import services_of
 from app.security.service_auth import freshness
 from app.security.signatures import url_origin, verify_url_signature
@@ -82,14 +82,14 @@ def _check_binding(url: str, path_order_id: str) -> None:
             return
     except ValueError:
         pass
-    raise Forbidden("signed url does not match order")
+    raise SignedUrlForAnotherOrder
 
 
 def parse_order_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise BadRequest("Invalid URL: order_id is not a UUID") from None
+        raise InvalidOrderId from None
 
 
 def user_signature_guard(

@@ -125,3 +125,20 @@ async def announce(
 ) -> None:
     """Record that the session moved (the webhooks domain writes its outbox row)."""
     await events.record(session, [CheckoutSessionChanged(checkout=checkout, event=event, at=now)])
+
+
+async def expire_orderless(
+    session: AsyncSession, session_id: str, now: dt.datetime
+) -> CheckoutSession | None:
+    """open → expired for a session without an order (a donation whose amount was never chosen),
+    announced; None when it is no longer open or has its order by now."""
+    moved = await move(
+        session,
+        session_id,
+        {"status": SessionStatus.EXPIRED},
+        SessionStatus.OPEN,
+        CheckoutSession.order_id.is_(None),
+    )
+    if moved is not None:
+        await announce(session, moved, SessionEvent.EXPIRED, now)
+    return moved

@@ -19,7 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.errors import BadRequest, NotFound, Unauthorized
+from app.errors import (
+    AmbiguousApiKey,
+    ApiKeyMissing,
+    ApiKeyNotFound,
+    ApiKeyRevoked,
+    InvalidInput,
+    MalformedAuthorization,
+    NotASecretKey,
+    UnknownApiKey,
+)
 from app.ids import new_id
 from app.sessions.models import ApiKey, KeyMode
 
@@ -49,7 +58,7 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     """A new key and its secret (the only time the secret exists outside the caller)."""
     if name is not None and len(name) > 100:
-        raise BadRequest("name is longer than 100 characters", param="name")
+        raise InvalidInput("name is longer than 100 characters", param="name")
     secret = new_secret(mode)
     key = ApiKey(
         id=new_id(),
@@ -83,9 +92,9 @@ async def revoke_api_key(session: AsyncSession, reference: str) -> ApiKey:
             condition = ApiKey.prefix == reference
     found = list(await session.scalars(sa.select(ApiKey).where(condition)))
     if not found:
-        raise NotFound(f"no API key matches {reference!r}")
+        raise ApiKeyNotFound(reference)
     if len(found) > 1:
-        raise BadRequest(f"{reference!r} matches {len(found)} keys: give the key id")
+        raise AmbiguousApiKey(reference, len(found))
     key = found[0]
     if key.revoked_at is None:
         key.revoked_at = utcnow()
@@ -96,18 +105,16 @@ async def revoke_api_key(session: AsyncSession, reference: str) -> ApiKey:
 async def authenticate(session: AsyncSession, authorization: str | None) -> ApiKey:
     """`Authorization: Bearer sk_…` → the key; 401 for anything else."""
     if not authorization:
-        raise Unauthorized(
-            "You did not provide an API key: send `Authorization: Bearer sk_live_…` (or sk_test_…)"
-        )
+        raise ApiKeyMissing
     scheme, _, secret = authorization.strip().partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret or len(authorization) > MAX_AUTHORIZATION:
-        raise Unauthorized("Invalid Authorization header: expected `Bearer sk_live_…`")
+        raise MalformedAuthorization
     if not secret.startswith(("sk_live_", "sk_test_")):
-        raise Unauthorized("Invalid API key provided: secret keys start with sk_live_ or sk_test_")
+        raise NotASecretKey
     key = await session.scalar(sa.select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
     if key is None or not secret.startswith(f"sk_{key.mode}_"):
-        raise Unauthorized(f"Invalid API key provided: {redacted(secret)}")
+        raise UnknownApiKey(redacted(secret))
     if key.revoked_at is not None:
-        raise Unauthorized(f"This API key was revoked: {redacted(secret)}")
+        raise ApiKeyRevoked(redacted(secret))
     return key

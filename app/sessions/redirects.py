@@ -13,7 +13,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from app.config import Settings
-from app.errors import BadRequest
+from app.errors import InvalidInput
 
 PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 MAX_URL = 2048
@@ -42,28 +42,30 @@ def host_allowed(host: str, allowed: list[str]) -> bool:
 def check_redirect_url(name: str, value: str, settings: Settings) -> None:
     """Raise a 400 naming `name` unless `value` is a safe place to send the shopper."""
     if len(value) > MAX_URL:
-        raise BadRequest(f"{name} is longer than {MAX_URL} characters", param=name)
+        raise InvalidInput(f"{name} is longer than {MAX_URL} characters", param=name)
     probe = value.replace(PLACEHOLDER, "cs_test_placeholder")
     if any(ch == "\\" or ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in probe):
-        raise BadRequest(f"{name} contains a backslash, a space or a control character", param=name)
+        raise InvalidInput(
+            f"{name} contains a backslash, a space or a control character", param=name
+        )
     try:
         parts = urlsplit(probe)
         host = (parts.hostname or "").lower().rstrip(".")
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise BadRequest(f"{name} is not a valid URL", param=name) from None
+        raise InvalidInput(f"{name} is not a valid URL", param=name) from None
     if parts.scheme not in ("https", "http") or not host:
-        raise BadRequest(f"{name} must be an absolute https:// URL", param=name)
+        raise InvalidInput(f"{name} must be an absolute https:// URL", param=name)
     if parts.username is not None or parts.password is not None:
-        raise BadRequest(f"{name} must not contain a user name or password", param=name)
+        raise InvalidInput(f"{name} must not contain a user name or password", param=name)
     if parts.scheme == "http" and not is_loopback(host):
-        raise BadRequest(
+        raise InvalidInput(
             f"{name} must use https:// (http:// only to a loopback host, for development)",
             param=name,
         )
     allowed = settings.checkout_sessions.redirect_allowed_hosts
     if allowed and not host_allowed(host, allowed):
-        raise BadRequest(
+        raise InvalidInput(
             f"{name} points at {host}, which is not in [checkout_sessions].redirect_allowed_hosts "
             f"(allowed: {', '.join(allowed)})",
             param=name,

@@ -3,7 +3,9 @@ session id is the shopper's credential). Handlers parse, authenticate and call o
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
@@ -11,61 +13,105 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.router import Router
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic import BaseModel, ValidationError
 
+from app.answers import Answer, Table
 from app.config import Settings
-from app.errors import AppError, BadRequest
-from app.http import error_response, read_limited_body
-from app.jsonbody import JsonBodyError, decode_json
+from app.errors import (
+    AppError,
+    BodyTooLarge,
+    InvalidParameter,
+    MalformedJson,
+    MissingParameter,
+    UnknownParameter,
+    WrongContentType,
+)
+from app.http import Config, Db, error_handler, read_json_object, require_json
 from app.security.headers import inline_style_csp, page_headers_middleware
 from app.sessions import keys, pages, service, shopper, testmode
-from app.sessions.models import ApiKey
+from app.sessions.models import ApiKey, CheckoutSession
 from app.sessions.schemas import CreateSessionRequest, SessionList, SessionOut, session_out
 
 _UNION_TAGS = {"str", "int", "bool", "float"}
 """Pydantic names the member of a union it tried (`metadata.a.str`): not part of the parameter."""
+M = TypeVar("M", bound=BaseModel)
+Key = NamedDependency[ApiKey]
+"""The request's API key (`Authorization: Bearer sk_…`, `provide_api_key`)."""
+PageSize = Annotated[int, QueryParameter(ge=1, le=100)]
+Cursor = Annotated[str | None, QueryParameter(max_length=64)]
+"""`starting_after`: the last id of the previous page."""
 _AUTH = "Authenticated with `Authorization: Bearer sk_live_…` (or `sk_test_…`)."
 
 
-async def provide_api_key(
-    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
-) -> ApiKey:
+ANSWERS: Table = {
+    WrongContentType: Answer(400, "send the body as JSON with Content-Type: application/json"),
+    BodyTooLarge: Answer(text="the request body is too large"),
+    MalformedJson: Answer(text="the request body is not valid JSON: {detail}"),
+}
+"""Where Checkout Sessions (and the dialects built on it) word an error unlike `app.answers`."""
+
+
+async def provide_api_key(request: Request[Any, Any, Any], db_session: Db) -> ApiKey:
     return await keys.authenticate(db_session, request.headers.get("authorization"))
 
 
-def _param(loc: tuple[int | str, ...]) -> str:
+def stripe_param(loc: tuple[int | str, ...]) -> str:
     """Pydantic's location as Stripe writes a parameter: `line_items[0][price_data][currency]`."""
     parts = [str(part) for part in loc if str(part) not in _UNION_TAGS] or ["body"]
     head, *rest = parts
     return head + "".join(f"[{part}]" for part in rest)
 
 
-def parse_create(request: Request[Any, Any, Any], raw: bytes | None) -> CreateSessionRequest:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise BadRequest("send the body as JSON with Content-Type: application/json")
-    if raw is None:
-        raise BadRequest("the request body is too large")
+async def read_body(
+    request: Request[Any, Any, Any], settings: Settings
+) -> tuple[bytes, dict[str, Any]]:
+    """The raw body (what an `Idempotency-Key` remembers) and its JSON object; shared by the
+    Checkout Sessions API and the dialects built on it."""
+    require_json(request)
+    return await read_json_object(request, settings.security.max_body_bytes, stripe_param)
+
+
+def validated(
+    model: type[M],
+    data: dict[str, Any],
+    name: Callable[[tuple[int | str, ...]], str] = stripe_param,
+) -> M:
+    """`data` as `model`, or the first problem named as the API names its parameters."""
     try:
-        data = decode_json(raw)
-    except JsonBodyError as exc:
-        if not exc.where:
-            raise BadRequest(f"the request body is not valid JSON: {exc.message}") from None
-        param = _param(exc.where)
-        raise BadRequest(f"invalid {param}: {exc.message}", param=param) from None
-    if not isinstance(data, dict):
-        raise BadRequest("the request body must be a JSON object")
-    try:
-        return CreateSessionRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        param = _param(first["loc"])
+        param = name(first["loc"])
         if first["type"] == "extra_forbidden":
-            raise BadRequest(f"unknown parameter: {param}", param=param) from None
+            raise UnknownParameter(param) from None
         if first["type"] == "missing":
-            raise BadRequest(f"missing required parameter: {param}", param=param) from None
-        raise BadRequest(f"invalid {param}: {first['msg']}", param=param) from None
+            raise MissingParameter(param) from None
+        raise InvalidParameter(param, first["msg"]) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int
+    starting_after: str | None
+
+
+def provide_page(limit: PageSize = 10, starting_after: Cursor = None) -> Page:
+    return Page(limit, starting_after)
+
+
+Paging = NamedDependency[Page]
+"""A list's `limit` (1 to 100) and `starting_after` query parameters."""
+
+
+class SessionApi(Controller):
+    """What every checkout-session API (ours, OpenCheckout's, OVGC's) shares: the API key, a
+    list's page, and bodies read and bounded by the handler."""
+
+    dependencies = {
+        "api_key": Provide(provide_api_key),
+        "page": Provide(provide_page, sync_to_thread=False),
+    }
+    request_max_body_size = None
 
 
 def _json(body: bytes, status: int, replayed: bool = False) -> Response[bytes]:
@@ -73,11 +119,10 @@ def _json(body: bytes, status: int, replayed: bool = False) -> Response[bytes]:
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-class CheckoutSessionsController(Controller):
+class CheckoutSessionsController(SessionApi):
     path = "/api/v1/checkout/sessions"
     tags = ["Checkout Sessions"]
-    dependencies = {"api_key": Provide(provide_api_key)}
-    request_max_body_size = None  # read and bounded by the handler
+    exception_handlers = {AppError: error_handler(ANSWERS)}
 
     @post(
         "/",
@@ -87,25 +132,22 @@ class CheckoutSessionsController(Controller):
         responses={201: ResponseSpec(SessionOut, description="The new session")},
     )
     async def create_session(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
+        self, request: Request[Any, Any, Any], db_session: Db, settings: Config, api_key: Key
     ) -> Response[Any]:
-        raw = await read_limited_body(request, settings.security.max_body_bytes)
-        body = parse_create(request, raw)
-        assert raw is not None
-        refusal = await testmode.check_key_limits(db_session, settings, api_key)
-        if refusal is not None:
-            retry = {"Retry-After": str(refusal.retry_after)}
-            return error_response(request, 429, refusal.message, headers=retry)
-        result = await service.create_session_response(
+        raw, data = await read_body(request, settings)
+        body = validated(CreateSessionRequest, data)
+        await testmode.check_key_limits(db_session, settings, api_key)
+        base = service.public_base(settings, for_new_session=True)
+
+        def render(checkout: CheckoutSession) -> str:
+            return session_out(checkout, service.session_link(base, checkout.id)).model_dump_json()
+
+        result = await service.create_session_once(
             db_session,
             settings,
             api_key,
             body,
-            base_url=service.public_base(settings, for_new_session=True),
+            render,
             raw_body=raw,
             idempotency_key=request.headers.get("idempotency-key"),
         )
@@ -113,28 +155,18 @@ class CheckoutSessionsController(Controller):
 
     @get("/", summary="List checkout sessions, newest first", description=_AUTH)
     async def list_sessions(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
-        starting_after: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        self, db_session: Db, settings: Config, api_key: Key, page: Paging
     ) -> SessionList:
-        return await service.list_sessions(
-            db_session,
-            api_key,
-            service.public_base(settings),
-            limit=limit,
-            starting_after=starting_after,
+        rows, more = await service.list_sessions(
+            db_session, api_key, limit=page.limit, starting_after=page.starting_after
         )
+        base = service.public_base(settings)
+        data = [session_out(cs, service.session_link(base, cs.id)) for cs in rows]
+        return SessionList(has_more=more, data=data)
 
     @get("/{session_id:str}", summary="Retrieve a checkout session", description=_AUTH)
     async def get_session(
-        self,
-        session_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
-        api_key: NamedDependency[ApiKey],
+        self, session_id: FromPath[str], db_session: Db, settings: Config, api_key: Key
     ) -> SessionOut:
         checkout = await service.get_session(db_session, api_key, session_id)
         base = service.public_base(settings)
@@ -147,10 +179,7 @@ class CheckoutSessionsController(Controller):
         description=_AUTH + " Its order stops accepting payment.",
     )
     async def expire_session(
-        self,
-        session_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        api_key: NamedDependency[ApiKey],
+        self, session_id: FromPath[str], db_session: Db, api_key: Key
     ) -> SessionOut:
         checkout = await service.expire_session(db_session, api_key, session_id)
         return session_out(checkout, None)
@@ -178,9 +207,7 @@ def _landing(landing: shopper.Landing, settings: Settings) -> Response[Any]:
 
 @get("/checkout/s/{session_id:str}", include_in_schema=False)
 async def follow_session(
-    session_id: FromPath[str],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    session_id: FromPath[str], db_session: Db, settings: Config
 ) -> Response[Any]:
     """A session's `url`: a freshly signed hosted-page link (303), or a donation's amount form."""
     base = service.public_base(settings)
@@ -189,10 +216,7 @@ async def follow_session(
 
 @post("/checkout/s/{session_id:str}", include_in_schema=False)
 async def choose_amount(
-    request: Request[Any, Any, Any],
-    session_id: FromPath[str],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any], session_id: FromPath[str], db_session: Db, settings: Config
 ) -> Response[Any]:
     form = await request.form()
     amount = str(form.get("amount", ""))[:32]
@@ -212,8 +236,8 @@ async def choose_amount(
 async def refresh_signature(
     session_id: FromPath[str],
     order_id: Annotated[str, QueryParameter(max_length=64)],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
+    db_session: Db,
+    settings: Config,
 ) -> Response[dict[str, str]]:
     """The hosted page's signature refresh for a session order (`refresh_url` of the page)."""
     base = service.public_base(settings)
@@ -228,7 +252,7 @@ async def refresh_signature(
 async def page_summary(
     session_id: FromPath[str],
     order_id: Annotated[str, QueryParameter(max_length=64)],
-    db_session: NamedDependency[AsyncSession],
+    db_session: Db,
 ) -> Response[dict[str, str]]:
     """The hosted page's line about the session: the product and the receipt email."""
     summary = await shopper.page_summary(db_session, session_id, order_id)

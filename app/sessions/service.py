@@ -13,15 +13,22 @@ import datetime as dt
 import re
 import secrets
 import string
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, parse_listen
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from app.errors import (
+    InvalidInput,
+    NoPublicUrl,
+    SessionChangedMeanwhile,
+    SessionNotFound,
+    SessionNotOpen,
+)
 from app.idempotency import StoredResponse, respond_once
-from app.ids import new_id
+from app.money import Amount
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
@@ -36,7 +43,7 @@ from app.sessions.models import (
     SessionStatus,
 )
 from app.sessions.redirects import fill
-from app.sessions.schemas import CreateSessionRequest, SessionList, session_out
+from app.sessions.schemas import CreateSessionRequest
 from app.sessions.validation import SUPPORTED_CURRENCY, validate
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -64,10 +71,7 @@ def public_base(settings: Settings, *, for_new_session: bool = False) -> str:
         return settings.server.public_url.rstrip("/")
     host, _ = parse_listen(settings.server.listen)
     if for_new_session and host in WILDCARD_HOSTS:
-        raise ServiceUnavailable(
-            f"checkout sessions need [server].public_url (the address shoppers reach): this "
-            f"server listens on {settings.server.listen}, which no browser can open"
-        )
+        raise NoPublicUrl(settings.server.listen)
     return url_origin(f"http://{settings.server.listen}") or f"http://{settings.server.listen}"
 
 
@@ -86,20 +90,16 @@ def order_for(
     """The session's order: usd in coin units (1:1, cents), any other currency as a fiat price in
     its minor units, quoted per coin when the shopper picks one (`app.payments.quotes`)."""
     fiat = checkout.currency != SUPPORTED_CURRENCY
-    return Order(
-        id=new_id(),
-        merchant_order_id=checkout.id,
-        amount_units=amount_cents,
-        amount_scale=minor_units(checkout.currency) if fiat else 2,
+    return Order.pending(
+        checkout.id,
+        Amount(amount_cents, minor_units(checkout.currency) if fiat else 2),
+        now,
+        expires_at,
         currency=checkout.currency.upper() if fiat else None,
-        status=OrderStatus.PENDING,
         integration=INTEGRATION,
         webhook_url=checkout.webhook_url or "",
         success_url=fill(checkout.success_url, checkout.id),
         cancel_url=fill(checkout.cancel_url, checkout.id),
-        created_at=now,
-        updated_at=now,
-        expires_at=expires_at,
     )
 
 
@@ -146,19 +146,22 @@ async def create_session(
     return checkout
 
 
-async def create_session_response(
+async def create_session_once(
     session: AsyncSession,
     settings: Settings,
     key: ApiKey,
     request: CreateSessionRequest,
+    render: Callable[[CheckoutSession], str],
     *,
-    base_url: str,
     raw_body: bytes,
     idempotency_key: str | None,
+    dialect: str | None = None,
+    webhook_url: str | None = None,
 ) -> StoredResponse:
-    """Create a session and its 201 body. With an `Idempotency-Key` (kept 24 h, scoped to the
-    key's mode as Stripe scopes it to the account, so rotating keys keeps it): the same key and
-    body answer the first response again, a different body is a 409.
+    """Create a session and the body `render` makes of it. With an `Idempotency-Key` (kept 24 h,
+    scoped to the API — ours or the dialect — and the key's mode, as Stripe scopes it to the
+    account, so rotating keys keeps it): the same key and body answer the first response again, a
+    different body is a 409.
 
     Invalid requests are refused before the key is recorded, so fixing the body and retrying with
     the same key works. The key row is inserted in a savepoint before the session: a concurrent
@@ -167,10 +170,13 @@ async def create_session_response(
     validate(request, settings, utcnow())
 
     async def produce() -> str:
-        checkout = await create_session(session, settings, key, request)
-        return session_out(checkout, session_link(base_url, checkout.id)).model_dump_json()
+        checkout = await create_session(
+            session, settings, key, request, dialect=dialect, webhook_url=webhook_url
+        )
+        return render(checkout)
 
-    return await respond_once(session, f"sessions:{key.mode}", idempotency_key, raw_body, produce)
+    scope = f"{dialect or 'sessions'}:{key.mode}"
+    return await respond_once(session, scope, idempotency_key, raw_body, produce)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,16 +191,17 @@ async def get_session(session: AsyncSession, key: ApiKey, session_id: str) -> Ch
         else None
     )
     if checkout is None or checkout.livemode != key.livemode:
-        raise NotFound(f"No such checkout session: {session_id!r}", param="id")
+        raise SessionNotFound(session_id)
     return checkout
 
 
 async def list_sessions(
-    session: AsyncSession, key: ApiKey, base_url: str, *, limit: int, starting_after: str | None
-) -> SessionList:
-    """Newest first; `starting_after` = the last id of the previous page."""
+    session: AsyncSession, key: ApiKey, *, limit: int, starting_after: str | None
+) -> tuple[list[CheckoutSession], bool]:
+    """A page of the key's sessions, newest first, and whether more follow; `starting_after` =
+    the last id of the previous page."""
     if not 1 <= limit <= 100:
-        raise BadRequest("limit must be between 1 and 100", param="limit")
+        raise InvalidInput("limit must be between 1 and 100", param="limit")
     query = sa.select(CheckoutSession).where(CheckoutSession.livemode == key.livemode)
     if starting_after is not None:
         cursor = await get_session(session, key, starting_after)
@@ -214,30 +221,17 @@ async def list_sessions(
             )
         )
     )
-    return SessionList(
-        has_more=len(rows) > limit,
-        data=[session_out(cs, session_link(base_url, cs.id)) for cs in rows[:limit]],
-    )
+    return rows[:limit], len(rows) > limit
 
 
 async def expire_session(session: AsyncSession, key: ApiKey, session_id: str) -> CheckoutSession:
     """open → expired at once; the order (if any) expires with it and stops accepting payment."""
     checkout = await get_session(session, key, session_id)
     if not checkout.is_open:
-        raise BadRequest(
-            f"only an open session can be expired; this one is {checkout.status}", param="id"
-        )
+        raise SessionNotOpen(checkout.status)
     now = utcnow()
     if checkout.order_id is None:
-        moved = await events.move(
-            session,
-            checkout.id,
-            {"status": SessionStatus.EXPIRED},
-            SessionStatus.OPEN,
-            CheckoutSession.order_id.is_(None),
-        )
-        if moved is not None:
-            await events.announce(session, moved, events.SessionEvent.EXPIRED, now)
+        await events.expire_orderless(session, checkout.id, now)
     else:
         # A payment sent from now on is late: it is linked to the order, reported, never taken
         # for an on-time payment (the lifecycle pays an expired order only up to its expires_at).
@@ -249,7 +243,7 @@ async def expire_session(session: AsyncSession, key: ApiKey, session_id: str) ->
         )
     checkout = await get_session(session, key, session_id)
     if checkout.status != SessionStatus.EXPIRED:
-        raise Conflict(f"the session became {checkout.status} meanwhile", param="id")
+        raise SessionChangedMeanwhile(checkout.status)
     return checkout
 
 
@@ -271,15 +265,7 @@ async def expire_due_sessions(session: AsyncSession, *, limit: int = 500) -> int
     )
     expired = 0
     for session_id in due:
-        moved = await events.move(
-            session,
-            session_id,
-            {"status": SessionStatus.EXPIRED},
-            SessionStatus.OPEN,
-            CheckoutSession.order_id.is_(None),
-        )
-        if moved is not None:
-            await events.announce(session, moved, events.SessionEvent.EXPIRED, now)
+        if await events.expire_orderless(session, session_id, now) is not None:
             expired += 1
     return expired
 

@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import (
+    DonationExpired,
+    InvalidInput,
+    NotAnOpenDonation,
+    SessionNotFound,
+    SessionOrderNotFound,
+)
 from app.money import Amount
 from app.security.signatures import sign_url
 from app.sessions import events
@@ -80,17 +86,7 @@ async def open_session(
 
 async def _expire_now(session: AsyncSession, checkout: CheckoutSession) -> CheckoutSession:
     """A due donation session the sweeper has not reached yet."""
-    moved = await events.move(
-        session,
-        checkout.id,
-        {"status": SessionStatus.EXPIRED},
-        SessionStatus.OPEN,
-        CheckoutSession.order_id.is_(None),
-    )
-    if moved is not None:
-        await events.announce(session, moved, events.SessionEvent.EXPIRED, utcnow())
-        return moved
-    return checkout
+    return await events.expire_orderless(session, checkout.id, utcnow()) or checkout
 
 
 async def page_signature(
@@ -99,7 +95,7 @@ async def page_signature(
     """The page's signature refresh for a session order (its `refresh_url` is this session's)."""
     checkout = await find_session(session, session_id)
     if checkout is None or checkout.order_id is None or str(checkout.order_id) != order_id:
-        raise NotFound("no such checkout session order")
+        raise SessionOrderNotFound
     return sign_page(settings, base_url, checkout)
 
 
@@ -109,9 +105,9 @@ def parse_dollars(text: str) -> int:
     try:
         amount = Amount.parse(cleaned)
     except ValueError:
-        raise BadRequest("enter an amount such as 10 or 12.50", param="amount") from None
+        raise InvalidInput("enter an amount such as 10 or 12.50", param="amount") from None
     if amount.significant_scale > 2:
-        raise BadRequest("enter at most two decimals (cents)", param="amount")
+        raise InvalidInput("enter at most two decimals (cents)", param="amount")
     return amount.to_base_units(2)
 
 
@@ -121,15 +117,15 @@ async def choose_donation_amount(
     """The shopper's amount creates the donation's order (once: a second submit finds it)."""
     checkout = await find_session(session, checkout_id)
     if checkout is None:
-        raise NotFound("no such checkout session")
+        raise SessionNotFound(checkout_id)
     if checkout.order_id is not None:
         return checkout
     if checkout.mode != SessionMode.DONATION or not checkout.is_open:
-        raise Conflict(f"this checkout is {checkout.status}")
+        raise NotAnOpenDonation(checkout.status)
     cents = parse_dollars(amount_text)
     low, high = checkout.amount_min or DEFAULT_DONATION_MIN, checkout.amount_max or MAX_AMOUNT_CENTS
     if not low <= cents <= high:
-        raise BadRequest(
+        raise InvalidInput(
             f"choose an amount between {cents_text(low)} and {cents_text(high)} USD",
             param="amount",
         )
@@ -150,7 +146,7 @@ async def choose_donation_amount(
         again = await find_session(session, checkout_id)
         if again is not None and again.order_id is not None:
             return again
-        raise Conflict("this checkout has expired")
+        raise DonationExpired
     checkout = await session.get(CheckoutSession, checkout.id, populate_existing=True)
     assert checkout is not None
     order = order_for(checkout, cents, now, checkout.expires_at)
@@ -166,7 +162,7 @@ async def page_summary(session: AsyncSession, session_id: str, order_id: str) ->
     receipt goes (OVGC requires `email`). Only to the holder of the session id, for its order."""
     checkout = await find_session(session, session_id)
     if checkout is None or checkout.order_id is None or str(checkout.order_id) != order_id:
-        raise NotFound("no such checkout session order")
+        raise SessionOrderNotFound
     summary: dict[str, str] = {}
     if checkout.customer_email:
         summary["customer_email"] = checkout.customer_email

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import utcnow
+from app.errors import TooManyOpenSessions, TooManySessionsPerMinute
 from app.sessions.models import ApiKey, CheckoutSession, SessionStatus
 
 WINDOW = dt.timedelta(seconds=60)
@@ -52,21 +52,12 @@ async def signed_url_is_test(session: AsyncSession, signed_url: str | None) -> b
     return order_id is not None and await is_test_order(session, order_id)
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    message: str
-    retry_after: int
-    """Seconds until the limit lets a new session in."""
-
-
 def _seconds_until(moment: dt.datetime, now: dt.datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
-async def check_key_limits(
-    session: AsyncSession, settings: Settings, key: ApiKey
-) -> Refusal | None:
-    """Why `key` may not create a session now, or None."""
+async def check_key_limits(session: AsyncSession, settings: Settings, key: ApiKey) -> None:
+    """Refuse (429 with `Retry-After`) when `key` may not create a session now."""
     limits = settings.checkout_sessions
     now = utcnow()
     per_minute = limits.max_sessions_per_minute_per_key
@@ -80,11 +71,7 @@ async def check_key_limits(
             )
         ).one()
         if count >= per_minute and oldest is not None:
-            return Refusal(
-                f"this API key created {count} checkout sessions in the last minute; the limit is "
-                f"{per_minute} ([checkout_sessions].max_sessions_per_minute_per_key)",
-                _seconds_until(oldest + WINDOW, now),
-            )
+            raise TooManySessionsPerMinute(count, per_minute, _seconds_until(oldest + WINDOW, now))
     max_open = limits.max_open_sessions_per_key
     if max_open:
         count, soonest = (
@@ -97,10 +84,4 @@ async def check_key_limits(
             )
         ).one()
         if count >= max_open and soonest is not None:
-            return Refusal(
-                f"this API key has {count} open checkout sessions; the limit is {max_open} "
-                "([checkout_sessions].max_open_sessions_per_key): expire unused ones "
-                "(POST /api/v1/checkout/sessions/{id}/expire) or wait",
-                _seconds_until(soonest, now),
-            )
-    return None
+            raise TooManyOpenSessions(count, max_open, _seconds_until(soonest, now))

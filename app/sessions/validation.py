@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from app.config import Settings
-from app.errors import BadRequest
+from app.errors import InvalidInput
 from app.money import Amount
 from app.sessions.models import SessionMode
 from app.sessions.redirects import check_redirect_url
@@ -46,13 +46,13 @@ def _currency(value: str, param: str, settings: Settings | None = None) -> str:
     if code.upper() in priced:
         return code
     if not priced:
-        raise BadRequest(
+        raise InvalidInput(
             f"currency {value!r} is not supported: sessions are paid 1:1 in USD stablecoins "
             "(USDT, USDC, DAI), so only usd is accepted",
             param=param,
         )
     accepted = ", ".join(sorted({SUPPORTED_CURRENCY, *(c.lower() for c in priced)}))
-    raise BadRequest(
+    raise InvalidInput(
         f"currency {value!r} is not supported: sessions are paid 1:1 in USD stablecoins "
         f"(USDT, USDC, DAI) or in a currency configured under [rates]; accepted: {accepted}",
         param=param,
@@ -63,7 +63,7 @@ def _line_items(
     request: CreateSessionRequest, settings: Settings | None = None
 ) -> tuple[list[dict[str, object]], int | None, str]:
     if request.line_items is not None and request.amount is not None:
-        raise BadRequest("send either line_items or amount, not both", param="amount")
+        raise InvalidInput("send either line_items or amount, not both", param="amount")
     if request.line_items is None:
         if request.amount is None:
             currency = _currency(request.currency or SUPPORTED_CURRENCY, "currency", settings)
@@ -84,14 +84,14 @@ def _line_items(
     if request.currency is not None:
         chosen = _currency(request.currency, "currency", settings)
     if not request.line_items:
-        raise BadRequest("line_items must not be empty", param="line_items")
+        raise InvalidInput("line_items must not be empty", param="line_items")
     items: list[dict[str, object]] = []
     total = 0
     for index, line in enumerate(request.line_items):
         param = f"line_items[{index}][price_data][currency]"
         line_currency = _currency(line.price_data.currency, param, settings)
         if chosen is not None and line_currency != chosen:
-            raise BadRequest("every line item must be priced in the same currency", param=param)
+            raise InvalidInput("every line item must be priced in the same currency", param=param)
         chosen = line_currency
         line_total = line.price_data.unit_amount * line.quantity
         total += line_total
@@ -110,7 +110,7 @@ def _expiry(request: CreateSessionRequest, settings: Settings, now: dt.datetime)
         return now + dt.timedelta(seconds=config.default_ttl_seconds)
     seconds = request.expires_at - int(now.timestamp())
     if not 60 <= seconds <= config.max_ttl_seconds:
-        raise BadRequest(
+        raise InvalidInput(
             f"expires_at must be between 60 seconds and {config.max_ttl_seconds} seconds from now",
             param="expires_at",
         )
@@ -120,7 +120,7 @@ def _expiry(request: CreateSessionRequest, settings: Settings, now: dt.datetime)
 def validate(request: CreateSessionRequest, settings: Settings, now: dt.datetime) -> Validated:
     """Everything a create request must satisfy, checked before anything is written."""
     if request.mode not in (SessionMode.PAYMENT, SessionMode.DONATION):
-        raise BadRequest(
+        raise InvalidInput(
             f"mode {request.mode!r} is not supported: use payment or donation "
             "(stablecoin payments here are one-time)",
             param="mode",
@@ -130,26 +130,26 @@ def validate(request: CreateSessionRequest, settings: Settings, now: dt.datetime
     amount_min = amount_max = None
     if mode is SessionMode.PAYMENT:
         if total is None:
-            raise BadRequest("a payment session needs line_items or amount", param="line_items")
+            raise InvalidInput("a payment session needs line_items or amount", param="line_items")
         if total <= 0:
-            raise BadRequest("the session's total must be greater than 0", param="line_items")
+            raise InvalidInput("the session's total must be greater than 0", param="line_items")
         if total > MAX_AMOUNT_CENTS:
-            raise BadRequest(
+            raise InvalidInput(
                 f"the session's total is above {cents_text(MAX_AMOUNT_CENTS)} usd",
                 param="line_items",
             )
         for name in ("amount_min", "amount_max"):
             if getattr(request, name) is not None:
-                raise BadRequest(f"{name} is only for donation sessions", param=name)
+                raise InvalidInput(f"{name} is only for donation sessions", param=name)
     else:
         if len(items) > 1:
-            raise BadRequest("a donation session takes at most one line item", param="line_items")
+            raise InvalidInput("a donation session takes at most one line item", param="line_items")
         amount_min = request.amount_min or DEFAULT_DONATION_MIN
         amount_max = request.amount_max or MAX_AMOUNT_CENTS
         if amount_min > amount_max:
-            raise BadRequest("amount_min is above amount_max", param="amount_min")
+            raise InvalidInput("amount_min is above amount_max", param="amount_min")
         if total is not None and total > 0 and not amount_min <= total <= amount_max:
-            raise BadRequest(
+            raise InvalidInput(
                 "the suggested amount is outside amount_min..amount_max", param="amount"
             )
         total = None  # the shopper chooses; the suggestion stays in line_items
@@ -158,7 +158,7 @@ def validate(request: CreateSessionRequest, settings: Settings, now: dt.datetime
         check_redirect_url("cancel_url", request.cancel_url, settings)
     email = request.customer_email or request.email
     if email is not None and ("@" not in email.strip("@") or any(c.isspace() for c in email)):
-        raise BadRequest("customer_email is not an email address", param="customer_email")
+        raise InvalidInput("customer_email is not an email address", param="customer_email")
     metadata = (
         {key: str(value) for key, value in request.metadata.items()}
         if request.metadata is not None

@@ -16,8 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chains import CHAINS, Blockchain
-from app.db import after_commit, utcnow
-from app.errors import Conflict, NotFound
+from app.db import utcnow
+from app.errors import (
+    NoSessionWebhookUrl,
+    OrderNotFound,
+    SessionOrderNotFound,
+    SessionStillOpen,
+    TransferNotFound,
+)
 from app.ids import new_id
 from app.orders.events import OrderStatusChanged
 from app.orders.models import SERVICE_API, Order
@@ -35,7 +41,7 @@ from app.transfers.events import TransferUnmatched
 from app.transfers.models import Transfer
 from app.webhooks import formats
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
-from app.webhooks.signal import outbox_written
+from app.webhooks.outbox import enqueue
 
 SESSION_FORMATS = (formats.CHECKOUT_SESSION, formats.OPENCHECKOUT, formats.OVGC)
 """Formats of a session's own events: ours and the API dialects' (`app.dialects`)."""
@@ -84,18 +90,15 @@ async def on_checkout_session_changed(
 def _order_status_event(
     session: AsyncSession, order: Order, fiat: dict[str, object] | None = None
 ) -> WebhookEvent:
-    event = WebhookEvent(
-        id=new_id(),
-        event_type=EventType.ORDER_STATUS_CHANGED,
+    payload = order_status_payload(order, fiat)
+    return enqueue(
+        session,
+        EventType.ORDER_STATUS_CHANGED,
+        order.webhook_url,
+        payload,
+        formats.OCRCH,
         order_id=order.id,
-        target_url=order.webhook_url,
-        payload=order_status_payload(order, fiat),
-        format=formats.OCRCH,
-        next_attempt_at=utcnow(),
     )
-    session.add(event)
-    after_commit(session, outbox_written)
-    return event
 
 
 def write_session_event(
@@ -104,25 +107,24 @@ def write_session_event(
     if not checkout.webhook_url or checkout.dialect:
         return None  # a dialect's session is reported by its dialect (app.dialects.webhooks)
     event_id = new_id()
-    row = WebhookEvent(
-        id=event_id,
-        event_type=event.value,
+    payload = {
+        "id": f"evt_{event_id.hex}",
+        "object": "event",
+        "type": event.value,
+        "created": int(now.timestamp()),
+        "livemode": checkout.livemode,
+        "data": {"object": session_out(checkout, None).model_dump(mode="json")},
+    }
+    return enqueue(
+        session,
+        event.value,
+        checkout.webhook_url,
+        payload,
+        formats.CHECKOUT_SESSION,
         order_id=checkout.order_id,
-        target_url=checkout.webhook_url,
-        payload={
-            "id": f"evt_{event_id.hex}",
-            "object": "event",
-            "type": event.value,
-            "created": int(now.timestamp()),
-            "livemode": checkout.livemode,
-            "data": {"object": session_out(checkout, None).model_dump(mode="json")},
-        },
-        format=formats.CHECKOUT_SESSION,
-        next_attempt_at=now,
+        event_id=event_id,
+        at=now,
     )
-    session.add(row)
-    after_commit(session, outbox_written)
-    return row
 
 
 def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
@@ -137,26 +139,23 @@ def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
 def enqueue_unknown_transfer(
     session: AsyncSession, transfer: Transfer, target_url: str
 ) -> WebhookEvent:
-    event = WebhookEvent(
-        id=new_id(),
-        event_type=EventType.UNKNOWN_TRANSFER_RECEIVED,
-        transfer_id=transfer.id,
+    payload = unknown_transfer_payload(transfer)
+    return enqueue(
+        session,
+        EventType.UNKNOWN_TRANSFER_RECEIVED,
+        target_url,
+        payload,
+        formats.OCRCH,
         order_id=transfer.order_id,
-        target_url=target_url,
-        payload=unknown_transfer_payload(transfer),
-        format=formats.OCRCH,
-        next_attempt_at=utcnow(),
+        transfer_id=transfer.id,
     )
-    session.add(event)
-    after_commit(session, outbox_written)
-    return event
 
 
 async def resend_order_status(session: AsyncSession, order_id: uuid.UUID) -> WebhookEvent:
     """A new `order_status_changed` event with the order's current status (even `pending`)."""
     order = await session.get(Order, order_id)
     if order is None:
-        raise NotFound("resource not found")
+        raise OrderNotFound
     if order.integration == SESSION_INTEGRATION:
         return await _resend_session_event(session, order)
     from app.dialects import notify, trades  # the dialects import this domain's models
@@ -171,9 +170,9 @@ async def _resend_session_event(session: AsyncSession, order: Order) -> WebhookE
     same `evt_` id, so a receiver that already handled it can tell)."""
     checkout = await session_of_order(session, order.id)
     if checkout is None:
-        raise NotFound("resource not found")
+        raise SessionOrderNotFound
     if checkout.is_open:
-        raise Conflict("the order's checkout session is still open: no session event to resend")
+        raise SessionStillOpen
     latest = await session.scalar(
         sa.select(WebhookEvent)
         .where(
@@ -188,20 +187,10 @@ async def _resend_session_event(session: AsyncSession, order: Order) -> WebhookE
             session, checkout, TERMINAL_EVENT[SessionStatus(checkout.status)], utcnow()
         )
         if written is None:
-            raise Conflict("no [checkout_sessions].webhook_url was set for this session")
+            raise NoSessionWebhookUrl
         return written
-    copy = WebhookEvent(
-        id=new_id(),
-        event_type=latest.event_type,
-        order_id=order.id,
-        target_url=latest.target_url,
-        payload=latest.payload,
-        format=latest.format,
-        next_attempt_at=utcnow(),
-    )
-    session.add(copy)
-    after_commit(session, outbox_written)
-    return copy
+    row = (latest.event_type, latest.target_url, latest.payload, latest.format)
+    return enqueue(session, *row, order_id=order.id)
 
 
 async def resend_unknown_transfer(
@@ -210,7 +199,7 @@ async def resend_unknown_transfer(
     """Report a transfer again; nothing is sent when no unknown-transfer URL is configured."""
     transfer = await session.get(Transfer, transfer_id)
     if transfer is None:
-        raise NotFound("resource not found")
+        raise TransferNotFound
     return enqueue_unknown_transfer(session, transfer, target_url) if target_url else None
 
 

@@ -24,7 +24,7 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect
 from litestar.router import Router
 
-from app.errors import BadRequest
+from app.errors import InvalidInput
 from app.http import services_of
 from app.money import format_base_units
 from app.payments.models import Deposit, DepositStatus
@@ -91,7 +91,7 @@ async def demo_buy(request: Request[Any, Any, Any], state: State) -> Redirect:
     form = await request.form()
     item = CATALOG.get(str(form.get("item", "")))
     if item is None:
-        raise BadRequest("unknown item")
+        raise InvalidInput("unknown item")
     shop = demo_of(state)
     secret = services_of(state).settings.merchant.secret
     body = json.dumps(
@@ -217,14 +217,14 @@ async def demo_tron_payments(state: State) -> list[dict[str, Any]]:
 async def demo_tron_pay(request: Request[Any, Any, Any], state: State) -> dict[str, str]:
     shop = demo_of(state)
     if shop.tron is None:
-        raise BadRequest("the TRON simulator is not running")
+        raise InvalidInput("the TRON simulator is not running")
     deposit_id = int((await request.json()).get("deposit_id", 0))
     async with services_of(state).sessionmaker() as session:
         deposit = await session.get(Deposit, deposit_id)
     if deposit is not None and deposit.blockchain in ("solana", "bsc"):
         return {"txid": await pay_from_test_wallet(shop, deposit)}
     if deposit is None or deposit.blockchain != "tron":
-        raise BadRequest("unknown TRON payment")
+        raise InvalidInput("unknown TRON payment")
     txid = shop.tron.transfer(
         shop.tron_token, shop.tron_payer, deposit.wallet_address, deposit.amount
     )
@@ -236,7 +236,7 @@ async def pay_from_test_wallet(shop: DemoShop, deposit: Deposit) -> str:
     with a BEP-20 transfer on the BSC stand-in chain."""
     if deposit.blockchain == "solana":
         if shop.solana is None:
-            raise BadRequest("the Solana simulator is not running")
+            raise InvalidInput("the Solana simulator is not running")
         mint = shop.solana_mints[deposit.token]
         references = (deposit.reference,) if deposit.reference else ()
         signature: str = shop.solana.transfer(
@@ -244,7 +244,7 @@ async def pay_from_test_wallet(shop: DemoShop, deposit: Deposit) -> str:
         )
         return signature
     if not shop.bsc_rpc_url:
-        raise BadRequest("the BSC chain is not running")
+        raise InvalidInput("the BSC chain is not running")
     from web3 import AsyncHTTPProvider, AsyncWeb3
 
     from devkit.chain.anvil import transfer_tokens

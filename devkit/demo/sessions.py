@@ -18,7 +18,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 from litestar.response import Redirect
 
-from app.errors import BadRequest
+from app.errors import InvalidInput
 from app.http import services_of
 from app.money import Amount
 from app.sessions.signing import TOLERANCE_SECONDS, webhook_key
@@ -88,10 +88,10 @@ async def demo_buy_session(request: Request[Any, Any, Any], state: State) -> Red
     form = await request.form()
     item = CATALOG.get(str(form.get("item", "")))
     if item is None:
-        raise BadRequest("unknown item")
+        raise InvalidInput("unknown item")
     dialect = str(form.get("dialect", "stablecheckout"))
     if dialect not in DIALECTS:
-        raise BadRequest("unknown dialect")
+        raise InvalidInput("unknown dialect")
     cents = Amount.parse(item.price).to_base_units(2)
     if dialect == "ovgc":
         return await _start_ovgc(state, cents, item.name, item.key)
@@ -130,7 +130,7 @@ async def demo_session_return(
 ) -> Redirect:
     """The success_url: never trust the redirect alone, retrieve the session (in its dialect)."""
     if dialect not in DIALECTS:
-        raise BadRequest("unknown dialect")
+        raise InvalidInput("unknown dialect")
     session = await _api(state, "GET", f"{DIALECTS[dialect]}/{quote(session_id)}")
     if dialect == "ovgc":
         session = session["data"]

@@ -11,7 +11,7 @@ from app.admin.service import attach_transfer, totals
 from app.chains import Blockchain, Coin
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, unit_of_work, utcnow
-from app.errors import Conflict
+from app.errors import OrderAlreadyPaid
 from app.models import Order, Transfer
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
@@ -64,7 +64,7 @@ async def test_attach_after_the_watcher_paid_the_order_leaves_the_transfer_unmat
             async with unit_of_work(db) as watcher:  # the exact payment confirms a moment later
                 new = await ingest(watcher, rules, [_seen(2, exact)], 102)
                 assert await confirm(watcher, rules, [t.id for t in new]) == 1
-            with pytest.raises(Conflict, match="order is already paid"):
+            with pytest.raises(OrderAlreadyPaid, match="order is already paid"):
                 await attach_transfer(
                     operator, settings, short_id, order_id, actor="op", reason="accept"
                 )

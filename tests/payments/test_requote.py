@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from app.chains import Blockchain, Coin
 from app.config import Settings, load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work, utcnow
-from app.errors import ServiceUnavailable
+from app.errors import NoRate
 from app.models import Deposit
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
@@ -104,7 +104,7 @@ async def test_unpriced_pair_answers_503(fiat_settings: Settings) -> None:
                 order_id="gbp-1", amount="5", currency="GBP", webhook_url="https://shop.example/h"
             ),
         )
-        with pytest.raises(ServiceUnavailable, match="no fresh rate for USDT/GBP"):
+        with pytest.raises(NoRate, match="no fresh rate for USDT/GBP"):
             await create_payment(
                 session,
                 fiat_settings,

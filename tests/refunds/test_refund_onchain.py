@@ -18,7 +18,11 @@ from web3 import AsyncWeb3
 from app.admin import queue
 from app.chains import Blockchain, Coin
 from app.db import unit_of_work
-from app.errors import Conflict
+from app.errors import (
+    RefundNotInTransaction,
+    RefundTransfersTaken,
+    TransactionUnknown,
+)
 from app.models import RefundItem, WebhookEvent
 from app.refunds import service as refunds
 from app.refunds.addresses import claim_address
@@ -165,17 +169,17 @@ async def test_operator_refund_is_checked_against_the_receipt(
         wrong_amount = await transfer_tokens(w3, token, SHOPPER, 700_001, sender=WALLET)
         not_ours = await transfer_tokens(w3, token, SHOPPER, 700_000, sender=PAYER)
         for tx in (wrong_amount, not_ours):
-            with pytest.raises(Conflict, match=r"moves no 0\.700000 USDT"):
+            with pytest.raises(RefundNotInTransaction, match=r"moves no 0\.700000 USDT"):
                 await queue.mark_refunded(
                     h.services, unclaimed.item_id, tx, actor="test", reason=None
                 )
-        with pytest.raises(Conflict, match="knows no mined transaction"):
+        with pytest.raises(TransactionUnknown, match="knows no mined transaction"):
             await queue.mark_refunded(
                 h.services, unclaimed.item_id, "0x" + "77" * 32, actor="test", reason=None
             )
         # The claimed item must be paid to its claimed address, not anywhere.
         elsewhere = await transfer_tokens(w3, token, STRANGER, 900_000, sender=WALLET)
-        with pytest.raises(Conflict, match="to " + SHOPPER):
+        with pytest.raises(RefundNotInTransaction, match="to " + SHOPPER):
             await queue.mark_refunded(h.services, claimed, elsewhere, actor="test", reason=None)
 
         paid = await transfer_tokens(w3, token, STRANGER, 700_000, sender=WALLET)
@@ -185,7 +189,7 @@ async def test_operator_refund_is_checked_against_the_receipt(
         assert (done.status, done.sent_evidence, done.refund_tx_hash) == ("sent", "receipt", paid)
         assert done.claim_address == STRANGER, "where it went is kept"
         other = await seed_refund(h.db, wallet=WALLET, sender=PAYER, amount=700_000)
-        with pytest.raises(Conflict, match="already paid other refund items"):
+        with pytest.raises(RefundTransfersTaken, match="already paid other refund items"):
             await queue.mark_refunded(h.services, other.item_id, paid, actor="t", reason=None)
         assert (await item(h, claimed)).status == "claimed"
         assert (await item(h, other.item_id)).status == "open"

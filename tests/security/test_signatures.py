@@ -144,9 +144,9 @@ def test_padded_signature_accepted_and_canonical_bits_enforced() -> None:
 
 def test_parse_error_comes_before_hmac() -> None:
     def reject(_: str) -> str:
-        from app.errors import BadRequest
+        from app.errors import InvalidJsonBody
 
-        raise BadRequest("invalid JSON body")
+        raise InvalidJsonBody
 
     with pytest.raises(AppError) as info:
         verify_body_signature("1.AAAA", b"{}", K1, OCRCH, parse_body=reject, now=1)

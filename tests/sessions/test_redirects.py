@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.config import Settings, load_settings
-from app.errors import BadRequest
+from app.errors import InvalidInput
 from app.sessions.redirects import check_redirect_url
 from tests.conftest import settings_dict
 
@@ -40,7 +40,7 @@ def test_a_fresh_config_accepts_any_https_url(url: str) -> None:
     ],
 )
 def test_a_fresh_config_still_refuses_unsafe_urls(url: str, says: str) -> None:
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(InvalidInput) as info:
         check_redirect_url("success_url", url, _settings())
     assert says in info.value.message
 
@@ -48,7 +48,7 @@ def test_a_fresh_config_still_refuses_unsafe_urls(url: str, says: str) -> None:
 def test_a_configured_list_narrows_it() -> None:
     settings = _settings(redirect_allowed_hosts=["yourstore.com"])
     check_redirect_url("cancel_url", "https://yourstore.com/cart", settings)
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(InvalidInput) as info:
         check_redirect_url("cancel_url", "https://another-shop.example/", settings)
     assert "not in [checkout_sessions].redirect_allowed_hosts (allowed: yourstore.com)" in (
         info.value.message

@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from app.config import Settings, load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.dialects.md5sign import epay_sign, epusdt_sign
-from app.errors import Conflict
+from app.errors import DialectOrderUnpaid
 from app.main import create_app
 from app.orders import service as orders
 from app.orders.models import Order, OrderStatus
@@ -154,7 +154,7 @@ async def test_callbacks_only_for_paid_orders(
         async with unit_of_work(sessions) as session:
             again = await webhooks.resend_order_status(session, uuid.UUID(hex=paid))
             assert (again.format, again.payload) == ("epusdt", rows[0].payload)
-            with pytest.raises(Conflict):
+            with pytest.raises(DialectOrderUnpaid):
                 await webhooks.resend_order_status(session, uuid.UUID(hex=expired))
     finally:
         await engine.dispose()
