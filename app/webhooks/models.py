@@ -16,6 +16,7 @@ from app.db import Base, UtcDateTime, utcnow
 class EventType(StrEnum):
     ORDER_STATUS_CHANGED = "order_status_changed"
     UNKNOWN_TRANSFER_RECEIVED = "unknown_transfer_received"
+    PAYMENT_EXCEPTION = "payment_exception"
 
 
 class DeliveryStatus(StrEnum):

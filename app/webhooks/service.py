@@ -19,8 +19,10 @@ from app.chains import CHAINS, Blockchain
 from app.db import after_commit, utcnow
 from app.errors import Conflict, NotFound
 from app.ids import new_id
+from app.money import format_base_units
 from app.orders.events import OrderStatusChanged
 from app.orders.models import SERVICE_API, Order
+from app.orders.receipts import order_receipt
 from app.payments.quotes import webhook_fiat_fields
 from app.sessions.events import (
     TERMINAL_EVENT,
@@ -31,7 +33,7 @@ from app.sessions.events import (
 from app.sessions.models import INTEGRATION as SESSION_INTEGRATION
 from app.sessions.models import CheckoutSession, SessionStatus
 from app.sessions.schemas import session_out
-from app.transfers.events import TransferUnmatched
+from app.transfers.events import PaymentExceptionRecorded, TransferUnmatched
 from app.transfers.models import Transfer
 from app.webhooks import formats
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
@@ -43,7 +45,11 @@ SESSION_FORMATS = (formats.CHECKOUT_SESSION, formats.OPENCHECKOUT, formats.OVGC)
 
 def order_status_payload(order: Order, fiat: dict[str, object] | None = None) -> dict[str, object]:
     """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`;
-    a fiat order adds its `currency` and locked `quote` (`app.payments.quotes`)."""
+    then the additive ones: a fiat order's `currency` and locked `quote` (`app.payments.quotes`),
+    and, for an order whose payment was not exact (`payment_exceptions` not empty), what it
+    received (`amount_received`, `amount_due`, `payment_exceptions`). An exact payment of a coin
+    order keeps Ocrch's bytes."""
+    receipt = order_receipt(order) if order.payment_exceptions else {}
     return {
         "event_type": EventType.ORDER_STATUS_CHANGED.value,
         "order_id": str(order.id),
@@ -51,7 +57,47 @@ def order_status_payload(order: Order, fiat: dict[str, object] | None = None) ->
         "status": order.status,
         "amount": str(order.amount),
         **(fiat or {}),
+        **receipt,
     }
+
+
+def payment_exception_payload(event: PaymentExceptionRecorded) -> dict[str, object]:
+    """`payment_exception` (docs/payments.md), without the per-attempt `timestamp`; `amount` is
+    the transfer's, in coin units."""
+    transfer = event.transfer
+    return {
+        "event_type": EventType.PAYMENT_EXCEPTION.value,
+        "order_id": str(event.order.id),
+        "merchant_order_id": event.order.merchant_order_id,
+        "kind": event.kind,
+        "amount": format_base_units(transfer.amount, event.decimals),
+        "blockchain": transfer.blockchain,
+        "stablecoin": transfer.token,
+        "tx_hash": transfer.tx_hash,
+    }
+
+
+async def on_payment_exception(
+    session: AsyncSession, flagged: Sequence[PaymentExceptionRecorded]
+) -> None:
+    """`payment_exception` to the order's `webhook_url`, signed like its `order_status_changed`,
+    for the orders the Service API made (a checkout session shows the same facts on its object)."""
+    for event in flagged:
+        if event.order.integration != SERVICE_API:
+            continue
+        session.add(
+            WebhookEvent(
+                id=new_id(),
+                event_type=EventType.PAYMENT_EXCEPTION,
+                order_id=event.order.id,
+                transfer_id=event.transfer.id,
+                target_url=event.order.webhook_url,
+                payload=payment_exception_payload(event),
+                format=formats.OCRCH,
+                next_attempt_at=utcnow(),
+            )
+        )
+        after_commit(session, outbox_written)
 
 
 async def on_order_status_changed(
