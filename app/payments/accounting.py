@@ -61,11 +61,15 @@ def tolerance(order: Order, deposit: Deposit, margin: Margin) -> int:
 
 
 def remainder_in_coin(order: Order, deposit: Deposit, due: int) -> int:
-    """What a remainder deposit asks for `due` (order units): rounded up to the coin's display
-    precision for a fiat order (like every quote), exact for a coin order."""
-    units = coin_for(order, deposit, due, round_up=True)
+    """What a remainder deposit asks for `due` (order units): exact for a coin order; for a fiat
+    order, the nearest base unit (credits were rounded down, so `due` may exceed the truth by a
+    few 10^-18; a shortfall under one base unit is none) rounded up to the coin's display
+    precision, like every quote."""
     if order.currency is None or deposit.quote_rate is None:
-        return max(units, 1)
+        return max(coin_for(order, deposit, due, round_up=True), 1)
+    numerator = due * price_in_coin(order, deposit)
+    denominator = max(amount_at_received_scale(order.amount), 1)
+    units = (2 * numerator + denominator) // (2 * denominator)
     places = min(COIN_DISPLAY_DECIMALS.get(deposit.token, deposit.decimals), deposit.decimals)
     step = 10 ** (deposit.decimals - places)
     return int(max(-(-units // step) * step, step))
