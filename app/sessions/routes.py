@@ -18,6 +18,7 @@ from app.config import Settings
 from app.errors import AppError, BadRequest
 from app.http import error_response, read_limited_body
 from app.jsonbody import JsonBodyError, decode_json
+from app.orders.models import Order
 from app.security.headers import inline_style_csp, page_headers_middleware
 from app.sessions import keys, pages, service, shopper, testmode
 from app.sessions.models import ApiKey
@@ -138,7 +139,8 @@ class CheckoutSessionsController(Controller):
     ) -> SessionOut:
         checkout = await service.get_session(db_session, api_key, session_id)
         base = service.public_base(settings)
-        return session_out(checkout, service.session_link(base, checkout.id))
+        order = await db_session.get(Order, checkout.order_id) if checkout.order_id else None
+        return session_out(checkout, service.session_link(base, checkout.id), order)
 
     @post(
         "/{session_id:str}/expire",

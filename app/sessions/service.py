@@ -168,7 +168,8 @@ async def create_session_response(
 
     async def produce() -> str:
         checkout = await create_session(session, settings, key, request)
-        return session_out(checkout, session_link(base_url, checkout.id)).model_dump_json()
+        order = await session.get(Order, checkout.order_id) if checkout.order_id else None
+        return session_out(checkout, session_link(base_url, checkout.id), order).model_dump_json()
 
     return await respond_once(session, f"sessions:{key.mode}", idempotency_key, raw_body, produce)
 
@@ -214,9 +215,23 @@ async def list_sessions(
             )
         )
     )
+    page = rows[:limit]
+    order_ids = [cs.order_id for cs in page if cs.order_id is not None]
+    orders = (
+        {o.id: o for o in await session.scalars(sa.select(Order).where(Order.id.in_(order_ids)))}
+        if order_ids
+        else {}
+    )
     return SessionList(
         has_more=len(rows) > limit,
-        data=[session_out(cs, session_link(base_url, cs.id)) for cs in rows[:limit]],
+        data=[
+            session_out(
+                cs,
+                session_link(base_url, cs.id),
+                orders.get(cs.order_id) if cs.order_id else None,
+            )
+            for cs in page
+        ],
     )
 
 

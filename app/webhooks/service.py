@@ -124,7 +124,7 @@ async def on_checkout_session_changed(
 ) -> None:
     """The session's event (body fixed now; the sender signs each attempt afresh)."""
     for change in changes:
-        write_session_event(session, change.checkout, change.event, change.at)
+        write_session_event(session, change.checkout, change.event, change.at, change.order)
 
 
 def _order_status_event(
@@ -145,7 +145,11 @@ def _order_status_event(
 
 
 def write_session_event(
-    session: AsyncSession, checkout: CheckoutSession, event: SessionEvent, now: dt.datetime
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    event: SessionEvent,
+    now: dt.datetime,
+    order: Order | None = None,
 ) -> WebhookEvent | None:
     if not checkout.webhook_url or checkout.dialect:
         return None  # a dialect's session is reported by its dialect (app.dialects.webhooks)
@@ -161,7 +165,7 @@ def write_session_event(
             "type": event.value,
             "created": int(now.timestamp()),
             "livemode": checkout.livemode,
-            "data": {"object": session_out(checkout, None).model_dump(mode="json")},
+            "data": {"object": session_out(checkout, None, order).model_dump(mode="json")},
         },
         format=formats.CHECKOUT_SESSION,
         next_attempt_at=now,
