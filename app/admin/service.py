@@ -31,11 +31,14 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound
 from app.money import Amount, format_base_units
-from app.orders import lifecycle
+from app.orders import lifecycle, receipts
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
+from app.payments import accounting
 from app.payments.models import Deposit
 from app.payments.quotes import add_fiat, quote_view, quoted_deposits
+from app.refunds import service as refunds
+from app.refunds.models import RefundItem, RefundStatus
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
@@ -330,12 +333,16 @@ async def attach_transfer(
         raise NotFound("resource not found")
     if order.status == OrderStatus.PAID:
         raise Conflict("order is already paid")
+    listed = await refunds.items_for_transfers(session, [transfer_id])
+    if any(item.status != RefundStatus.OPEN for item in listed):
+        raise Conflict("transfer is being refunded (its refund was claimed or sent)")
     why = reason or f"transfer {transfer_id} attached by an operator"
     changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
     if changed is None:
         # Paid a moment ago by someone else (the watcher): crediting this transfer too would
         # count the order's money twice. The transfer stays unmatched for another decision.
         raise Conflict("order is already paid")
+    await _credit_attached(session, changed, transfer, listed)
     transfer.status, transfer.order_id, transfer.updated_at = (
         TransferStatus.MATCHED,
         order_id,
@@ -350,6 +357,34 @@ async def attach_transfer(
         {"order_id": str(order_id), "amount": str(transfer.amount), "tx_hash": transfer.tx_hash},
     )
     return await get_admin_order(session, order_id)
+
+
+async def _credit_attached(
+    session: AsyncSession, order: Order, transfer: Transfer, items: list[RefundItem]
+) -> None:
+    """The attached transfer is the order's money now: what was listed for its refund comes off
+    the list, and it counts in the order's `amount_received` (once: a late or repeat payment of
+    this order is counted already), converted through the order's deposit on its chain and coin
+    (at the coin's face value when there is none)."""
+    await refunds.withdraw(session, [item.id for item in items])
+    if transfer.order_id == order.id or not items:
+        return
+    deposit = await session.scalar(
+        sa.select(Deposit)
+        .where(
+            Deposit.order_id == order.id,
+            Deposit.blockchain == transfer.blockchain,
+            Deposit.token == transfer.token,
+        )
+        .order_by(Deposit.id.desc())
+        .limit(1)
+    )
+    if deposit is None:
+        deposit = Deposit(token=transfer.token, decimals=items[0].decimals)
+    received = order.amount_received + accounting.credit(order, deposit, transfer.amount)
+    await receipts.record(
+        session, [receipts.Receipt(order.id, received, order.payment_exceptions or "")]
+    )
 
 
 async def checkout_link(
