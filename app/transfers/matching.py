@@ -15,7 +15,9 @@ for the transfers that matched nothing exactly).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -130,15 +132,15 @@ async def _exact(
 
 
 def _bounds(rules: MatchRules, transfer: Transfer) -> tuple[int, int]:
-    """Deposit amounts that could hold `transfer` within the band (a superset: the exact test
-    is `in_band`)."""
+    """The deposit amounts within the band of `transfer`, exactly: |t - d| <= d * p / 100 holds
+    for ceil(t*100/(100+p)) <= d <= floor(t*100/(100-p)); an absolute band is t -/+ it."""
     band = rules.payments.match_band
     amount = transfer.amount
     if band.percent:
         numerator, denominator = band.value.as_integer_ratio()
-        low = amount * 100 * denominator // (100 * denominator + numerator)
-        high = -(-amount * 100 * denominator // (100 * denominator - numerator))
-        return max(low, 0), high
+        low = -(-amount * 100 * denominator // (100 * denominator + numerator))
+        high = amount * 100 * denominator // (100 * denominator - numerator)
+        return low, high
     spread = band.allowance(0, rules.decimals.get(transfer.token, 18))
     return max(amount - spread, 0), amount + spread
 
@@ -161,56 +163,92 @@ def _amount_between(dialect: str, low: int, high: int) -> Any:
     )
 
 
+def _candidates(rules: MatchRules, dialect: str, transfer: Transfer) -> list[Any]:
+    """Where a reserved deposit could hold `transfer`: its chain, token and wallet, within the
+    band, begun no later than the transfer (block times are whole seconds)."""
+    return [
+        Deposit.blockchain == rules.blockchain,
+        Deposit.status.in_(RESERVED_STATUSES),
+        Deposit.token == transfer.token,
+        Deposit.wallet_address == transfer.to_address,
+        _amount_between(dialect, *_bounds(rules, transfer)),
+        Deposit.started_at < transfer.block_time + rules.clock_skew + dt.timedelta(seconds=1),
+    ]
+
+
+async def _one_each(
+    session: AsyncSession, queries: list[tuple[int, list[Any]]]
+) -> dict[int, uuid.UUID]:
+    """For each (key, conditions): the order of one deposit meeting them, if any. One statement:
+    a UNION ALL of `LIMIT 1` lookups, so a band holding thousands of deposits costs an index probe
+    per transfer, never a scan of the band."""
+    if not queries:
+        return {}
+    parts = [
+        sa.select(
+            sa.select(sa.literal(key).label("k"), Deposit.order_id.label("order_id"))
+            .where(*conditions)
+            .limit(1)
+            .subquery()
+        )
+        for key, conditions in queries
+    ]
+    statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    rows = await session.execute(statement)
+    return {int(k): order_id for k, order_id in rows.all()}
+
+
 async def _within_band(
     session: AsyncSession, rules: MatchRules, transfers: list[Transfer]
 ) -> dict[int, Hit]:
+    """The single order within the band of each transfer, in three statements per batch: one
+    candidate order per transfer, whether another order is a candidate too, and the deposits of
+    the orders that are alone."""
     dialect = session.get_bind().dialect.name
-    found: list[tuple[Deposit, Order]] = []
+    hits: dict[int, Hit] = {}
     for start in range(0, len(transfers), BAND_BATCH):
-        chunk = transfers[start : start + BAND_BATCH]
-        ranges = [
-            sa.and_(
-                Deposit.token == t.token,
-                Deposit.wallet_address == t.to_address,
-                _amount_between(dialect, *_bounds(rules, t)),
-            )
-            for t in chunk
-        ]
+        chunk = {t.id: t for t in transfers[start : start + BAND_BATCH]}
+        where = {key: _candidates(rules, dialect, t) for key, t in chunk.items()}
+        first = await _one_each(session, list(where.items()))
+        other = await _one_each(
+            session,
+            [(key, [*where[key], Deposit.order_id != order]) for key, order in first.items()],
+        )
+        for key in other:
+            log.warning("matcher.ambiguous transfer_id=%s", key)
+        alone = {key: order for key, order in first.items() if key not in other}
+        if not alone:
+            continue
         rows = await session.execute(
             sa.select(Deposit, Order)
             .join(Order, Order.id == Deposit.order_id)
             .where(
+                Deposit.order_id.in_(set(alone.values())),
                 Deposit.blockchain == rules.blockchain,
                 Deposit.status.in_(RESERVED_STATUSES),
-                sa.or_(*ranges),
             )
         )
-        found.extend((d, o) for d, o in rows.all())
-    hits: dict[int, Hit] = {}
-    for transfer in transfers:
-        candidates = [
-            (d, o)
-            for d, o in _unique(found)
-            if (d.token, d.wallet_address) == (transfer.token, transfer.to_address)
-            and in_band(rules, transfer, d)
-            and transfer.block_time >= d.started_at.replace(microsecond=0) - rules.clock_skew
-        ]
-        orders = {o.id for _, o in candidates}
-        if len(orders) == 1:
-            hits[transfer.id] = min(
+        found = _unique(rows.all())
+        for key, order_id in alone.items():
+            transfer = chunk[key]
+            candidates = [
+                (d, o)
+                for d, o in found
+                if d.order_id == order_id
+                and (d.token, d.wallet_address) == (transfer.token, transfer.to_address)
+                and in_band(rules, transfer, d)
+                and transfer.block_time >= d.started_at.replace(microsecond=0) - rules.clock_skew
+            ]
+            if not candidates:
+                continue
+            hits[key] = min(
                 candidates,
                 key=lambda c: (
                     abs(c[0].amount - transfer.amount),
                     c[0].status != DepositStatus.ACTIVE,
                 ),
             )
-            log.info(
-                "matcher.within_band transfer_id=%s deposit_id=%s",
-                transfer.id,
-                hits[transfer.id][0].id,
-            )
-        elif orders:
-            log.warning("matcher.ambiguous transfer_id=%s candidates=%s", transfer.id, len(orders))
+            log.info("matcher.within_band transfer_id=%s deposit_id=%s", key, hits[key][0].id)
     return hits
 
 
