@@ -34,25 +34,30 @@ def _display_scale(amount: Amount, currency: str | None) -> int:
     return minor_units(currency) if currency is not None else amount.scale
 
 
-def _text(units: int, scale: int, *, shortest: int) -> str:
-    """`units / 10**scale` with trailing zeros dropped, but never fewer than `shortest` digits."""
-    whole = Amount(units, scale)
-    text = str(whole)
-    if "." not in text:
-        return text
-    head, frac = text.split(".")
-    keep = max(len(frac.rstrip("0")), shortest)
-    return f"{head}.{frac[:keep]}" if keep else head
+def _text(units: int, *, shortest: int) -> str:
+    """`units / 10**RECEIVED_DECIMALS` with trailing zeros dropped, but never fewer than
+    `shortest` digits."""
+    whole, frac = divmod(units, 10**RECEIVED_DECIMALS)
+    digits = str(frac).rjust(RECEIVED_DECIMALS, "0").rstrip("0")
+    if len(digits) < shortest:
+        digits = digits.ljust(shortest, "0")
+    return f"{whole}.{digits}" if digits else str(whole)
+
+
+def _shown(currency: str | None, scale: int, received: int) -> int:
+    """`received` as the wire shows it, at the received scale: exact for a coin order; rounded
+    half up to the currency's minor unit for a fiat one (quotes convert finer than a cent)."""
+    if currency is None:
+        return received
+    factor = 10 ** (RECEIVED_DECIMALS - scale)
+    return int((received + factor // 2) // factor * factor)
 
 
 def received_text(amount: Amount, currency: str | None, received: int) -> str:
-    """`amount_received` on the wire: exact for a coin order; a fiat order's is rounded to its
-    currency's minor unit (half up), since quotes convert at finer than a cent."""
+    """`amount_received` on the wire, in the order's units (at least as many digits as its
+    amount; a fiat order's to its currency's minor unit)."""
     scale = _display_scale(amount, currency)
-    if currency is None:
-        return _text(received, RECEIVED_DECIMALS, shortest=scale)
-    factor = 10 ** (RECEIVED_DECIMALS - scale)
-    return str(Amount((received + factor // 2) // factor, scale))
+    return _text(_shown(currency, scale, received), shortest=scale)
 
 
 def due_text(amount: Amount, currency: str | None, received: int, status: str) -> str:
@@ -61,18 +66,20 @@ def due_text(amount: Amount, currency: str | None, received: int, status: str) -
     if status == OrderStatus.PAID:
         return "0"
     scale = _display_scale(amount, currency)
-    shown = Amount.parse(received_text(amount, currency, received)).to_base_units(RECEIVED_DECIMALS)
-    due = max(0, amount_at_received_scale(amount) - shown)
-    return _text(due, RECEIVED_DECIMALS, shortest=scale)
+    due = max(0, amount_at_received_scale(amount) - _shown(currency, scale, received))
+    return _text(due, shortest=scale)
 
 
 def receipt_fields(
     amount: Amount, currency: str | None, received: int, flags: str, status: str
 ) -> dict[str, Any]:
+    scale = _display_scale(amount, currency)
+    shown = _shown(currency, scale, received)
+    due = 0 if status == OrderStatus.PAID else max(0, amount_at_received_scale(amount) - shown)
     return {
-        "amount_received": received_text(amount, currency, received),
-        "amount_due": due_text(amount, currency, received, status),
-        "payment_exceptions": parse_exceptions(flags),
+        "amount_received": _text(shown, shortest=scale),
+        "amount_due": "0" if status == OrderStatus.PAID else _text(due, shortest=scale),
+        "payment_exceptions": parse_exceptions(flags) if flags else [],
     }
 
 

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.transfers")
 
 BAND_BATCH = 100
+_RESERVED = sa.text(
+    "deposits.status IN (" + ", ".join(f"'{status}'" for status in RESERVED_STATUSES) + ")"
+)
+"""Reserved, as constant SQL: a bound IN list would be expanded anew in each of a batch's
+UNION ALL members."""
 Hit = tuple[Deposit, Order]
 
 
@@ -168,7 +173,7 @@ def _candidates(rules: MatchRules, dialect: str, transfer: Transfer) -> list[Any
     band, begun no later than the transfer (block times are whole seconds)."""
     return [
         Deposit.blockchain == rules.blockchain,
-        Deposit.status.in_(RESERVED_STATUSES),
+        _RESERVED,
         Deposit.token == transfer.token,
         Deposit.wallet_address == transfer.to_address,
         _amount_between(dialect, *_bounds(rules, transfer)),
