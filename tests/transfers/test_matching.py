@@ -14,7 +14,7 @@ from app.chains import Blockchain, Coin
 from app.config import load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work, utcnow
 from app.ids import new_id
-from app.models import Deposit, Order, Transfer
+from app.models import Deposit, Order, RefundItem, Transfer
 from app.transfers.observed import ObservedTransfer
 from app.transfers.service import MatchRules, confirm, ingest
 from tests.conftest import TEST_WALLET_ETH, settings_dict
@@ -137,3 +137,22 @@ async def test_a_crowded_band_attributes_to_nobody_in_a_few_statements(database_
     band = [s for s in statements if "UNION ALL" in s or "LIMIT" in s]
     assert 1 <= len(band) <= 4, len(band)
     assert len(statements) < 40, "not a statement per transfer"
+
+
+async def test_without_accept_partial_a_short_payment_is_nobody_s(database_url: str) -> None:
+    settings = load_settings(
+        None, **settings_dict(database_url, payments={"accept_partial": False})
+    )
+    engine = create_engine(database_url)
+    db = create_sessionmaker(engine)
+    try:
+        [order_id] = await _orders(db, [100 * USDT])
+        rules = MatchRules.for_chain(settings, "eth")
+        assert await _attributed(db, rules, [_seen(1, 99 * USDT)]) == [None]
+        async with db() as session:
+            order = await session.get(Order, order_id)
+            kinds = (await session.execute(sa.select(RefundItem.kind, RefundItem.order_id))).all()
+        assert order is not None and (order.status, order.amount_received) == ("pending", 0)
+        assert kinds == [("unattributed", None)]
+    finally:
+        await engine.dispose()

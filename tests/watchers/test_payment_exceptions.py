@@ -336,3 +336,32 @@ async def test_an_order_that_expires_partly_paid_lists_what_it_received(
             "39.5",
         )
         await _money_is_accounted(h)
+
+
+async def test_the_rest_sent_in_time_pays_an_order_expired_meanwhile(
+    database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
+) -> None:
+    """The order expired (and listed its part for refund) while the rest, sent before expiry,
+    was confirming: the rest pays it, and the part comes back off the refund list."""
+    async with harness(database_url, [anvil.http_url], token) as h:
+        await h.drain()
+        order_id, amount = await h.open_order("20")
+        await _settle(h, w3, token, amount - USDT // 4)
+        [(_, _), (rest, _)] = await _deposits(h, order_id)
+        await transfer_tokens(w3, token, WALLET, rest, sender=PAYER)
+        await _expire(h, order_id, ago=0)  # the sweeper runs before the watcher reads the block
+        assert [kind for kind, *_ in await _refunds(h)] == ["expired_partial"]
+        await h.drain()
+        await mine(w3)
+        await h.drain()
+        assert await h.status(order_id) == "paid"
+        wire = order_response(await _order(h, order_id)).model_dump(mode="json")
+        assert (wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]) == (
+            "20",
+            "0",
+            ["partial"],
+        )
+        assert await _refunds(h) == []
+        changes = [e.payload["status"] for e in await _sent(h, "order_status_changed")]
+        assert changes == ["expired", "paid"]
+        await _money_is_accounted(h)
