@@ -13,7 +13,8 @@ Invariants checked after every step:
 - money: every base unit that arrived is credited to exactly one order or listed for refund (a
   transfer credited to a pending or paid order has at most its surplus listed, any other is
   listed whole); an order's `amount_received` is the sum of the transfers linked to it; a pending
-  order has not been credited its amount (less the tolerance), a chain-paid one has.
+  order has not been credited its amount (less the tolerance), a chain-paid one has, and no more
+  than its amount plus a uniqueness step.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ OFFSETS = st.sampled_from(["exact", "over", "tolerated", "part", "far"])
 """How a transfer compares with the deposit it is meant for."""
 TOLERANCE = "0.5%"
 TOLERANCE_PER_MILLE = 5
+MAX_STEP = 10**17
+"""`amount_step * amount_step_max_tries` (0.0001 * 1000 coins) at `amount_received`'s scale: the
+most a deposit may ask above what is due."""
 SCALE = 10**12
 """USDT base units (6 decimals) to `amount_received`'s 18."""
 
@@ -277,6 +281,7 @@ class Checkout(RuleBasedStateMachine):
                 assert credited[order_id] < least, "a covered order is not left pending"
             elif order.status == OrderStatus.PAID and order.status_reason is None:
                 assert credited[order_id] >= least, "the chain pays only a covered order"
+                assert credited[order_id] <= target + MAX_STEP, "an excess is listed, not kept"
 
 
 class CheckoutAcceptingLate(Checkout):

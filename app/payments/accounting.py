@@ -60,6 +60,14 @@ def tolerance(order: Order, deposit: Deposit, margin: Margin) -> int:
     return credit(order, deposit, margin.allowance(0, deposit.decimals))
 
 
+def rounding_unit(order: Order, deposit: Deposit) -> int:
+    """The coin's display unit a fiat quote rounds up to (base units); 0 for a coin order."""
+    if order.currency is None or deposit.quote_rate is None:
+        return 0
+    places = min(COIN_DISPLAY_DECIMALS.get(deposit.token, deposit.decimals), deposit.decimals)
+    return int(10 ** (deposit.decimals - places))
+
+
 def remainder_in_coin(order: Order, deposit: Deposit, due: int) -> int:
     """What a remainder deposit asks for `due` (order units): exact for a coin order; for a fiat
     order, the nearest base unit (credits were rounded down, so `due` may exceed the truth by a

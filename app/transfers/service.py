@@ -38,6 +38,7 @@ from app import events
 from app.chains import Blockchain, Coin, canonical_tx_id
 from app.config import PaymentSettings, Settings
 from app.db import utcnow
+from app.money import Margin
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
@@ -68,6 +69,8 @@ class MatchRules:
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     decimals: dict[str, int] = field(default_factory=dict)
     """Each configured token's decimals on this chain."""
+    max_step: Margin = field(default_factory=lambda: Margin.parse("0.1"))
+    """The most a deposit adds for uniqueness (`amount_step * amount_step_max_tries`)."""
     settings: Settings | None = field(default=None, compare=False, repr=False)
     """For what the rules reserve (a partly paid order's remainder deposit)."""
 
@@ -82,6 +85,9 @@ class MatchRules:
             unknown_transfer_url=settings.merchant.unknown_transfer_webhook_url,
             payments=settings.payments,
             decimals={str(c): t.decimals for c, t in tokens.items() if t is not None},
+            max_step=Margin(
+                settings.orders.amount_step * settings.orders.amount_step_max_tries, percent=False
+            ),
             settings=settings,
         )
 

@@ -185,7 +185,7 @@ def _settle_one(
         return
     kinds: list[str] = []
     surplus = credit - target
-    if transfer.amount > deposit.amount and surplus > 0:
+    if surplus > 0 and transfer.amount > _asked(rules, book, deposit):
         refund = min(accounting.coin_for(order, deposit, surplus, round_up=False), transfer.amount)
         if refund > 0:
             kinds.append(Kind.OVERPAID)
@@ -207,6 +207,23 @@ def _settle_one(
     book.flags.update(kinds)
     if kinds:
         _flag(book, transfer, kinds[0], deposit, outcome)
+
+
+def _asked(rules: MatchRules, book: Book, deposit: Deposit) -> int:
+    """What the shopper may send to `deposit` now without overpaying: what is still due, plus
+    the deposit's uniqueness step (a deposit shows the due amount plus at most
+    `amount_step * amount_step_max_tries`, and a fiat remainder its rounding up to cents). A
+    deposit offered for more than that (the first one of a partly paid order, another chain's)
+    asks only for what is due."""
+    order = book.order
+    due = accounting.coin_for(
+        order,
+        deposit,
+        max(receipts.amount_at_received_scale(order.amount) - book.credit, 0),
+        round_up=True,
+    )
+    step = rules.max_step.allowance(0, deposit.decimals) + accounting.rounding_unit(order, deposit)
+    return due + min(max(deposit.amount - due, 0), step)
 
 
 def _as(order: Order, status: OrderStatus) -> Order:

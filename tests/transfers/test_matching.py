@@ -156,3 +156,25 @@ async def test_without_accept_partial_a_short_payment_is_nobody_s(database_url: 
         assert kinds == [("unattributed", None)]
     finally:
         await engine.dispose()
+
+
+async def test_a_full_payment_after_a_part_lists_the_excess(database_url: str) -> None:
+    """After a part, the order's first deposit stays reserved; the whole price sent to it again
+    pays the order and the excess over what was due is listed (never kept as a uniqueness step)."""
+    settings = load_settings(None, **settings_dict(database_url))
+    engine = create_engine(database_url)
+    db = create_sessionmaker(engine)
+    try:
+        [order_id] = await _orders(db, [100 * USDT])
+        rules = MatchRules.for_chain(settings, "eth")
+        first = await _attributed(db, rules, [_seen(1, 99 * USDT)])
+        again = await _attributed(db, rules, [_seen(2, 100 * USDT)])
+        assert first == [order_id] and again == [order_id, order_id]
+        async with db() as session:
+            order = await session.get(Order, order_id)
+            items = (await session.execute(sa.select(RefundItem.kind, RefundItem.amount))).all()
+        assert order is not None and order.status == "paid"
+        assert order.payment_exceptions == "overpaid,partial"
+        assert items == [("overpaid", 99 * USDT)]
+    finally:
+        await engine.dispose()
