@@ -12,12 +12,13 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -28,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from app import secret_policy
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
+from app.money import AmountError, Margin
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///stablecheckout.db"
 
@@ -132,6 +134,35 @@ class OrderSettings(_Section):
     """How far a transfer's block time may precede its deposit and still pay it (clock drift)."""
     max_amount: Decimal = Field(default=Decimal(10**12), gt=0, le=Decimal(10**30))
     """Largest order amount in coin units; larger create requests get 400."""
+
+
+MarginSetting = Annotated[Margin, PlainSerializer(str, return_type=str)]
+
+
+class PaymentSettings(_Section):
+    """How payments that are not exact are treated (docs/payments.md)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    match_band: MarginSetting = Field(default_factory=lambda: Margin.parse("2%"))
+    """A transfer equal to no deposit is attributed to the single reserved deposit on its
+    chain, token and wallet whose amount lies within this band (a percentage of the deposit's
+    amount, or an absolute coin amount; edges included). "0": exact amounts only."""
+    underpayment_tolerance: MarginSetting = Field(default_factory=lambda: Margin.parse("0"))
+    """A shortfall up to this (percentage of the order's amount, or coin amount) still pays the
+    order, flagged `underpaid`."""
+    accept_partial: bool = True
+    """A larger shortfall is kept and the shopper is asked for the rest (a remainder deposit)."""
+    accept_late: bool = False
+    """A full payment made after the order expired (within the late window) pays it."""
+
+    @field_validator("match_band", "underpayment_tolerance", mode="before")
+    @classmethod
+    def _margin(cls, value: Any) -> Margin:
+        try:
+            return Margin.parse(value)
+        except AmountError as exc:
+            raise PydanticCustomError("margin", "{message}", {"message": str(exc)}) from None
 
 
 class SecuritySettings(_Section):
@@ -427,6 +458,7 @@ class Settings(BaseSettings):
     api_keys: dict[str, Any] = Field(default_factory=dict)
     """Ocrch's explorer keys: accepted so an Ocrch file loads, unused (we read nodes directly)."""
     orders: OrderSettings = Field(default_factory=OrderSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)

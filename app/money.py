@@ -90,3 +90,45 @@ def parse_base_units(value: str | Decimal, decimals: int) -> int:
         return Amount.parse(value).to_base_units(decimals)
     except (InvalidOperation, AmountError) as exc:
         raise AmountError(str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Margin:
+    """How far an amount may be from another: a percentage of the reference ("2%") or an absolute
+    coin amount ("1.5"). Written as a string in the config, parsed exactly (never a float)."""
+
+    value: Decimal
+    percent: bool
+
+    @classmethod
+    def parse(cls, text: object) -> Margin:
+        if isinstance(text, Margin):
+            return text
+        if not isinstance(text, str):
+            raise AmountError(
+                f'write it as a string ("2%" or "1.5"), not {type(text).__name__} {text!r}'
+            )
+        raw = text.strip()
+        percent = raw.endswith("%")
+        number = raw[:-1].strip() if percent else raw
+        try:
+            amount = Amount.parse(number)
+        except AmountError:
+            raise AmountError(
+                f'{text!r} is neither a percentage ("2%") nor a plain coin amount ("1.5")'
+            ) from None
+        value = amount.to_decimal()
+        if percent and value >= 100:
+            raise AmountError(f"{text!r}: a percentage must be below 100%")
+        return cls(value, percent)
+
+    def __str__(self) -> str:
+        return f"{self.value}%" if self.percent else str(self.value)
+
+    def allowance(self, reference: int, decimals: int) -> int:
+        """The margin in base units around `reference` (base units of a `decimals` token),
+        rounded down: the edge itself is inside."""
+        numerator, denominator = self.value.as_integer_ratio()
+        if self.percent:
+            return int(reference * numerator // (denominator * 100))
+        return int(numerator * 10**decimals // denominator)

@@ -39,13 +39,14 @@ from app.errors import (
     TransferRefundClaimed,
 )
 from app.money import Amount, format_base_units
-from app.orders import lifecycle
+from app.orders import lifecycle, receipts
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
+from app.payments import accounting
 from app.payments.models import Deposit
 from app.payments.quotes import add_fiat, quote_view, quoted_deposits
 from app.refunds import service as refunds
-from app.refunds.models import RefundItem, RefundKind, RefundStatus
+from app.refunds.models import RefundItem, RefundStatus
 from app.security.signatures import sign_url
 from app.tokens import resolve_token
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
@@ -349,13 +350,8 @@ async def attach_transfer(
     order = await _order(session, order_id)
     if order.status == OrderStatus.PAID:
         raise OrderAlreadyPaid
-    # The transfer's money now pays the order: it is no longer owed back as unattributed.
-    owed = [
-        i
-        for i in await refunds.items_for_transfers(session, [transfer_id])
-        if i.kind == RefundKind.UNATTRIBUTED
-    ]
-    if any(i.status != RefundStatus.OPEN for i in owed):
+    listed = await refunds.items_for_transfers(session, [transfer_id])
+    if any(item.status != RefundStatus.OPEN for item in listed):
         raise TransferRefundClaimed
     why = reason or f"transfer {transfer_id} attached by an operator"
     changed = await lifecycle.move(session, order_id, OrderStatus.PAID, operator_request(why))
@@ -363,22 +359,49 @@ async def attach_transfer(
         # Paid a moment ago by someone else (the watcher): crediting this transfer too would
         # count the order's money twice. The transfer stays unmatched for another decision.
         raise OrderAlreadyPaid
+    await _credit_attached(session, changed, transfer, listed)
     transfer.status, transfer.order_id, transfer.updated_at = (
         TransferStatus.MATCHED,
         order_id,
         utcnow(),
     )
-    if owed:
-        await session.execute(sa.delete(RefundItem).where(RefundItem.id.in_([i.id for i in owed])))
     details: dict[str, Any] = {
         "order_id": str(order_id),
         "amount": str(transfer.amount),
         "tx_hash": transfer.tx_hash,
     }
-    if owed:
-        details["withdrawn_refunds"] = [i.id for i in owed]
+    if listed:
+        details["withdrawn_refunds"] = [i.id for i in listed]
     await record_action(session, actor, "transfer.attach", str(transfer_id), why, details)
     return await get_admin_order(session, order_id)
+
+
+async def _credit_attached(
+    session: AsyncSession, order: Order, transfer: Transfer, items: list[RefundItem]
+) -> None:
+    """The attached transfer is the order's money now: what was listed for its refund comes off
+    the list, and it counts in the order's `amount_received` (once: a late or repeat payment of
+    this order is counted already), converted through the order's deposit on its chain and coin
+    (at the coin's face value when there is none)."""
+    await refunds.withdraw(session, [item.id for item in items])
+    if transfer.order_id == order.id or not items:
+        return
+    deposit = await session.scalar(
+        sa.select(Deposit)
+        .where(
+            Deposit.order_id == order.id,
+            Deposit.blockchain == transfer.blockchain,
+            Deposit.token == transfer.token,
+        )
+        .order_by(Deposit.id.desc())
+        .limit(1)
+    )
+    if deposit is None:
+        deposit = Deposit(token=transfer.token, decimals=items[0].decimals)
+    received = order.amount_received + accounting.credit(order, deposit, transfer.amount)
+    await receipts.record(
+        session, [receipts.Receipt(order.id, received, order.payment_exceptions or "")]
+    )
 
 
 async def checkout_link(

@@ -115,7 +115,7 @@ class OpenCheckoutController(SessionApi):
             settings,
             api_key,
             body,
-            lambda checkout: json.dumps(session_object(checkout, base)),
+            lambda checkout, _order: json.dumps(session_object(checkout, base)),
             raw_body=raw,
             idempotency_key=request.headers.get("idempotency-key"),
             dialect=NAME,

@@ -44,6 +44,7 @@ from app.idempotency import IDEMPOTENCY_TTL, StoredResponse, check_idempotency_k
 from app.ids import new_id
 from app.orders import service
 from app.orders.models import OrderStatus
+from app.orders.receipts import receipt_fields
 from app.orders.schemas import CreateOrderRequest, OrderResponse
 from app.security.service_auth import freshness
 from app.security.signatures import Freshness, verify_body_signature
@@ -275,6 +276,7 @@ class OrderCreator:
             metadata=body.metadata,
             success_url=body.success_url,
             cancel_url=body.cancel_url,
+            **receipt_fields(amount, body.currency, 0, "", OrderStatus.PENDING),
         ).model_dump_json()
         key_hash = None if key is None else _hash(f"service:{key}".encode())
         row = PendingRow(

@@ -1,9 +1,12 @@
 """The order lifecycle: every status an order can take, and the only code that writes it.
 
     from      to         guard                                             emits
-    pending   paid       -                                                 OrderPaid
+    pending   paid       a chain payment covers the amount (less the       OrderPaid
+                         underpayment tolerance), or an operator asks
     expired   paid       the payment's block time is within the order's    OrderPaid
-                         life (`<= expires_at`), or an operator asks
+                         life (`<= expires_at`), or `accept_late` takes a
+                         late one, and it covers the amount; or an
+                         operator asks
     cancelled paid       an operator asks                                  OrderPaid
     pending   expired    -                                                 OrderExpired
     pending   cancelled  -                                                 OrderCancelled
@@ -13,6 +16,8 @@ guard passed>`), so two processes racing for one order cannot both win, and reco
 event for the winners in the same transaction (`app.events`); what follows a move (deposits
 closed, webhook outbox rows, the checkout session, page pushes) is written by the subscribers.
 A transfer's "does it pay?" question is the same table (`allows`), so the rule exists once.
+What a payment adds up to (`covers`, `accept_late`) is measured by the transfer rules
+(`app.transfers.settle`) and handed in with the request; the decision is taken here.
 """
 
 from __future__ import annotations
@@ -52,6 +57,11 @@ class Request:
     end_now: bool = False
     """The order ends early (a merchant expires its checkout session): `expires_at` becomes now,
     so a payment sent from now on is late, never taken for an on-time one."""
+    covers: bool = True
+    """A chain payment: what the order has received covers its amount less the underpayment
+    tolerance (a part payment does not pay)."""
+    accept_late: bool = False
+    """A chain payment: `[payments].accept_late` lets a payment made after expiry pay."""
 
 
 Guard = Callable[[Order, Request], bool]
@@ -61,11 +71,19 @@ def always(order: Order, request: Request) -> bool:
     return True
 
 
+def covered(order: Order, request: Request) -> bool:
+    """A pending order is paid by a payment that covers it, or by an operator."""
+    return request.by is Actor.OPERATOR or request.covers
+
+
 def paid_in_time_or_by_operator(order: Order, request: Request) -> bool:
-    """An expired order is paid by a payment made while it was open, or by an operator."""
+    """An expired order is paid by a covering payment made while it was open (or a late one
+    when `accept_late` is on), or by an operator."""
     if request.by is Actor.OPERATOR:
         return True
-    return request.payment_time is not None and request.payment_time <= order.expires_at
+    if request.payment_time is None or not request.covers:
+        return False
+    return request.payment_time <= order.expires_at or request.accept_late
 
 
 def by_operator(order: Order, request: Request) -> bool:
@@ -81,7 +99,7 @@ class Transition:
 
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(OrderStatus.PENDING, OrderStatus.PAID, always, OrderPaid),
+    Transition(OrderStatus.PENDING, OrderStatus.PAID, covered, OrderPaid),
     Transition(OrderStatus.EXPIRED, OrderStatus.PAID, paid_in_time_or_by_operator, OrderPaid),
     Transition(OrderStatus.CANCELLED, OrderStatus.PAID, by_operator, OrderPaid),
     Transition(OrderStatus.PENDING, OrderStatus.EXPIRED, always, OrderExpired),

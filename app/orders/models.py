@@ -33,7 +33,8 @@ class PaymentException(StrEnum):
 
 
 RECEIVED_DECIMALS = 18
-"""The scale of `orders.amount_received`: no stablecoin has more decimals than this."""
+"""The scale of `orders.amount_received` (in the order's units): no stablecoin has more decimals
+than this, and a fiat credit is kept far below a cent."""
 
 
 def parse_exceptions(text: str | None) -> list[str]:
@@ -87,10 +88,10 @@ class Order(Base):
     """Which integration created the order, so its own subscribers report its changes (Ocrch
     `order_status_changed` for the Service API, session events for a checkout session, …)."""
     amount_received: Mapped[int] = mapped_column(BaseUnits(), default=0, server_default="0")
-    """Every base unit of coin linked to the order (partial, late and duplicate transfers
-    included), at `RECEIVED_DECIMALS` whatever the token's decimals, so stablecoins of different
-    precision add up exactly. A fiat order shows it in its currency through its deposit's quote
-    (`app.payments.exceptions`)."""
+    """Everything linked to the order (partial, late and duplicate transfers included), in the
+    order's own units (coin units, or its fiat currency) at `RECEIVED_DECIMALS`: a coin order's
+    transfers add up exactly whatever their token's decimals; a fiat order's are converted
+    through the locked quote of the deposit each paid (`app.payments.accounting`)."""
     payment_exceptions: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     """The order's payment flags, comma-separated in `PaymentException` order ('' when none)."""
 

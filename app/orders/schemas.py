@@ -102,4 +102,13 @@ class OrderResponse(BaseModel):
     confirmations: int | None = None
     required_confirmations: int | None = None
     payment: dict[str, Any] | None = None
-    """A fiat order's current deposit and its locked `quote` (User API and status reads)."""
+    """The deposit to pay now, for a fiat order (with its locked `quote`) and for an order
+    partly paid (the remainder): User API status and WebSocket."""
+    amount_received: str = "0"
+    """Everything linked to the order so far (late and repeat payments included), in the order's
+    units."""
+    amount_due: str | None = None
+    """What is still to pay ("0" once paid, never negative)."""
+    payment_exceptions: list[str] = Field(default_factory=list)
+    """How the payment departed from the exact amount: underpaid, overpaid, partial, late,
+    duplicate (docs/payments.md)."""

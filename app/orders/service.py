@@ -31,6 +31,7 @@ from app.money import Amount
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
+from app.orders.receipts import order_receipt
 from app.orders.schemas import CreateOrderRequest, OrderResponse
 from app.payments.quotes import fiat_price, payment_fields, positive_amount
 from app.tokens import required_confirmations
@@ -57,6 +58,7 @@ def order_response(order: Order) -> OrderResponse:
         metadata=order.metadata_,
         success_url=order.success_url,
         cancel_url=order.cancel_url,
+        **order_receipt(order),
     )
 
 

@@ -27,7 +27,7 @@ from app.errors import (
     NoRate,
 )
 from app.money import Amount, format_base_units
-from app.orders.models import Order
+from app.orders.models import Order, OrderStatus
 from app.payments.models import Deposit, DepositStatus
 from app.rates.book import NoFreshRate, RateBook
 from app.rates.currencies import CurrencyError, check_fiat_amount, minor_units, normalize_currency
@@ -137,6 +137,24 @@ def stamp(deposit: Deposit, quote: Quote) -> None:
     deposit.quote_spread_percent = format(quote.spread_percent, "f")
 
 
+QUOTE_COLUMNS = (
+    "quote_currency",
+    "quote_fiat_units",
+    "quote_fiat_scale",
+    "quote_rate",
+    "quote_source",
+    "quote_fetched_at",
+    "quote_expires_at",
+    "quote_spread_percent",
+)
+
+
+def copy_quote(source: Deposit, target: Deposit) -> None:
+    """The same locked quote on another deposit (a remainder keeps the rate it started with)."""
+    for column in QUOTE_COLUMNS:
+        setattr(target, column, getattr(source, column))
+
+
 def quote_expired(deposit: Deposit, now: dt.datetime) -> bool:
     return deposit.quote_expires_at is not None and deposit.quote_expires_at <= now
 
@@ -194,18 +212,22 @@ def fiat_price(amount_text: str, currency: str, settings: Settings) -> tuple[Amo
 
 
 async def current_deposit(session: AsyncSession, order: Order) -> Deposit | None:
-    """The deposit a fiat order is paid (or being paid) through: matched first, else the newest."""
+    """The deposit an order is paid (or being paid) through: while it is pending the newest one
+    still offered (a partly paid order's remainder), else the newest matched; else the newest."""
+    first = DepositStatus.ACTIVE if order.status == OrderStatus.PENDING else DepositStatus.MATCHED
     return await session.scalar(
         sa.select(Deposit)
         .where(Deposit.order_id == order.id)
-        .order_by((Deposit.status == DepositStatus.MATCHED).desc(), Deposit.id.desc())
+        .order_by((Deposit.status == first).desc(), Deposit.id.desc())
         .limit(1)
     )
 
 
 async def payment_fields(session: AsyncSession, order: Order) -> dict[str, Any]:
-    """Additive order fields: `payment` with its locked `quote`, for fiat orders only."""
-    if order.currency is None:
+    """Additive order fields: `payment`, the deposit to pay now, for a fiat order (with its
+    locked `quote`) and for a partly paid one (the remainder, so a page can ask for the rest)."""
+    partly_paid = order.status == OrderStatus.PENDING and bool(order.amount_received)
+    if order.currency is None and not partly_paid:
         return {}
     deposit = await current_deposit(session, order)
     if deposit is None:

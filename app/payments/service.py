@@ -23,10 +23,13 @@ from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from app.money import Amount, AmountError, format_base_units
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
+from app.orders.receipts import amount_at_received_scale
+from app.payments.accounting import remainder_in_coin
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.payments.quotes import (
     QUOTED_DISPLAY_DECIMALS,
     base_units_for,
+    copy_quote,
     quote_expired,
     quote_view,
     stamp,
@@ -85,7 +88,10 @@ async def create_payment(
     )
     if existing is not None and quote_expired(existing, utcnow()):
         existing = None
-    deposit = existing or await _reserve(session, settings, order, option, rates)
+    due = None
+    if order.amount_received:
+        due = max(0, amount_at_received_scale(order.amount) - order.amount_received)
+    deposit = existing or await _reserve(session, settings, order, option, rates, due=due)
     return payment_detail(order, deposit, option)
 
 
@@ -95,13 +101,29 @@ async def _reserve(
     order: Order,
     option: PaymentOption,
     rates: RateBook | None = None,
+    *,
+    due: int | None = None,
+    quote_from: Deposit | None = None,
 ) -> Deposit:
+    """Reserve a unique amount for `order` on `option`: its whole amount, or what is `due` (order
+    units at the received scale) of a partly paid order. `quote_from`: a remainder deposit keeps
+    the rate of the deposit that was partly paid, instead of a fresh quote."""
     decimals = option.token.decimals
     try:
-        base, quote = base_units_for(order, option.coin, decimals, rates)
+        if quote_from is not None:
+            base, quote = 0, None
+        else:
+            base, quote = base_units_for(order, option.coin, decimals, rates)
         step = Amount.parse(str(settings.orders.amount_step)).to_base_units(decimals)
     except AmountError:
         raise BadRequest(f"order amount is finer than {option.coin} can carry") from None
+    priced = Deposit(token=option.coin, decimals=decimals)
+    if quote_from is not None:
+        copy_quote(quote_from, priced)
+    elif quote is not None:
+        stamp(priced, quote)
+    if due is not None:
+        base = remainder_in_coin(order, priced, due)
     step = max(step, 1)
     reserved_until = order.expires_at + dt.timedelta(
         seconds=settings.orders.late_payment_window_seconds
@@ -128,8 +150,7 @@ async def _reserve(
                 started_at=utcnow(),
                 reserved_until=reserved_until,
             )
-            if quote is not None:
-                stamp(deposit, quote)
+            copy_quote(priced, deposit)
             try:
                 async with session.begin_nested():
                     session.add(deposit)
@@ -141,6 +162,35 @@ async def _reserve(
         f"no unique amount is free for {option.coin} on {option.blockchain}; try another "
         "chain or coin, or try again later"
     )
+
+
+async def reserve_remainder(
+    session: AsyncSession, settings: Settings, order: Order, paid: Deposit, due: int
+) -> Deposit | None:
+    """A partly paid order's next deposit: what is `due`, on the chain, coin and wallet pool of
+    the deposit `paid` (at its locked rate), with a fresh unique amount. The order's other open
+    deposits stop being offered (they stay reserved, so a transfer to them is still the order's).
+    None when no wallet pool holds that wallet any more (the order stays partly paid)."""
+    option = _pool_of(settings, paid)
+    await session.execute(
+        sa.update(Deposit)
+        .where(Deposit.order_id == order.id, Deposit.status == DepositStatus.ACTIVE)
+        .values(status=DepositStatus.LINGERING)
+        .execution_options(synchronize_session=False)
+    )
+    if option is None:
+        return None
+    return await _reserve(session, settings, order, option, due=due, quote_from=paid)
+
+
+def _pool_of(settings: Settings, deposit: Deposit) -> PaymentOption | None:
+    for test in (False, True):
+        option = find_option(
+            settings, Blockchain(deposit.blockchain), Coin(deposit.token), test=test
+        )
+        if option is not None and deposit.wallet_address in option.wallets:
+            return option
+    return None
 
 
 async def _free_candidates(

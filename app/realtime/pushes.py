@@ -1,5 +1,6 @@
 """What pages are told, as subscribers of domain events: every order status change, a payment
-detected (and each new confirmation), a payment a reorg took back. Each push is queued on the
+detected (and each new confirmation), a payment a reorg took back, a part payment received (the
+order with its remainder deposit as `payment`). Each push is queued on the
 transaction (`app.realtime.changes`) and published only after it commits."""
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.events import OrderStatusChanged
+from app.orders.models import OrderStatus, PaymentException
 from app.orders.service import order_message, order_response, progress_fields
+from app.payments.quotes import payment_fields
 from app.realtime.changes import order_changed
-from app.transfers.events import PaymentDetected, PaymentWithdrawn
+from app.transfers.events import PaymentDetected, PaymentExceptionRecorded, PaymentWithdrawn
 
 
 def detected_message(event: PaymentDetected) -> dict[str, Any]:
@@ -31,7 +34,22 @@ async def on_order_status_changed(
 
 async def on_payment_detected(session: AsyncSession, detected: Sequence[PaymentDetected]) -> None:
     for event in detected:
-        order_changed(session, event.order.id, detected_message(event))
+        message = detected_message(event)
+        if event.order.amount_received and event.order.status == OrderStatus.PENDING:
+            message["order"].update(await payment_fields(session, event.order))
+        order_changed(session, event.order.id, message)
+
+
+async def on_payment_exception(
+    session: AsyncSession, flagged: Sequence[PaymentExceptionRecorded]
+) -> None:
+    """A part payment leaves the order pending: its page is told what arrived and what to send
+    now (the other kinds end in a status change, pushed by `on_order_status_changed`)."""
+    for event in flagged:
+        if event.kind == PaymentException.PARTIAL and event.order.status == OrderStatus.PENDING:
+            body = order_response(event.order).model_dump(mode="json")
+            body.update(await payment_fields(session, event.order))
+            order_changed(session, event.order.id, {"type": "status_update", "order": body})
 
 
 async def on_payment_withdrawn(

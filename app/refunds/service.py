@@ -114,6 +114,39 @@ async def items_for_transfers(
     return found
 
 
+async def open_items(
+    session: AsyncSession, order_ids: Sequence[uuid.UUID], kind: RefundKind
+) -> dict[uuid.UUID, list[RefundItem]]:
+    """Open (unclaimed) items of `kind` listed for these orders, by order."""
+    found: dict[uuid.UUID, list[RefundItem]] = {}
+    ids = list(dict.fromkeys(order_ids))
+    for start in range(0, len(ids), BATCH):
+        rows = await session.scalars(
+            sa.select(RefundItem).where(
+                RefundItem.order_id.in_(ids[start : start + BATCH]),
+                RefundItem.kind == kind,
+                RefundItem.status == RefundStatus.OPEN,
+            )
+        )
+        for item in rows:
+            assert item.order_id is not None
+            found.setdefault(item.order_id, []).append(item)
+    return found
+
+
+async def withdraw(session: AsyncSession, item_ids: Sequence[int]) -> int:
+    """Take open items off the list: the money they stood for is credited to an order after
+    all (an expired order paid in time, an operator's attach). Claimed or sent ones stay."""
+    if not item_ids:
+        return 0
+    result = await session.execute(
+        sa.delete(RefundItem)
+        .where(RefundItem.id.in_(list(item_ids)), RefundItem.status == RefundStatus.OPEN)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # -- claim and send
 
 

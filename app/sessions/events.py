@@ -28,7 +28,7 @@ from app import events
 from app.db import utcnow
 from app.events import DomainEvent
 from app.orders.events import OrderStatusChanged
-from app.orders.models import OrderStatus
+from app.orders.models import Order, OrderStatus
 from app.sessions.models import INTEGRATION, CheckoutSession, PaymentStatus, SessionStatus
 
 
@@ -58,6 +58,8 @@ class CheckoutSessionChanged(DomainEvent):
     checkout: CheckoutSession
     event: SessionEvent
     at: dt.datetime
+    order: Order | None = None
+    """The session's order as it now is, when the move followed it (its receipt is shown)."""
 
 
 async def session_of_order(session: AsyncSession, order_id: object) -> CheckoutSession | None:
@@ -87,7 +89,7 @@ async def on_order_status_changed(
             values.update(payment_status=PaymentStatus.PAID, completed_at=now)
         moved = await move(session, checkout.id, values, SessionStatus.OPEN)
         if moved is not None:
-            await announce(session, moved, event, now)
+            await announce(session, moved, event, now, order)
         elif order.status == OrderStatus.PAID:
             late = await move(
                 session,
@@ -97,7 +99,7 @@ async def on_order_status_changed(
                 CheckoutSession.payment_status == PaymentStatus.UNPAID,
             )
             if late is not None:
-                await announce(session, late, SessionEvent.ASYNC_PAYMENT_SUCCEEDED, now)
+                await announce(session, late, SessionEvent.ASYNC_PAYMENT_SUCCEEDED, now, order)
 
 
 async def move(
@@ -121,10 +123,16 @@ async def move(
 
 
 async def announce(
-    session: AsyncSession, checkout: CheckoutSession, event: SessionEvent, now: dt.datetime
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    event: SessionEvent,
+    now: dt.datetime,
+    order: Order | None = None,
 ) -> None:
     """Record that the session moved (the webhooks domain writes its outbox row)."""
-    await events.record(session, [CheckoutSessionChanged(checkout=checkout, event=event, at=now)])
+    await events.record(
+        session, [CheckoutSessionChanged(checkout=checkout, event=event, at=now, order=order)]
+    )
 
 
 async def expire_orderless(

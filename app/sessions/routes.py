@@ -27,6 +27,7 @@ from app.errors import (
     WrongContentType,
 )
 from app.http import Config, Db, error_handler, read_json_object, require_json
+from app.orders.models import Order
 from app.security.headers import inline_style_csp, page_headers_middleware
 from app.sessions import keys, pages, service, shopper, testmode
 from app.sessions.models import ApiKey, CheckoutSession
@@ -139,8 +140,9 @@ class CheckoutSessionsController(SessionApi):
         await testmode.check_key_limits(db_session, settings, api_key)
         base = service.public_base(settings, for_new_session=True)
 
-        def render(checkout: CheckoutSession) -> str:
-            return session_out(checkout, service.session_link(base, checkout.id)).model_dump_json()
+        def render(checkout: CheckoutSession, order: Order | None) -> str:
+            link = service.session_link(base, checkout.id)
+            return session_out(checkout, link, order).model_dump_json()
 
         result = await service.create_session_once(
             db_session,
@@ -161,7 +163,15 @@ class CheckoutSessionsController(SessionApi):
             db_session, api_key, limit=page.limit, starting_after=page.starting_after
         )
         base = service.public_base(settings)
-        data = [session_out(cs, service.session_link(base, cs.id)) for cs in rows]
+        orders = await service.orders_of(db_session, rows)
+        data = [
+            session_out(
+                cs,
+                service.session_link(base, cs.id),
+                orders.get(cs.order_id) if cs.order_id else None,
+            )
+            for cs in rows
+        ]
         return SessionList(has_more=more, data=data)
 
     @get("/{session_id:str}", summary="Retrieve a checkout session", description=_AUTH)
@@ -170,7 +180,8 @@ class CheckoutSessionsController(SessionApi):
     ) -> SessionOut:
         checkout = await service.get_session(db_session, api_key, session_id)
         base = service.public_base(settings)
-        return session_out(checkout, service.session_link(base, checkout.id))
+        order = await db_session.get(Order, checkout.order_id) if checkout.order_id else None
+        return session_out(checkout, service.session_link(base, checkout.id), order)
 
     @post(
         "/{session_id:str}/expire",

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from app.orders.models import RECEIVED_DECIMALS, Order, OrderStatus, parse_exceptions
 from app.sessions.models import CheckoutSession
 
 MAX_AMOUNT_CENTS = 99_999_999_99
@@ -94,6 +95,18 @@ class SessionOut(BaseModel):
     created: int
     expires_at: int
     completed_at: int | None
+    amount_received: int | None = Field(
+        default=None,
+        description="What the session's order received (late and repeat payments included), "
+        "in the currency's minor units, rounded down; null before it has an order.",
+    )
+    amount_due: int | None = Field(
+        default=None, description="What is still to pay, minor units (0 once paid)."
+    )
+    payment_exceptions: list[str] = Field(
+        default_factory=list,
+        description="underpaid, overpaid, partial, late, duplicate (docs/payments.md).",
+    )
 
 
 class SessionList(BaseModel):
@@ -103,8 +116,22 @@ class SessionList(BaseModel):
     data: list[SessionOut]
 
 
-def session_out(cs: CheckoutSession, page_url: str | None) -> SessionOut:
-    """`page_url` is the session's `url`; shown only while the session is open (as Stripe)."""
+def receipt_in_minor_units(order: Order) -> dict[str, Any]:
+    """The order's receipt fields in the session's terms (minor units of its currency)."""
+    received = order.amount_received // 10 ** (RECEIVED_DECIMALS - order.amount_scale)
+    paid = order.status == OrderStatus.PAID
+    return {
+        "amount_received": received,
+        "amount_due": 0 if paid else max(0, order.amount_units - received),
+        "payment_exceptions": parse_exceptions(order.payment_exceptions),
+    }
+
+
+def session_out(
+    cs: CheckoutSession, page_url: str | None, order: Order | None = None
+) -> SessionOut:
+    """`page_url` is the session's `url`; shown only while the session is open (as Stripe).
+    With its `order`, the session also shows what the order received."""
     return SessionOut(
         id=cs.id,
         url=page_url if cs.is_open else None,
@@ -126,4 +153,5 @@ def session_out(cs: CheckoutSession, page_url: str | None) -> SessionOut:
         created=int(cs.created_at.timestamp()),
         expires_at=int(cs.expires_at.timestamp()),
         completed_at=int(cs.completed_at.timestamp()) if cs.completed_at else None,
+        **(receipt_in_minor_units(order) if order is not None else {}),
     )

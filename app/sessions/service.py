@@ -13,6 +13,7 @@ import datetime as dt
 import re
 import secrets
 import string
+import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -151,7 +152,7 @@ async def create_session_once(
     settings: Settings,
     key: ApiKey,
     request: CreateSessionRequest,
-    render: Callable[[CheckoutSession], str],
+    render: Callable[[CheckoutSession, Order | None], str],
     *,
     raw_body: bytes,
     idempotency_key: str | None,
@@ -173,7 +174,8 @@ async def create_session_once(
         checkout = await create_session(
             session, settings, key, request, dialect=dialect, webhook_url=webhook_url
         )
-        return render(checkout)
+        order = await session.get(Order, checkout.order_id) if checkout.order_id else None
+        return render(checkout, order)
 
     scope = f"{dialect or 'sessions'}:{key.mode}"
     return await respond_once(session, scope, idempotency_key, raw_body, produce)
@@ -222,6 +224,17 @@ async def list_sessions(
         )
     )
     return rows[:limit], len(rows) > limit
+
+
+async def orders_of(
+    session: AsyncSession, sessions: list[CheckoutSession]
+) -> dict[uuid.UUID, Order]:
+    """The orders of these sessions (one query), to show what each received."""
+    order_ids = [cs.order_id for cs in sessions if cs.order_id is not None]
+    if not order_ids:
+        return {}
+    found = await session.scalars(sa.select(Order).where(Order.id.in_(order_ids)))
+    return {o.id: o for o in found}
 
 
 async def expire_session(session: AsyncSession, key: ApiKey, session_id: str) -> CheckoutSession:

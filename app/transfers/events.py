@@ -50,3 +50,15 @@ class DuplicatePaymentLinked(DomainEvent):
 
     order: Order
     transfer: Transfer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentExceptionRecorded(DomainEvent):
+    """A confirmed transfer linked to `order` was not an exact, on-time, first payment: `kind`
+    is underpaid, overpaid, partial, late or duplicate (`app.orders.models.PaymentException`).
+    `decimals` are the token's, to show `transfer.amount` in coin units."""
+
+    order: Order
+    transfer: Transfer
+    kind: str
+    decimals: int

@@ -7,26 +7,27 @@ The chain is an inbox. Every observed transfer is stored first, keyed by (chain,
 index), so re-reading a block never counts twice; matching and paying are separate, re-runnable
 steps that only move rows forward with conditional updates:
 
-    ingest()   new rows `waiting_for_confirmation`; a row whose (chain, token, wallet, amount)
-               equals a reserved deposit is linked to it and the page is told "detected".
-    confirm()  at the chain's depth, on a block still canonical: the order becomes `paid` in the
-               same transaction as its outbox row; anything else becomes `no_matched_deposit` and
-               is reported as `unknown_transfer_received`.
+    ingest()   new rows `waiting_for_confirmation`, each attributed to a reserved deposit if one
+               is its own (`app.transfers.matching`: reference, exact amount, or the single
+               order within the match band) and the page is told "detected".
+    confirm()  at the chain's depth, on a block still canonical: the money rules
+               (`app.transfers.settle`) credit it, pay the order through the lifecycle, flag
+               what was unusual and list for refund what belongs to no order's price; what no
+               order takes becomes `no_matched_deposit`, reported as `unknown_transfer_received`.
     rewind()   a reorg: unconfirmed rows above the fork are orphaned and unlinked.
 
 A transfer is credited only to the deposit whose window covers its block time, so a payment made
-before the shopper chose to pay (or after the order ended) never pays anything. An ended order's
-amounts (a paid order's too) stay reserved for the late-payment window: a late or repeat payment is
-linked to its own order (`late` / `duplicate`), reported, and never credited to another order.
+before the shopper chose to pay never pays anything. An ended order's amounts (a paid order's too)
+stay reserved for the late-payment window: a late or repeat payment is linked to its own order
+(`late` / `duplicate`), reported, listed for refund, and never credited to another order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,20 +35,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
-from app.chains import Blockchain, canonical_tx_id
-from app.config import Settings
+from app.chains import Blockchain, Coin, canonical_tx_id
+from app.config import PaymentSettings, Settings
 from app.db import utcnow
+from app.money import Margin
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
-from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
-from app.tokens import required_confirmations
+from app.tokens import required_confirmations, resolve_token
+from app.transfers import matching, settle
 from app.transfers.events import (
     DuplicatePaymentLinked,
     LatePaymentLinked,
     PaymentDetected,
     PaymentWithdrawn,
-    TransferUnmatched,
 )
 from app.transfers.models import Transfer, TransferStatus
 from app.transfers.observed import ObservedTransfer
@@ -65,14 +66,29 @@ class MatchRules:
     required_confirmations: int
     clock_skew: dt.timedelta
     unknown_transfer_url: str | None
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
+    decimals: dict[str, int] = field(default_factory=dict)
+    """Each configured token's decimals on this chain."""
+    max_step: Margin = field(default_factory=lambda: Margin.parse("0.1"))
+    """The most a deposit adds for uniqueness (`amount_step * amount_step_max_tries`)."""
+    settings: Settings | None = field(default=None, compare=False, repr=False)
+    """For what the rules reserve (a partly paid order's remainder deposit)."""
 
     @classmethod
     def for_chain(cls, settings: Settings, blockchain: str) -> MatchRules:
+        chain = Blockchain(blockchain)
+        tokens = {coin: resolve_token(settings, chain, coin) for coin in Coin}
         return cls(
             blockchain=blockchain,
-            required_confirmations=required_confirmations(settings, Blockchain(blockchain)),
+            required_confirmations=required_confirmations(settings, chain),
             clock_skew=dt.timedelta(seconds=settings.orders.match_clock_skew_seconds),
             unknown_transfer_url=settings.merchant.unknown_transfer_webhook_url,
+            payments=settings.payments,
+            decimals={str(c): t.decimals for c, t in tokens.items() if t is not None},
+            max_step=Margin(
+                settings.orders.amount_step * settings.orders.amount_step_max_tries, percent=False
+            ),
+            settings=settings,
         )
 
 
@@ -164,42 +180,6 @@ async def _rows_for(
     return rows
 
 
-async def _by_reference(
-    session: AsyncSession, rules: MatchRules, references: set[str]
-) -> dict[str, tuple[Deposit, Order]]:
-    """Reserved deposits whose Solana Pay reference is one of `references`."""
-    if not references:
-        return {}
-    rows = (
-        await session.execute(
-            sa.select(Deposit, Order)
-            .join(Order, Order.id == Deposit.order_id)
-            .where(
-                Deposit.blockchain == rules.blockchain,
-                Deposit.status.in_(RESERVED_STATUSES),
-                Deposit.reference.in_(references),
-            )
-        )
-    ).all()
-    return {d.reference: (d, o) for d, o in rows if d.reference is not None}
-
-
-def _reference_hit(
-    transfer: Transfer,
-    references: tuple[str, ...],
-    by_reference: dict[str, tuple[Deposit, Order]],
-) -> tuple[Deposit, Order] | None:
-    """The deposit a transfer names by reference, if it is for the same token and wallet."""
-    for reference in references:
-        hit = by_reference.get(reference)
-        if hit is not None and (hit[0].token, hit[0].wallet_address) == (
-            transfer.token,
-            transfer.to_address,
-        ):
-            return hit
-    return None
-
-
 async def _link(
     session: AsyncSession,
     rules: MatchRules,
@@ -207,55 +187,23 @@ async def _link(
     head: int,
     references: dict[tuple[str, int], tuple[str, ...]] | None = None,
 ) -> None:
-    """Find each transfer's reserved deposit (at most one: the unique index) and link it.
+    """Attribute each transfer (`app.transfers.matching`) and link it to its order.
 
-    A transfer carrying a deposit's Solana Pay reference belongs to that deposit whatever its
-    amount: it pays when it covers the amount; less is linked to the order without paying it
-    (reported as unmatched at depth, with its order). Otherwise the exact amount decides.
+    One that would count toward its order (pending, or expired but paid in time or accepted
+    late) keeps its deposit and the page is told "detected" — a part payment too: the rules decide
+    at depth. One for a paid or ended order is linked as a repeat or late payment.
     """
     if not transfers:
         return
-    references = references or {}
-    by_reference = await _by_reference(
-        session, rules, {r for refs in references.values() for r in refs}
-    )
-    # Exact (token, wallet, amount) keys: the partial unique index answers each one directly.
-    # Config validation and the sources spell addresses canonically (EIP-55, base58), so the
-    # exact spelling matches; the lowercase comparison below only guards against surprises.
-    wanted = {(t.token, t.to_address, t.amount) for t in transfers}
-    deposits = (
-        await session.execute(
-            sa.select(Deposit, Order)
-            .join(Order, Order.id == Deposit.order_id)
-            .where(
-                Deposit.blockchain == rules.blockchain,
-                Deposit.status.in_(RESERVED_STATUSES),
-                sa.tuple_(Deposit.token, Deposit.wallet_address, Deposit.amount).in_(wanted),
-            )
-        )
-    ).all()
-    by_key = {(d.token, d.wallet_address.lower(), d.amount): (d, o) for d, o in deposits}
+    hits = await matching.attribute(session, rules, transfers, references or {})
     linked: list[events.DomainEvent] = []
     for transfer in transfers:
-        named = references.get((transfer.tx_hash, transfer.log_index), ())
-        hit = _reference_hit(transfer, named, by_reference)
-        short = hit is not None and transfer.amount < hit[0].amount
-        if hit is None:
-            hit = by_key.get((transfer.token, transfer.to_address.lower(), transfer.amount))
+        hit = hits.get(transfer.id)
         if hit is None:
             continue
         deposit, order = hit
-        # Block times are whole seconds: compare against the second the deposit began.
-        if transfer.block_time < deposit.started_at.replace(microsecond=0) - rules.clock_skew:
-            log.info("matcher.before_deposit transfer_id=%s deposit_id=%s", transfer.id, deposit.id)
-            continue
         transfer.order_id = order.id
-        if short:
-            log.info(
-                "matcher.reference_underpaid order_id=%s transfer_id=%s", order.id, transfer.id
-            )
-            continue
-        if _pays(order, transfer):
+        if _pays(rules, order, transfer):
             transfer.deposit_id = deposit.id
             seen = confirmations(head, transfer.block_number)
             linked.append(
@@ -280,11 +228,17 @@ async def _link(
     await events.record(session, linked)
 
 
-def _pays(order: Order, transfer: Transfer) -> bool:
-    """Would this transfer, at depth, pay its order? The lifecycle table decides (pending, or
-    expired but paid while it was open)."""
+def _pays(rules: MatchRules, order: Order, transfer: Transfer) -> bool:
+    """Would this transfer, at depth, count toward its order? The lifecycle table decides
+    (pending, or expired but paid while it was open or accepted late)."""
     return lifecycle.allows(
-        order, OrderStatus.PAID, lifecycle.Request(by=Actor.CHAIN, payment_time=transfer.block_time)
+        order,
+        OrderStatus.PAID,
+        lifecycle.Request(
+            by=Actor.CHAIN,
+            payment_time=transfer.block_time,
+            accept_late=rules.payments.accept_late,
+        ),
     )
 
 
@@ -324,10 +278,10 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
     watchers during a lease hand-over, a crash and retry) changes nothing the second time.
 
     Batched: a constant number of statements per call, whatever the number of transfers (the
-    transfers are locked, their deposits and orders read, and the orders moved to `paid` with one
-    conditional UPDATE each); one statement per transfer made settling a backlog take
-    milliseconds per payment. When several transfers could pay one order (the shopper paid
-    twice), the first in `transfer_ids` order pays and the others are reported as unmatched.
+    transfers and their orders are locked, the orders' deposits read, totals written with one
+    statement and the orders moved to `paid` with one conditional UPDATE each); one statement per
+    transfer made settling a backlog take milliseconds per payment. The rules themselves
+    (credit, partial, over/under, late, duplicate, refunds) are `app.transfers.settle`.
     """
     transfers: dict[int, Transfer] = {}
     for start in range(0, len(transfer_ids), INSERT_BATCH):
@@ -345,72 +299,7 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
     ordered = [transfers[i] for i in dict.fromkeys(transfer_ids) if i in transfers]
     if not ordered:
         return 0
-    paying = await _paying(session, ordered)
-    paid_orders = await _mark_paid(session, paying)
-    now = utcnow()
-    unmatched: list[events.DomainEvent] = []
-    for transfer in ordered:
-        transfer.confirmed, transfer.updated_at = True, now
-        hit = paying.get(transfer.order_id) if transfer.order_id is not None else None
-        if hit is not None and hit[0] is transfer and transfer.order_id in paid_orders:
-            deposit = hit[1]
-            deposit.status, deposit.transfer_id = DepositStatus.MATCHED, transfer.id
-            transfer.status = TransferStatus.MATCHED
-            log.info("matcher.paid order_id=%s transfer_id=%s", transfer.order_id, transfer.id)
-            continue
-        transfer.status = TransferStatus.NO_MATCHED_DEPOSIT
-        transfer.deposit_id = None
-        if hit is not None and hit[2].status == OrderStatus.PAID:
-            transfer.duplicate = True  # another transfer paid this order: a repeat payment
-        unmatched.append(
-            TransferUnmatched(transfer=transfer, report_url=rules.unknown_transfer_url)
-        )
-        log.info("matcher.unmatched transfer_id=%s order_id=%s", transfer.id, transfer.order_id)
-    await session.flush()
-    await events.record(session, unmatched)
-    return len(paid_orders)
-
-
-async def _paying(
-    session: AsyncSession, transfers: list[Transfer]
-) -> dict[uuid.UUID, tuple[Transfer, Deposit, Order]]:
-    """For each order, the first linked transfer that may pay it, with its deposit and order."""
-    linked = [t for t in transfers if t.deposit_id is not None and t.order_id is not None]
-    if not linked:
-        return {}
-    deposits = {
-        d.id: d
-        for d in await session.scalars(
-            sa.select(Deposit).where(Deposit.id.in_({t.deposit_id for t in linked}))
-        )
-    }
-    orders = {
-        o.id: o
-        for o in await session.scalars(
-            sa.select(Order)
-            .where(Order.id.in_({t.order_id for t in linked}))
-            .execution_options(populate_existing=True)
-        )
-    }
-    paying: dict[uuid.UUID, tuple[Transfer, Deposit, Order]] = {}
-    for transfer in linked:
-        assert transfer.order_id is not None and transfer.deposit_id is not None
-        deposit, order = deposits.get(transfer.deposit_id), orders.get(transfer.order_id)
-        if deposit is not None and order is not None and order.id not in paying:
-            paying[order.id] = (transfer, deposit, order)
-    return paying
-
-
-async def _mark_paid(
-    session: AsyncSession, paying: dict[uuid.UUID, tuple[Transfer, Deposit, Order]]
-) -> set[uuid.UUID]:
-    """Ask the lifecycle to pay the orders (batched); returns those that moved."""
-    requests = [
-        (order, lifecycle.Request(by=Actor.CHAIN, payment_time=transfer.block_time))
-        for transfer, _, order in paying.values()
-    ]
-    won = await lifecycle.apply(session, OrderStatus.PAID, requests)
-    return {order.id for order in won}
+    return await settle.settle(session, rules, ordered)
 
 
 async def rewind(session: AsyncSession, rules: MatchRules, fork_block: int) -> list[Transfer]:
@@ -457,6 +346,7 @@ async def rewind(session: AsyncSession, rules: MatchRules, fork_block: int) -> l
             False,
             False,
         )
+        row.exception = None
         row.updated_at = utcnow()
         orphaned.append(row)
     await session.flush()

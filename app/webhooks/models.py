@@ -17,6 +17,7 @@ class EventType(StrEnum):
     ORDER_STATUS_CHANGED = "order_status_changed"
     UNKNOWN_TRANSFER_RECEIVED = "unknown_transfer_received"
     REFUND_SENT = "refund.sent"
+    PAYMENT_EXCEPTION = "payment_exception"
 
 
 class DeliveryStatus(StrEnum):

@@ -25,8 +25,10 @@ from app.errors import (
     TransferNotFound,
 )
 from app.ids import new_id
+from app.money import format_base_units
 from app.orders.events import OrderStatusChanged
 from app.orders.models import SERVICE_API, Order
+from app.orders.receipts import order_receipt
 from app.payments.quotes import webhook_fiat_fields
 from app.sessions.events import (
     TERMINAL_EVENT,
@@ -37,7 +39,7 @@ from app.sessions.events import (
 from app.sessions.models import INTEGRATION as SESSION_INTEGRATION
 from app.sessions.models import CheckoutSession, SessionStatus
 from app.sessions.schemas import session_out
-from app.transfers.events import TransferUnmatched
+from app.transfers.events import PaymentExceptionRecorded, TransferUnmatched
 from app.transfers.models import Transfer
 from app.webhooks import formats
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
@@ -49,7 +51,11 @@ SESSION_FORMATS = (formats.CHECKOUT_SESSION, formats.OPENCHECKOUT, formats.OVGC)
 
 def order_status_payload(order: Order, fiat: dict[str, object] | None = None) -> dict[str, object]:
     """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`;
-    a fiat order adds its `currency` and locked `quote` (`app.payments.quotes`)."""
+    then the additive ones: a fiat order's `currency` and locked `quote` (`app.payments.quotes`),
+    and, for an order whose payment was not exact (`payment_exceptions` not empty), what it
+    received (`amount_received`, `amount_due`, `payment_exceptions`). An exact payment of a coin
+    order keeps Ocrch's bytes."""
+    receipt = order_receipt(order) if order.payment_exceptions else {}
     return {
         "event_type": EventType.ORDER_STATUS_CHANGED.value,
         "order_id": str(order.id),
@@ -57,7 +63,43 @@ def order_status_payload(order: Order, fiat: dict[str, object] | None = None) ->
         "status": order.status,
         "amount": str(order.amount),
         **(fiat or {}),
+        **receipt,
     }
+
+
+def payment_exception_payload(event: PaymentExceptionRecorded) -> dict[str, object]:
+    """`payment_exception` (docs/payments.md), without the per-attempt `timestamp`; `amount` is
+    the transfer's, in coin units."""
+    transfer = event.transfer
+    return {
+        "event_type": EventType.PAYMENT_EXCEPTION.value,
+        "order_id": str(event.order.id),
+        "merchant_order_id": event.order.merchant_order_id,
+        "kind": event.kind,
+        "amount": format_base_units(transfer.amount, event.decimals),
+        "blockchain": transfer.blockchain,
+        "stablecoin": transfer.token,
+        "tx_hash": transfer.tx_hash,
+    }
+
+
+async def on_payment_exception(
+    session: AsyncSession, flagged: Sequence[PaymentExceptionRecorded]
+) -> None:
+    """`payment_exception` to the order's `webhook_url`, signed like its `order_status_changed`,
+    for the orders the Service API made (a checkout session shows the same facts on its object)."""
+    for event in flagged:
+        if event.order.integration != SERVICE_API:
+            continue
+        enqueue(
+            session,
+            EventType.PAYMENT_EXCEPTION,
+            event.order.webhook_url,
+            payment_exception_payload(event),
+            formats.OCRCH,
+            order_id=event.order.id,
+            transfer_id=event.transfer.id,
+        )
 
 
 async def on_order_status_changed(
@@ -84,7 +126,7 @@ async def on_checkout_session_changed(
 ) -> None:
     """The session's event (body fixed now; the sender signs each attempt afresh)."""
     for change in changes:
-        write_session_event(session, change.checkout, change.event, change.at)
+        write_session_event(session, change.checkout, change.event, change.at, change.order)
 
 
 def _order_status_event(
@@ -102,7 +144,11 @@ def _order_status_event(
 
 
 def write_session_event(
-    session: AsyncSession, checkout: CheckoutSession, event: SessionEvent, now: dt.datetime
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    event: SessionEvent,
+    now: dt.datetime,
+    order: Order | None = None,
 ) -> WebhookEvent | None:
     if not checkout.webhook_url or checkout.dialect:
         return None  # a dialect's session is reported by its dialect (app.dialects.webhooks)
@@ -113,7 +159,7 @@ def write_session_event(
         "type": event.value,
         "created": int(now.timestamp()),
         "livemode": checkout.livemode,
-        "data": {"object": session_out(checkout, None).model_dump(mode="json")},
+        "data": {"object": session_out(checkout, None, order).model_dump(mode="json")},
     }
     return enqueue(
         session,

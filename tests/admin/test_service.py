@@ -11,8 +11,8 @@ from app.admin.service import attach_transfer, totals
 from app.chains import Blockchain, Coin
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, unit_of_work, utcnow
-from app.errors import OrderAlreadyPaid
-from app.models import Order, Transfer
+from app.errors import OrderAlreadyPaid, TransferRefundClaimed
+from app.models import Order, RefundItem, Transfer
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.service import create_payment
@@ -53,8 +53,8 @@ async def test_attach_after_the_watcher_paid_the_order_leaves_the_transfer_unmat
                 CreateOrderRequest(order_id="race", amount="5", webhook_url="https://s.example/h"),
             )
             detail = await create_payment(session, settings, order.id, Blockchain.ETH, Coin.USDT)
-            # A wrong amount the operator is about to accept for this order.
-            [short] = await ingest(session, rules, [_seen(1, 4_900_000)], 101)
+            # A wrong amount (outside the match band) the operator is about to accept for it.
+            [short] = await ingest(session, rules, [_seen(1, 4_000_000)], 101)
             await confirm(session, rules, [short.id])
         order_id, exact, short_id = order.id, int(detail.amount_base_units), short.id
 
@@ -83,5 +83,51 @@ async def test_attach_after_the_watcher_paid_the_order_leaves_the_transfer_unmat
             day = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
             [total] = await totals(session, settings, day, day + dt.timedelta(days=1))
             assert (total.count, total.amount) == (1, "5.000000")
+    finally:
+        await engine.dispose()
+
+
+async def test_attaching_a_transfer_takes_it_off_the_refund_list(
+    database_url: str, settings: Settings
+) -> None:
+    """An unattributed transfer is listed for refund; once an operator attaches it to an order it
+    is that order's money: off the list, counted in `amount_received`. A claimed refund cannot
+    be attached any more."""
+    engine = create_engine(database_url)
+    db = create_sessionmaker(engine)
+    rules = MatchRules.for_chain(settings, "eth")
+    try:
+        async with unit_of_work(db) as session:
+            order = await create_order(
+                session,
+                settings,
+                CreateOrderRequest(order_id="att", amount="5", webhook_url="https://s.example/h"),
+            )
+            await create_payment(session, settings, order.id, Blockchain.ETH, Coin.USDT)
+            [far] = await ingest(session, rules, [_seen(1, 4_000_000)], 101)
+            [other] = await ingest(session, rules, [_seen(2, 3_000_000)], 102)
+            await confirm(session, rules, [far.id, other.id])
+        async with db() as session:
+            listed = (
+                await session.execute(sa.select(RefundItem.transfer_id, RefundItem.kind))
+            ).all()
+        assert sorted(listed) == [(far.id, "unattributed"), (other.id, "unattributed")]
+        async with unit_of_work(db) as session:
+            await session.execute(
+                sa.update(RefundItem)
+                .where(RefundItem.transfer_id == other.id)
+                .values(status="claimed", claim_address="0xshopper")
+            )
+        async with unit_of_work(db) as session:
+            with pytest.raises(TransferRefundClaimed):
+                await attach_transfer(session, settings, other.id, order.id, actor="op", reason="x")
+        async with unit_of_work(db) as session:
+            await attach_transfer(session, settings, far.id, order.id, actor="op", reason="ok")
+        async with db() as session:
+            paid = await session.get(Order, order.id)
+            left = (await session.execute(sa.select(RefundItem.transfer_id))).scalars().all()
+        assert paid is not None and paid.status == "paid"
+        assert paid.amount_received == 4 * 10**18
+        assert list(left) == [other.id]
     finally:
         await engine.dispose()

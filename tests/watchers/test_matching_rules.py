@@ -195,7 +195,12 @@ async def test_two_transfers_in_one_transaction_pay_two_orders(
 async def test_underpayment_and_overpayment_are_recorded_not_credited(
     database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
 ) -> None:
-    async with harness(database_url, [anvil.http_url], token, confirmations=2) as h:
+    """With `match_band = "0"` only exact amounts are attributed (issue 16's rules for amounts
+    near a deposit are in tests/watchers/test_payment_exceptions.py)."""
+    exact_only = {"match_band": "0"}
+    async with harness(
+        database_url, [anvil.http_url], token, confirmations=2, payments=exact_only
+    ) as h:
         await h.drain()
         order_id, amount = await h.open_order("20")
         under = await transfer_tokens(w3, token, WALLET, amount - 10_000, sender=PAYER)
@@ -268,7 +273,9 @@ async def test_late_payment_is_linked_and_reported_never_credited(
         assert [(e.event_type, e.order_id, e.payload.get("status")) for e in events] == [
             ("order_status_changed", order_id, "expired"),
             ("unknown_transfer_received", order_id, None),
+            ("payment_exception", order_id, None),  # issue 16: to the order's own webhook
         ]
+        assert (events[2].payload["kind"], events[2].target_url) == ("late", ORDER_WEBHOOK)
         assert events[1].transfer_id == row.id and events[1].target_url == UNKNOWN_URL
         assert events[1].payload == {
             "event_type": "unknown_transfer_received",
@@ -299,7 +306,7 @@ async def test_late_payment_is_linked_and_reported_never_credited(
         assert await h.status(other_id) == "pending"
         assert await h.status(order_id) == "expired"
         assert len(await h.transfers()) == 1
-        assert len(await h.events()) == 2
+        assert len(await h.events()) == 3
 
 
 async def test_payment_made_before_expiry_but_seen_after_pays(
@@ -369,10 +376,12 @@ async def test_an_order_paid_twice_is_paid_once_and_the_extra_payments_reported(
         ("no_matched_deposit", order_id, True),  # seen while the order was open: not credited
         ("no_matched_deposit", order_id, True),  # seen after it was paid: the amount is reserved
     ]
-    assert [(e.event_type, e.transfer_id) for e in events] == [
-        ("order_status_changed", None),
-        ("unknown_transfer_received", rows[1].id),
-        ("unknown_transfer_received", rows[2].id),
+    assert [(e.event_type, e.transfer_id, e.payload.get("kind")) for e in events] == [
+        ("order_status_changed", None, None),
+        ("unknown_transfer_received", rows[1].id, None),
+        ("payment_exception", rows[1].id, "duplicate"),
+        ("unknown_transfer_received", rows[2].id, None),
+        ("payment_exception", rows[2].id, "duplicate"),
     ]
     async with h.db() as session:
         deposit = await session.scalar(sa.select(Deposit).where(Deposit.order_id == order_id))
@@ -409,6 +418,7 @@ async def test_a_repeat_payment_never_pays_the_next_order_for_the_same_price(
         assert [(e.event_type, e.order_id, e.transfer_id) for e in events] == [
             ("order_status_changed", alice, None),
             ("unknown_transfer_received", alice, rows[1].id),
+            ("payment_exception", alice, rows[1].id),
         ]
         assert h.recorder.for_order(bob) == []
         async with h.db() as session:

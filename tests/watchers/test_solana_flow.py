@@ -18,7 +18,7 @@ from app.chains import Blockchain, Coin
 from app.config import Settings, load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.http import Services
-from app.models import Transfer
+from app.models import RefundItem, Transfer
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.schemas import PaymentDetail
@@ -156,19 +156,24 @@ async def test_a_reference_beats_the_amount_and_no_reference_uses_the_amount(flo
     second = await flow.order("20")
     assert second.amount == "20.0001" and first.reference != second.reference
     assert second.reference is not None
-    # `first`'s exact amount, but carrying `second`'s reference: it belongs to `second` and is
-    # short of it, so neither order is paid.
+    # `first`'s exact amount, but carrying `second`'s reference: it belongs to `second`, and pays
+    # it (the order's amount is 20; the uniqueness step is not owed, issue 16).
     flow.sim.transfer(flow.payer, flow.wallet, flow.mint, 20 * USDC, references=(second.reference,))
-    # An exchange withdrawal: no reference, the unique amount decides.
+    flow.sim.produce()
+    # An exchange withdrawal: no reference, the unique amount decides: `second` again, a repeat.
     flow.sim.transfer(flow.payer, flow.wallet, flow.mint, 20_000_100)
     flow.sim.produce(7)
     await flow.drain()
     assert await flow.status(first) == "pending"
     assert await flow.status(second) == "paid"
     by_amount = {t.amount: t for t in await flow.transfers()}
-    short, exact = by_amount[20 * USDC], by_amount[20_000_100]
-    assert short.status == "no_matched_deposit" and short.order_id == second.order_id
-    assert exact.status == "matched"
+    named, repeat = by_amount[20 * USDC], by_amount[20_000_100]
+    assert (named.status, named.order_id, named.exception) == ("matched", second.order_id, None)
+    assert (repeat.status, repeat.order_id, repeat.exception) == (
+        "no_matched_deposit",
+        second.order_id,
+        "duplicate",
+    )
 
     third = await flow.order("5")
     assert third.reference is not None
@@ -176,6 +181,37 @@ async def test_a_reference_beats_the_amount_and_no_reference_uses_the_amount(flo
     flow.sim.produce(7)
     await flow.drain()
     assert await flow.status(third) == "paid"  # more than asked, named by its reference
+    async with flow.services.sessionmaker() as session:
+        items = (await session.execute(sa.select(RefundItem.kind, RefundItem.amount))).all()
+    assert sorted(items) == [("duplicate", 20_000_100), ("overpaid", 1 * USDC)]
+
+
+async def test_a_short_payment_named_by_its_reference_asks_for_the_rest(flow: Flow) -> None:
+    """A reference attributes whatever the amount: half the price is a part, the order asks for
+    the rest with a fresh deposit (its own reference), and paying that pays the order."""
+    await flow.drain()
+    detail = await flow.order("20")
+    flow.sim.transfer(flow.payer, flow.wallet, flow.mint, 8 * USDC, references=(detail.reference,))
+    flow.sim.produce(7)
+    await flow.drain()
+    assert await flow.status(detail) == "pending"
+    async with unit_of_work(flow.services.sessionmaker) as session:
+        rest = await create_payment(
+            session, flow.settings, detail.order_id, Blockchain.SOLANA, Coin.USDC
+        )
+    assert rest.amount_base_units == str(12 * USDC)
+    assert rest.reference is not None and rest.reference != detail.reference
+    pushed = flow.recorder.for_order(detail.order_id)[-1]["order"]
+    assert (pushed["amount_received"], pushed["amount_due"]) == ("8", "12")
+    assert pushed["payment"]["amount_base_units"] == str(12 * USDC)
+    flow.sim.transfer(flow.payer, flow.wallet, flow.mint, 12 * USDC, references=(rest.reference,))
+    flow.sim.produce(7)
+    await flow.drain()
+    assert await flow.status(detail) == "paid"
+    assert [(t.status, t.exception) for t in await flow.transfers()] == [
+        ("matched", "partial"),
+        ("matched", "partial"),
+    ]
 
 
 async def test_an_abandoned_confirmed_block_never_pays(flow: Flow) -> None:

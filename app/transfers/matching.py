@@ -1,0 +1,264 @@
+"""Attribution: which reserved deposit (and so which order) a transfer belongs to.
+
+In order, for each transfer:
+1. a Solana Pay reference it carries names its deposit, whatever the amount;
+2. an exact (chain, token, wallet, amount) names at most one deposit (the partial unique index);
+3. otherwise the single order with reserved deposits on the same chain, token and wallet whose
+   amount lies within `[payments].match_band` of the transfer (edges included). Deposits of paid
+   and ended orders are candidates too (the transfer is then a repeat or a late payment of its
+   own order). No candidate, or candidates of two orders: nobody (never guess).
+A deposit is never credited with a transfer made before it began (`match_clock_skew_seconds`).
+
+Batched: one statement per kind of lookup for the whole batch of transfers (the band lookup only
+for the transfers that matched nothing exactly).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.orders.models import Order
+from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
+from app.transfers.models import Transfer
+
+if TYPE_CHECKING:
+    from app.transfers.service import MatchRules
+
+log = logging.getLogger("app.transfers")
+
+BAND_BATCH = 100
+_RESERVED = sa.text(
+    "deposits.status IN (" + ", ".join(f"'{status}'" for status in RESERVED_STATUSES) + ")"
+)
+"""Reserved, as constant SQL: a bound IN list would be expanded anew in each of a batch's
+UNION ALL members."""
+Hit = tuple[Deposit, Order]
+
+
+async def attribute(
+    session: AsyncSession,
+    rules: MatchRules,
+    transfers: Sequence[Transfer],
+    references: dict[tuple[str, int], tuple[str, ...]],
+) -> dict[int, Hit]:
+    """The deposit (with its order) each transfer belongs to, keyed by the transfer's id."""
+    by_reference = await _by_reference(
+        session, rules, {r for refs in references.values() for r in refs}
+    )
+    by_key = await _exact(session, rules, transfers)
+    hits: dict[int, Hit] = {}
+    inexact: list[Transfer] = []
+    for transfer in transfers:
+        named = references.get((transfer.tx_hash, transfer.log_index), ())
+        hit = _reference_hit(transfer, named, by_reference)
+        if hit is None:
+            hit = by_key.get((transfer.token, transfer.to_address.lower(), transfer.amount))
+        if hit is None:
+            inexact.append(transfer)
+        elif _opened_in_time(rules, transfer, hit[0]):
+            hits[transfer.id] = hit
+    if inexact and not _is_zero(rules):
+        hits.update(await _within_band(session, rules, inexact))
+    return hits
+
+
+def _is_zero(rules: MatchRules) -> bool:
+    return rules.payments.match_band.value == 0
+
+
+def _opened_in_time(rules: MatchRules, transfer: Transfer, deposit: Deposit) -> bool:
+    # Block times are whole seconds: compare against the second the deposit began.
+    if transfer.block_time < deposit.started_at.replace(microsecond=0) - rules.clock_skew:
+        log.info("matcher.before_deposit transfer_id=%s deposit_id=%s", transfer.id, deposit.id)
+        return False
+    return True
+
+
+async def _by_reference(
+    session: AsyncSession, rules: MatchRules, references: set[str]
+) -> dict[str, Hit]:
+    """Reserved deposits whose Solana Pay reference is one of `references`."""
+    if not references:
+        return {}
+    rows = (
+        await session.execute(
+            sa.select(Deposit, Order)
+            .join(Order, Order.id == Deposit.order_id)
+            .where(
+                Deposit.blockchain == rules.blockchain,
+                Deposit.status.in_(RESERVED_STATUSES),
+                Deposit.reference.in_(references),
+            )
+        )
+    ).all()
+    return {d.reference: (d, o) for d, o in rows if d.reference is not None}
+
+
+def _reference_hit(
+    transfer: Transfer, references: tuple[str, ...], by_reference: dict[str, Hit]
+) -> Hit | None:
+    """The deposit a transfer names by reference, if it is for the same token and wallet."""
+    for reference in references:
+        hit = by_reference.get(reference)
+        if hit is not None and (hit[0].token, hit[0].wallet_address) == (
+            transfer.token,
+            transfer.to_address,
+        ):
+            return hit
+    return None
+
+
+async def _exact(
+    session: AsyncSession, rules: MatchRules, transfers: Sequence[Transfer]
+) -> dict[tuple[str, str, int], Hit]:
+    # Exact (token, wallet, amount) keys: the partial unique index answers each one directly.
+    # Config validation and the sources spell addresses canonically (EIP-55, base58), so the
+    # exact spelling matches; the lowercase comparison below only guards against surprises.
+    wanted = {(t.token, t.to_address, t.amount) for t in transfers}
+    deposits = (
+        await session.execute(
+            sa.select(Deposit, Order)
+            .join(Order, Order.id == Deposit.order_id)
+            .where(
+                Deposit.blockchain == rules.blockchain,
+                Deposit.status.in_(RESERVED_STATUSES),
+                sa.tuple_(Deposit.token, Deposit.wallet_address, Deposit.amount).in_(wanted),
+            )
+        )
+    ).all()
+    return {(d.token, d.wallet_address.lower(), d.amount): (d, o) for d, o in deposits}
+
+
+def _bounds(rules: MatchRules, transfer: Transfer) -> tuple[int, int]:
+    """The deposit amounts within the band of `transfer`, exactly: |t - d| <= d * p / 100 holds
+    for ceil(t*100/(100+p)) <= d <= floor(t*100/(100-p)); an absolute band is t -/+ it."""
+    band = rules.payments.match_band
+    amount = transfer.amount
+    if band.percent:
+        numerator, denominator = band.value.as_integer_ratio()
+        low = -(-amount * 100 * denominator // (100 * denominator + numerator))
+        high = amount * 100 * denominator // (100 * denominator - numerator)
+        return low, high
+    spread = band.allowance(0, rules.decimals.get(transfer.token, 18))
+    return max(amount - spread, 0), amount + spread
+
+
+def in_band(rules: MatchRules, transfer: Transfer, deposit: Deposit) -> bool:
+    allowed = rules.payments.match_band.allowance(deposit.amount, deposit.decimals)
+    return abs(transfer.amount - deposit.amount) <= allowed
+
+
+def _amount_between(dialect: str, low: int, high: int) -> Any:
+    """`low <= deposits.amount <= high`, exactly, on both databases: SQLite keeps base units as
+    canonical decimal text, so it compares lengths first, then the text."""
+    column = Deposit.amount
+    if dialect != "sqlite":
+        return column.between(low, high)
+    length = sa.func.length(column)
+    return sa.and_(
+        sa.or_(length > len(str(low)), sa.and_(length == len(str(low)), column >= low)),
+        sa.or_(length < len(str(high)), sa.and_(length == len(str(high)), column <= high)),
+    )
+
+
+def _candidates(rules: MatchRules, dialect: str, transfer: Transfer) -> list[Any]:
+    """Where a reserved deposit could hold `transfer`: its chain, token and wallet, within the
+    band, begun no later than the transfer (block times are whole seconds)."""
+    return [
+        Deposit.blockchain == rules.blockchain,
+        _RESERVED,
+        Deposit.token == transfer.token,
+        Deposit.wallet_address == transfer.to_address,
+        _amount_between(dialect, *_bounds(rules, transfer)),
+        Deposit.started_at < transfer.block_time + rules.clock_skew + dt.timedelta(seconds=1),
+    ]
+
+
+async def _one_each(
+    session: AsyncSession, queries: list[tuple[int, list[Any]]]
+) -> dict[int, uuid.UUID]:
+    """For each (key, conditions): the order of one deposit meeting them, if any. One statement:
+    a UNION ALL of `LIMIT 1` lookups, so a band holding thousands of deposits costs an index probe
+    per transfer, never a scan of the band."""
+    if not queries:
+        return {}
+    parts = [
+        sa.select(
+            sa.select(sa.literal(key).label("k"), Deposit.order_id.label("order_id"))
+            .where(*conditions)
+            .limit(1)
+            .subquery()
+        )
+        for key, conditions in queries
+    ]
+    statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    rows = await session.execute(statement)
+    return {int(k): order_id for k, order_id in rows.all()}
+
+
+async def _within_band(
+    session: AsyncSession, rules: MatchRules, transfers: list[Transfer]
+) -> dict[int, Hit]:
+    """The single order within the band of each transfer, in three statements per batch: one
+    candidate order per transfer, whether another order is a candidate too, and the deposits of
+    the orders that are alone."""
+    dialect = session.get_bind().dialect.name
+    hits: dict[int, Hit] = {}
+    for start in range(0, len(transfers), BAND_BATCH):
+        chunk = {t.id: t for t in transfers[start : start + BAND_BATCH]}
+        where = {key: _candidates(rules, dialect, t) for key, t in chunk.items()}
+        first = await _one_each(session, list(where.items()))
+        other = await _one_each(
+            session,
+            [(key, [*where[key], Deposit.order_id != order]) for key, order in first.items()],
+        )
+        for key in other:
+            log.warning("matcher.ambiguous transfer_id=%s", key)
+        alone = {key: order for key, order in first.items() if key not in other}
+        if not alone:
+            continue
+        rows = await session.execute(
+            sa.select(Deposit, Order)
+            .join(Order, Order.id == Deposit.order_id)
+            .where(
+                Deposit.order_id.in_(set(alone.values())),
+                Deposit.blockchain == rules.blockchain,
+                Deposit.status.in_(RESERVED_STATUSES),
+            )
+        )
+        found = _unique(rows.all())
+        for key, order_id in alone.items():
+            transfer = chunk[key]
+            candidates = [
+                (d, o)
+                for d, o in found
+                if d.order_id == order_id
+                and (d.token, d.wallet_address) == (transfer.token, transfer.to_address)
+                and in_band(rules, transfer, d)
+                and transfer.block_time >= d.started_at.replace(microsecond=0) - rules.clock_skew
+            ]
+            if not candidates:
+                continue
+            hits[key] = min(
+                candidates,
+                key=lambda c: (
+                    abs(c[0].amount - transfer.amount),
+                    c[0].status != DepositStatus.ACTIVE,
+                ),
+            )
+            log.info("matcher.within_band transfer_id=%s deposit_id=%s", key, hits[key][0].id)
+    return hits
+
+
+def _unique(rows: Iterable[Hit]) -> list[Hit]:
+    seen: dict[int, Hit] = {}
+    for deposit, order in rows:
+        seen.setdefault(deposit.id, (deposit, order))
+    return list(seen.values())
