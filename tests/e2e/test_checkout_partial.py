@@ -85,7 +85,7 @@ async def test_pay_short_then_the_rest(shop: Shop, tab: Tab, chain: Chain, shots
 
 
 async def test_overpaid_order_says_the_shop_can_refund(shop: Shop, tab: Tab, chain: Chain) -> None:
-    """Rounded up (55.50 for 55.00, within the band): paid, with a neutral note on the final view."""
+    """Rounded up (55.50 for 55.00, in the band): paid, with a neutral note on the final view."""
     page = tab.page
     order = await shop.create_order("55.00", success_url=None)
     await page.goto(shop.page_url(order["order_id"]))
