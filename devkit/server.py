@@ -293,6 +293,7 @@ def _announce(
 stablecheckout dev is running at {base_url}
 
   demo shop        {base_url}/demo        buy something, then press "Pay with browser wallet"
+                   (or, on /demo, "pay short", "pay twice", "pay late": payments gone wrong)
   checkout page    {base_url}/checkout/
   API schema       {base_url}/schema/swagger
   local chain      {anvil.http_url} (anvil, chain id 31337, 1 block/s)

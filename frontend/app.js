@@ -48,6 +48,7 @@ const LATE_WATCH_MS = 60 * 60 * 1000;
 const state = {
   lang: "en", client: null, live: null, apiBase: "", order: null, detail: null, view: "",
   final: false, busy: false, tick: null, requote: null, statusText: "", confirmingSince: null,
+  remainderAsked: "",
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -184,9 +185,52 @@ function renderSummary() {
   const order = state.order;
   $("summary").hidden = false;
   $("order-ref").textContent = t("order_ref", { ref: order.merchant_order_id });
-  const unit = order.currency || (state.detail && state.detail.stablecoin);
-  $("due").textContent = unit ? `${order.amount} ${unit}` : order.amount;
+  const amount = partReceived(order) ? order.amount_due : order.amount;
+  $("due").textContent = withUnit(amount, order);
   $("due-label").textContent = t({ pending: "amount_due", paid: "amount_paid" }[order.status] || "order_total");
+}
+
+/** An amount in the order's own units: its fiat currency, else the coin being paid. */
+function withUnit(amount, order) {
+  const unit = order.currency || (state.detail && state.detail.stablecoin) || (order.payment && order.payment.stablecoin);
+  return unit ? `${amount} ${unit}` : amount;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part payments (docs/payments.md): a pending order that has received part of its amount carries
+// the deposit for the rest as `payment`; the page asks for that deposit's detail (the same
+// `POST …/payment`, which answers with it) and shows it like any other.
+
+/** A decimal string above zero, read without floating point. */
+const positive = (text) => /^\d*\.?\d*$/.test(String(text ?? "")) && /[1-9]/.test(String(text));
+
+const partReceived = (order) => order.status === "pending" && positive(order.amount_received) && positive(order.amount_due);
+const partlyPaid = (order) => partReceived(order) && Boolean(order.payment);
+
+const depositKey = (d) => (d ? `${d.blockchain}|${d.stablecoin}|${d.wallet_address}|${d.amount_base_units}` : "");
+
+/** Show the remainder deposit once per deposit; the detail comes back through `choose`. */
+function followRemainder(order) {
+  const key = depositKey(order.payment);
+  if (depositKey(state.detail) === key || state.remainderAsked === key || state.busy) return;
+  state.remainderAsked = key;
+  choose(order.payment.blockchain, order.payment.stablecoin, { quiet: true });
+}
+
+function remainderStatus(order) {
+  // The detail on show, if it was asked for after this part arrived (else the remainder as pushed).
+  const d = state.detail && state.detail.askedAt === order.amount_received ? state.detail : order.payment;
+  return t("st_partial", { received: withUnit(order.amount_received, order), remaining: `${d.amount} ${d.stablecoin}` });
+}
+
+/** A short, neutral line on the final view when the payment was not one exact transfer. */
+function exceptionNote(order) {
+  const flags = Array.isArray(order.payment_exceptions) ? order.payment_exceptions : [];
+  if (order.status !== "paid") {
+    return positive(order.amount_received) ? t("x_ended", { received: withUnit(order.amount_received, order) }) : "";
+  }
+  return ["partial", "underpaid", "overpaid", "late", "duplicate"]
+    .filter((flag) => flags.includes(flag)).map((flag) => t(`x_${flag}`)).join(" ");
 }
 
 /** Show an order state from any source (first load, socket, poll, cancel). */
@@ -202,6 +246,11 @@ function applyOrder(order) {
   startCountdown();
   const n = Number(order.required_confirmations) || 0;
   const detected = Boolean(order.transfer) && n > 0;
+  const partly = !detected && partlyPaid(order);
+  if (partly) {
+    state.confirmingSince = null;  // that part is credited; the rest has not been sent yet
+    followRemainder(order);
+  }
   if (detected) {
     state.confirmingSince ??= Date.now();
     const k = Math.min(Number(order.confirmations) || 0, n);
@@ -211,12 +260,12 @@ function applyOrder(order) {
       choose(order.transfer.blockchain, order.transfer.stablecoin, { quiet: true });
     }
   } else {
-    setStatus("pending", t(state.view === "pay" ? "st_waiting" : "st_pending"));
+    setStatus("pending", partly ? remainderStatus(order) : t(state.view === "pay" ? "st_waiting" : "st_pending"));
     renderProgress(0, 0);
   }
   for (const id of ["cancel", "change"]) $(id).hidden = detected;
   $("v-pay").dataset.phase = detected ? "detected" : "waiting";
-  $("pay-title").textContent = t(detected ? "confirming_title" : "pay_title");
+  $("pay-title").textContent = t(detected ? "confirming_title" : partly ? "rest_title" : "pay_title");
   const hash = detected && order.transfer.tx_hash;
   $("tx").hidden = !hash;
   if (hash) $("tx").textContent = `${t("tx")} ${shortHash(hash)}`;
@@ -251,6 +300,9 @@ function finish(order) {
   done.dataset.state = word;
   $("done-title").textContent = t(`${word}_title`);
   $("done-text").textContent = t(`${word}_text`);
+  const extra = exceptionNote(order);
+  $("done-extra").textContent = extra;
+  $("done-extra").hidden = !extra;
   const link = $("done-link");
   const target = safeHttpUrl(word === "paid" ? order.success_url : order.cancel_url);
   link.hidden = !target;
@@ -362,8 +414,10 @@ async function choose(blockchain, stablecoin, { quiet = false } = {}) {
   for (const b of buttons) b.disabled = true;
   if (chosen) chosen.setAttribute("aria-busy", "true");
   try {
+    const askedAt = state.order && state.order.amount_received;
     const detail = await state.client.payment(blockchain, stablecoin);
     if (state.final) return;
+    detail.askedAt = askedAt;
     state.detail = detail;
     storage(`sc-choice:${state.client.orderId}`, { blockchain, stablecoin });
     renderPay(detail);
@@ -389,7 +443,8 @@ function renderPay(d) {
   qr.src = `${state.apiBase}/checkout/qr.svg?data=${encodeURIComponent(d.payment_uri)}`;
   qr.alt = t("qr_alt", { amount: d.amount, coin: d.stablecoin, network });
   let note = t("exact_note", { amount: d.amount, coin: d.stablecoin, network });
-  if (d.quote || (state.order && Number(d.amount) !== Number(state.order.amount))) note += ` ${t("unique_note")}`;
+  const asked = state.order && (partReceived(state.order) ? state.order.amount_due : state.order.amount);
+  if (d.quote || (asked && Number(d.amount) !== Number(asked))) note += ` ${t("unique_note")}`;
   $("note").textContent = note;
   renderQuote(d);
   $("open-wallet").href = d.payment_uri;

@@ -78,10 +78,15 @@ test wallet {html.escape(shop.payer[:10])}…</span></header>
 <form method="post" action="/demo/donate"><p class="note">Checkout Sessions (the hosted flow,
 docs/checkout-sessions.md): a session with the demo's test API key, then its <code>url</code>.
 <button type="submit" class="secondary" data-testid="donate">Donate any amount</button></p></form>
-<section id="tron" hidden><h2>TRON, Solana and BSC test wallets</h2>
-<p class="note">Chose TRON, Solana or BNB Smart Chain at checkout? That local chain's test wallet
-pays it here (on Solana with the deposit's Solana Pay reference); the page shows it paid once the
-block is final (a few seconds).</p>
+<section id="tron" hidden><h2>Test wallets</h2>
+<p class="note">Payments chosen at checkout and not paid yet. A local chain's test wallet pays
+them here (on Solana with the deposit's Solana Pay reference; on Ethereum the checkout page's
+"Pay with browser wallet" does it too), or gets it wrong the way real shoppers do:
+<b>pay short</b> sends less (an exchange's fee: the order is partly paid and the checkout page
+asks for the rest), <b>pay twice</b> sends the amount twice (the second is a duplicate, listed for
+refund), <b>pay late</b> lets the order expire, then pays (late: reported, listed for refund).
+The webhooks below show each <code>payment_exception</code>.</p>
+<p class="note" id="wallet-result" role="status"></p>
 <table><tbody id="tron-rows"></tbody></table></section>
 <h2>Webhooks this shop received</h2>
 <p class="note">Each is verified with the merchant secret, as docs/webhooks.md shows.</p>
@@ -97,16 +102,24 @@ async function hooks() {{
   const tbody = document.getElementById("hooks"); tbody.textContent = "";
   for (const h of rows) {{
     const tr = document.createElement("tr");
-    for (const v of [h.body.event_type, h.body.merchant_order_id || h.body.transfer_id,
-                     h.body.status || h.body.blockchain, h.body.amount || "",
+    const b = h.body, flags = (b.payment_exceptions || []).join(", ");
+    for (const v of [b.event_type, b.merchant_order_id || b.transfer_id,
+                     b.kind || (b.status && flags ? b.status + " (" + flags + ")" : b.status) ||
+                       b.blockchain,
+                     (b.amount || "") + (b.kind && b.stablecoin ? " " + b.stablecoin : ""),
                      h.valid ? "valid" : "INVALID"]) {{
       const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }}
     tbody.appendChild(tr);
   }}
 }}
+let sending = 0;
+const WAYS = [["exact", "Pay from test wallet"], ["short", "pay short"], ["twice", "pay twice"],
+              ["late", "pay late"]];
 async function tron() {{
-  const rows = await (await fetch("/demo/tron-payments")).json();
-  const tbody = document.getElementById("tron-rows"); tbody.textContent = "";
+  const rows = await (await fetch("/demo/payments")).json();
+  const tbody = document.getElementById("tron-rows");
+  if (sending) return;  // keep the rows as they are while a payment is being sent
+  tbody.textContent = "";
   document.getElementById("tron").hidden = !rows.length;
   for (const r of rows) {{
     const tr = document.createElement("tr");
@@ -114,13 +127,30 @@ async function tron() {{
     const coin = r.coin || "USDT", chain = r.blockchain || "tron";
     td.textContent = r.amount + " " + coin + " on " + chain + " to " + r.to +
       " (order " + r.order_id.slice(0, 8) + "…)";
-    const act = document.createElement("td"); const b = document.createElement("button");
-    b.textContent = "Pay from " + chain.toUpperCase() + " test wallet";
-    b.dataset.testid = chain + "-pay";
-    b.onclick = async () => {{ b.disabled = true; await fetch("/demo/tron-pay", {{
-      method: "POST", headers: {{"Content-Type": "application/json"}},
-      body: JSON.stringify({{deposit_id: r.deposit_id}}) }}); b.textContent = "sent"; }};
-    act.appendChild(b); tr.append(td, act); tbody.appendChild(tr);
+    const act = document.createElement("td");
+    for (const [way, label] of WAYS) {{
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = way === "exact" ? "" : "secondary";
+      b.textContent = way === "exact" ? "Pay from " + chain.toUpperCase() + " test wallet" : label;
+      b.dataset.testid = way === "exact" ? chain + "-pay" : "pay-" + way;
+      b.onclick = async () => {{
+        sending++; b.disabled = true;
+        b.textContent = way === "late" ? "expiring, then paying…" : "sending…";
+        const result = document.getElementById("wallet-result");
+        try {{
+          const answer = await fetch("/demo/test-pay", {{
+            method: "POST", headers: {{"Content-Type": "application/json"}},
+            body: JSON.stringify({{deposit_id: r.deposit_id, way}}) }});
+          result.textContent = answer.ok
+            ? label + ": sent " + (await answer.json()).amounts.join(" + ") + " " + coin +
+              " on " + chain + " for order " + r.order_id.slice(0, 8) + "…"
+            : label + " failed: " + (await answer.text());
+        }} finally {{ sending--; }}
+      }};
+      act.append(b, " ");
+    }}
+    tr.append(td, act); tbody.appendChild(tr);
   }}
 }}
 hooks(); tron(); setInterval(hooks, 2000); setInterval(tron, 2000);

@@ -1,8 +1,8 @@
 """The demo shop of `stablecheckout dev`: a merchant backend in miniature, on the same server.
 
 It does what a real shop does — creates orders through the signed Service API over HTTP, signs
-the checkout URL, receives and verifies webhooks — plus one thing only a local chain allows: a
-test wallet that pays from a funded anvil account.
+the checkout URL, receives and verifies webhooks — plus one thing only a local chain allows: test
+wallets that pay from funded accounts (`devkit.demo.wallets`: exactly, short, twice or late).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
-import sqlalchemy as sa
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import QueryParameter
@@ -26,12 +25,11 @@ from litestar.router import Router
 
 from app.errors import InvalidInput
 from app.http import services_of
-from app.money import format_base_units
-from app.payments.models import Deposit, DepositStatus
 from app.security.signatures import sign_body, sign_url
 from devkit.demo.dialect_webhooks import dialect_webhook_routes
 from devkit.demo.pages import CATALOG, DEMO_CURRENCY, shop_page, wallet_script
 from devkit.demo.sessions import session_routes
+from devkit.demo.wallets import wallet_routes
 
 ALLOWED_WALLET_METHODS = {
     "eth_chainId",
@@ -185,79 +183,6 @@ async def demo_rpc(request: Request[Any, Any, Any], state: State) -> Response[An
     return Response({k: v for k, v in answer.items() if k in ("result", "error")})
 
 
-SIMULATED_CHAINS = ("tron", "solana", "bsc")
-"""Chains whose payments the demo page makes from its own test wallets (not the browser's)."""
-
-
-@get("/demo/tron-payments", include_in_schema=False)
-async def demo_tron_payments(state: State) -> list[dict[str, Any]]:
-    """Payments shoppers chose on TRON, Solana or BSC and have not paid yet (the demo's test
-    wallets on those local chains pay them)."""
-    async with services_of(state).sessionmaker() as session:
-        rows = await session.scalars(
-            sa.select(Deposit)
-            .where(Deposit.blockchain.in_(SIMULATED_CHAINS), Deposit.status == DepositStatus.ACTIVE)
-            .order_by(Deposit.id.desc())
-            .limit(10)
-        )
-        return [
-            {
-                "deposit_id": d.id,
-                "blockchain": d.blockchain,
-                "coin": d.token,
-                "order_id": str(d.order_id),
-                "to": d.wallet_address,
-                "amount": format_base_units(d.amount, d.decimals),
-            }
-            for d in rows
-        ]
-
-
-@post("/demo/tron-pay", include_in_schema=False, status_code=200)
-async def demo_tron_pay(request: Request[Any, Any, Any], state: State) -> dict[str, str]:
-    shop = demo_of(state)
-    if shop.tron is None:
-        raise InvalidInput("the TRON simulator is not running")
-    deposit_id = int((await request.json()).get("deposit_id", 0))
-    async with services_of(state).sessionmaker() as session:
-        deposit = await session.get(Deposit, deposit_id)
-    if deposit is not None and deposit.blockchain in ("solana", "bsc"):
-        return {"txid": await pay_from_test_wallet(shop, deposit)}
-    if deposit is None or deposit.blockchain != "tron":
-        raise InvalidInput("unknown TRON payment")
-    txid = shop.tron.transfer(
-        shop.tron_token, shop.tron_payer, deposit.wallet_address, deposit.amount
-    )
-    return {"txid": txid}
-
-
-async def pay_from_test_wallet(shop: DemoShop, deposit: Deposit) -> str:
-    """Pay a Solana deposit the way a Solana Pay wallet does (with its reference), or a BSC one
-    with a BEP-20 transfer on the BSC stand-in chain."""
-    if deposit.blockchain == "solana":
-        if shop.solana is None:
-            raise InvalidInput("the Solana simulator is not running")
-        mint = shop.solana_mints[deposit.token]
-        references = (deposit.reference,) if deposit.reference else ()
-        signature: str = shop.solana.transfer(
-            shop.solana_payer, deposit.wallet_address, mint, deposit.amount, references=references
-        )
-        return signature
-    if not shop.bsc_rpc_url:
-        raise InvalidInput("the BSC chain is not running")
-    from web3 import AsyncHTTPProvider, AsyncWeb3
-
-    from devkit.chain.anvil import transfer_tokens
-
-    w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(shop.bsc_rpc_url))
-    try:
-        return await transfer_tokens(
-            w3, shop.bsc_token, deposit.wallet_address, deposit.amount, sender=shop.payer
-        )
-    finally:
-        await w3.provider.disconnect()
-
-
 def demo_router() -> Router:
     return Router(
         path="/",
@@ -269,8 +194,7 @@ def demo_router() -> Router:
             demo_webhooks,
             demo_wallet_script,
             demo_rpc,
-            demo_tron_payments,
-            demo_tron_pay,
+            *wallet_routes(),
             *session_routes(),
             *dialect_webhook_routes(),
         ],
