@@ -52,10 +52,11 @@ SESSION_FORMATS = (formats.CHECKOUT_SESSION, formats.OPENCHECKOUT, formats.OVGC)
 def order_status_payload(order: Order, fiat: dict[str, object] | None = None) -> dict[str, object]:
     """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`;
     then the additive ones: a fiat order's `currency` and locked `quote` (`app.payments.quotes`),
-    and, for an order whose payment was not exact (`payment_exceptions` not empty), what it
-    received (`amount_received`, `amount_due`, `payment_exceptions`). An exact payment of a coin
-    order keeps Ocrch's bytes."""
-    receipt = order_receipt(order) if order.payment_exceptions else {}
+    and what the order received (`amount_received`, `amount_due`, `payment_exceptions`), as the
+    Service and User APIs show it. Ocrch's own fields keep their names, order and values; a
+    client that does not know the additive ones ignores them (the signature covers the body as
+    sent)."""
+    receipt = order_receipt(order)
     return {
         "event_type": EventType.ORDER_STATUS_CHANGED.value,
         "order_id": str(order.id),

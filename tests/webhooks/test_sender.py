@@ -164,14 +164,15 @@ async def test_delivered_and_verifiable(database_url: str, receiver: Receiver) -
     await run_until(services, lambda: len(receiver.requests) >= 1)
     [request] = receiver.requests
     body = json.loads(request["body"])
-    assert list(body) == [
-        "event_type",
-        "order_id",
-        "merchant_order_id",
-        "status",
-        "amount",
-        "timestamp",
-    ]
+    ocrch = ["event_type", "order_id", "merchant_order_id", "status", "amount", "timestamp"]
+    additive = ["amount_received", "amount_due", "payment_exceptions"]  # issue 16
+    assert [k for k in body if k in ocrch] == ocrch and set(body) == {*ocrch, *additive}
+    # Marked paid without a transfer (an operator's move): nothing received, nothing due.
+    assert (body["amount_received"], body["amount_due"], body["payment_exceptions"]) == (
+        "0.00",
+        "0",
+        [],
+    )
     assert body["status"] == "paid" and body["amount"] == "19.99"
     assert body["order_id"] == str(order_id)
     assert b" " not in request["body"], "compact JSON"
