@@ -6,10 +6,7 @@ receiver on loopback, and a test API key made by the CLI (as tests/sdk does)."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +16,14 @@ import pytest_asyncio
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from devkit.chain.anvil import AnvilNotFoundError, AnvilProcess, deploy_token, find_anvil, mine
+from devkit.harness import HookReceiver, create_api_key
 from tests.conftest import (
-    REPO,
     ServerProcess,
     settings_dict,
     start_server,
     unavailable,
     write_config,
 )
-from tests.sdk.conftest import CREATE_KEY, HookReceiver
 from tests.sessions.conftest import api_keys, sdb  # noqa: F401 - fixtures used by name
 from tests.watchers.conftest import OTHER_WALLET, PAYER, PAYER_FUNDS, WALLET
 
@@ -95,16 +91,7 @@ async def seed_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         config = write_config(tmp_path / "config.toml", data)
         server = start_server(config, database_url, tmp_path / "serve.log")
         try:
-            command = [sys.executable, "-m", "app.cli", "admin", "api-keys", "create"]
-            made = subprocess.run(
-                [*command, *CREATE_KEY, str(config)],
-                cwd=REPO,
-                env={**os.environ, "DATABASE_URL": database_url},
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            )
+            api_key = create_api_key(config, database_url, "--test")
             yield SeedStack(
                 server,
                 w3,
@@ -113,7 +100,7 @@ async def seed_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
                 merchant_secret,
                 oc_secret,
                 ovgc_secret,
-                made.stdout.splitlines()[-1],
+                api_key,
             )
         finally:
             server.stop()

@@ -4,17 +4,9 @@ and long random secrets (a merchant secret and a separate `whsec_` session webho
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import secrets
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +15,9 @@ import pytest_asyncio
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from devkit.chain.anvil import AnvilNotFoundError, AnvilProcess, deploy_token, find_anvil, mine
+from devkit.harness import HookReceiver, create_api_key
 from tests.conftest import (
-    REPO,
     ServerProcess,
-    free_port,
     settings_dict,
     start_server,
     unavailable,
@@ -36,50 +27,6 @@ from tests.watchers.conftest import ANVIL_ACCOUNTS, PAYER, PAYER_FUNDS, WALLET
 
 SHOP_HOST = "shop.test"
 TEST_WALLET = ANVIL_ACCOUNTS[6]
-CREATE_KEY = ("--test", "-c")
-
-
-@dataclass
-class HookReceiver:
-    """The merchant's webhook endpoint: records every POST (headers lowercased, raw body)."""
-
-    port: int = field(default_factory=free_port)
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    def url(self, path: str = "/hooks") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self) -> None:
-        received = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> tuple[dict[str, str], bytes]:
-        """The first received request whose parsed body satisfies `predicate`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for headers, body in list(self.requests):
-                if predicate(json.loads(body)):
-                    return headers, body
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no matching webhook within {timeout} s: {self.requests!r}")
 
 
 @dataclass
@@ -140,24 +87,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         config = write_config(tmp_path / "config.toml", data)
         server = start_server(config, database_url, tmp_path / "serve.log")
         try:
-            made = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "app.cli",
-                    "admin",
-                    "api-keys",
-                    "create",
-                    *CREATE_KEY,
-                    str(config),
-                ],
-                cwd=REPO,
-                env={**os.environ, "DATABASE_URL": database_url},
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            )
+            api_key = create_api_key(config, database_url, "--test")
             yield Stack(
                 server,
                 node,
@@ -166,7 +96,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                 hooks,
                 merchant_secret,
                 session_secret,
-                made.stdout.splitlines()[-1],
+                api_key,
                 config,
             )
         finally:

@@ -13,14 +13,9 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +25,8 @@ from playwright.async_api import Browser, Route, expect
 
 from app.security.signatures import sign_url
 from devkit.chain.anvil import mine, transfer_tokens
-from tests.conftest import K1, REPO, free_port, write_config
+from devkit.harness import HookReceiver, create_api_key
+from tests.conftest import K1, free_port, write_config
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Chain, Shop, Tab, open_tab
 from tests.e2e.test_checkout_page import CHAIN_WAIT, choose
@@ -46,43 +42,6 @@ browser = e2e.browser
 STORE = "https://shop.test"
 """The merchant's site: never reached, Playwright answers for it."""
 HOOK_SECRET = "whsec_Bf3Nq7Lx1Zk5Ws9Hd2Mr6Tp0Vc4Yg8Ja"
-
-
-@dataclass
-class HookReceiver:
-    """The merchant's webhook endpoint: a plain HTTP server on loopback recording every POST."""
-
-    port: int = field(default_factory=free_port)
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/webhooks/stablecheckout"
-
-    def start(self) -> None:
-        received = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    def events(self, event_type: str) -> list[tuple[dict[str, str], bytes]]:
-        return [(h, b) for h, b in self.requests if json.loads(b).get("type") == event_type]
 
 
 def verify_webhook(header: str, body: bytes, secret: str, tolerance: int = 300) -> bool:
@@ -123,7 +82,7 @@ class Merchant:
 def merchant(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Merchant]:
     tmp_path = tmp_path_factory.mktemp("sessions-shop")
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}"
-    hooks = HookReceiver()
+    hooks = HookReceiver(status=200)
     hooks.start()
     data = session_settings_dict(
         database_url,
@@ -138,7 +97,7 @@ def merchant(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         },
         checkout_sessions={
             "redirect_allowed_hosts": ["shop.test"],
-            "webhook_url": hooks.url,
+            "webhook_url": hooks.url("/webhooks/stablecheckout"),
             "webhook_secret": HOOK_SECRET,
         },
         webhooks={"allow_private_targets": True},
@@ -151,26 +110,7 @@ def merchant(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     config = write_config(tmp_path / "config.toml", data)
     shop = Shop(free_port(), config, database_url, tmp_path / "serve.log")
     shop.start()
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "admin",
-            "api-keys",
-            "create",
-            "--test",
-            "-c",
-            str(config),
-        ],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    yield Merchant(shop, made.stdout.splitlines()[-1], hooks)
+    yield Merchant(shop, create_api_key(config, database_url, "--test"), hooks)
     shop.stop()
     hooks.stop()
 
