@@ -348,6 +348,19 @@ async def async_wait_http(
 # A merchant's webhook endpoint
 
 
+def serve_http(port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """`handler` on 127.0.0.1:`port`, served by a daemon thread (stop it with `stop_http`)."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stop_http(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass
 class HookReceiver:
     """A loopback HTTP server that records every POST (headers lowercased, raw body) and answers
@@ -374,13 +387,10 @@ class HookReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_http(self.port, Handler)
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_http(self.server)
 
     def events(self, event_type: str) -> list[tuple[dict[str, str], bytes]]:
         """The requests whose JSON body has this `type`."""
@@ -485,16 +495,24 @@ def nearest_rank(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
-def create_api_key(config: Path, database_url: str, *flags: str) -> str:
-    """`stablecheckout admin api-keys create FLAGS -c CONFIG` on `database_url`: the secret it
-    prints on its last line (raises if the command fails)."""
-    made = subprocess.run(
-        app_command("admin", "api-keys", "create", *flags, "-c", str(config)),
+def run_cli(*argv: str, database_url: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`stablecheckout ARGV` on `database_url`, its output captured as text (not checked)."""
+    return subprocess.run(
+        app_command(*argv),
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,
-        timeout=60,
-        check=True,
+        timeout=timeout,
+        check=False,
     )
+
+
+def create_api_key(config: Path, database_url: str, *flags: str) -> str:
+    """`stablecheckout admin api-keys create FLAGS -c CONFIG` on `database_url`: the secret it
+    prints on its last line (raises if the command fails)."""
+    made = run_cli(
+        "admin", "api-keys", "create", *flags, "-c", str(config), database_url=database_url
+    )
+    made.check_returncode()
     return made.stdout.splitlines()[-1]
