@@ -39,6 +39,7 @@ from app.http import (
 )
 from app.jobs import Job, JobRunner
 from app.observability import RequestContextMiddleware, metrics
+from app.orders import fast_lane
 from app.orders.fast_create import close_order_creator
 from app.orders.routes import ServiceOrdersController
 from app.payments.routes import UserApiController
@@ -78,6 +79,7 @@ def create_app(
             await services.limiter.close()
             await engine.dispose()
 
+    compression = CompressionConfig(backend="gzip", minimum_size=1024)
     user_api = Router(
         path="/",
         route_handlers=[UserApiController, order_socket],
@@ -90,7 +92,7 @@ def create_app(
         ],
     )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             ServiceOrdersController,
             CheckoutSessionsController,
@@ -138,7 +140,9 @@ def create_app(
         state=State({"services": services}),
         lifespan=[lifespan],
         middleware=[RequestContextMiddleware],
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        compression_config=compression,
         logging_config=None,
         debug=False,
     )
+    fast_lane.install(app, compress_from=compression.minimum_size)
+    return app

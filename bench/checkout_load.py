@@ -44,7 +44,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -76,12 +75,20 @@ from devkit.chain.anvil import (  # noqa: E402
     mint_tokens,
     wait_for_receipt,
 )
+from devkit.harness import (  # noqa: E402
+    AppProcess,
+    create_database,
+    drop_database,
+    machine_busy_seconds,
+    proc_cpu_seconds,
+    serve_process,
+    watch_process,
+)
 
 SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
 MNEMONIC_ACCOUNTS = 40
 WALLET_INDEX = 5
 PAYER_COUNT = 30
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TRANSFER_SELECTOR = "a9059cbb"
 
 
@@ -283,64 +290,6 @@ WEBHOOK_URL = ""
 # The orchestrator
 
 
-@dataclass
-class Proc:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    url: str = ""
-
-    def cpu_seconds(self) -> float:
-        return process_cpu(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def process_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def start_app(
-    name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int | None
-) -> Proc:
-    log = workdir / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *argv],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Proc(name, process, log, f"http://127.0.0.1:{port}" if port else "")
-
-
-def wait_ready(proc: Proc, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.process.poll() is not None:
-            raise SystemExit(f"{proc.name} exited:\n{proc.log.read_text()[-3000:]}")
-        if proc.url:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{proc.url}/health", timeout=1).status_code == 200:
-                    return
-        elif "watch.started" in proc.log.read_text(errors="replace"):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"{proc.name} not ready:\n{proc.log.read_text()[-3000:]}")
-
-
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -367,21 +316,12 @@ class Receiver:
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
 
 
-async def pg_exec(server: str, statement: str) -> None:
-    engine = create_async_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def orchestrate(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="sc-checkout-load-"))
     db_name = f"bench_checkout_{uuid.uuid4().hex[:8]}"
     database_url = f"{args.pg}/{db_name}"
-    await pg_exec(args.pg, f'CREATE DATABASE "{db_name}"')
-    procs: list[Proc] = []
+    await create_database(args.pg, db_name)
+    procs: list[AppProcess] = []
     groups: list[CpuLimit] = []
     node = AnvilProcess(
         block_time=1, extra_args=["--accounts", str(MNEMONIC_ACCOUNTS), "--gas-limit", "60000000"]
@@ -435,25 +375,16 @@ async def orchestrate(args: argparse.Namespace) -> int:
         )
         if migrate.returncode:
             raise SystemExit(migrate.stderr.decode())
-        ports = [free_port(), free_port()]
-        for i, port in enumerate(ports, 1):
-            procs.append(
-                start_app(
-                    f"api{i}",
-                    ["serve", "-c", str(config), "--listen", f"127.0.0.1:{port}", "--api-only"],
-                    env,
-                    workdir,
-                    port,
-                )
-            )
-        procs.append(start_app("watch", ["watch", "-c", str(config)], env, workdir, None))
+        for i in (1, 2):
+            procs.append(serve_process(f"api{i}", config, workdir, "--api-only", env=env).start())
+        procs.append(watch_process("watch", config, workdir, env=env).start())
         for proc in procs:
-            await asyncio.to_thread(wait_ready, proc)
-        apis = [p for p in procs if p.url]
+            await asyncio.to_thread(proc.wait_ready, 120)
+        apis = [p for p in procs if p.port is not None]
         if args.api_cpu:
             groups = [CpuLimit(f"sc-bench-{os.getpid()}-{p.name}", args.api_cpu) for p in apis]
             for group, api in zip(groups, apis, strict=True):
-                group.add(api.process.pid)
+                group.add(api.pid)
             print(f"each API replica limited to {args.api_cpu:g} of a core (cgroup cpu quota)")
         meter = CpuMeter(procs, node.pid or 0, database_url, db_name)
         setups = {"1 API": apis[:1], "2 API": apis}
@@ -490,12 +421,12 @@ async def orchestrate(args: argparse.Namespace) -> int:
         if receiver.runner is not None:
             await receiver.runner.cleanup()
         with contextlib.suppress(Exception):
-            await pg_exec(args.pg, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            await drop_database(args.pg, db_name)
 
 
 async def run_generator(
     args: argparse.Namespace,
-    setups: dict[str, list[Proc]],
+    setups: dict[str, list[AppProcess]],
     meter: CpuMeter,
     rpc_url: str,
     payers: list[str],
@@ -544,7 +475,9 @@ class CpuMeter:
     """CPU seconds per step: each of our processes, PostgreSQL backends serving our database,
     and everything else on the machine (other users' load, which moves the figures)."""
 
-    def __init__(self, procs: list[Proc], anvil_pid: int, database_url: str, db_name: str) -> None:
+    def __init__(
+        self, procs: list[AppProcess], anvil_pid: int, database_url: str, db_name: str
+    ) -> None:
         self.procs = procs
         self.extra: dict[str, int] = {"anvil": anvil_pid}
         self.engine = create_async_engine(database_url, pool_size=1)
@@ -559,10 +492,10 @@ class CpuMeter:
             return [int(r[0]) for r in rows]
 
     async def sample(self) -> dict[str, float]:
-        now = {p.name: p.cpu_seconds() for p in self.procs}
-        now.update({name: process_cpu(pid) for name, pid in self.extra.items()})
+        now = {p.name: proc_cpu_seconds(p.pid) for p in self.procs}
+        now.update({name: proc_cpu_seconds(pid) for name, pid in self.extra.items()})
         pg = await self._pg_pids()
-        now.update({f"pg:{pid}": process_cpu(pid) for pid in pg})
+        now.update({f"pg:{pid}": proc_cpu_seconds(pid) for pid in pg})
         now["machine"] = machine_busy_seconds()
         now["clock"] = time.monotonic()
         delta = {k: v - self.last.get(k, v) for k, v in now.items()}
@@ -601,24 +534,20 @@ class CpuLimit:
             self.path.rmdir()  # empty once its processes have exited
 
 
-def wait_quiet(limit: float, ours: list[Proc]) -> float:
+def wait_quiet(limit: float, ours: list[AppProcess]) -> float:
     """Wait up to `limit` s for 2 s in which other processes use < 0.5 of a core; returns the
     quietest figure seen."""
     end = time.monotonic() + limit
     best = float("inf")
     while True:
-        busy, mine = machine_busy_seconds(), sum(p.cpu_seconds() for p in ours)
+        busy, mine = machine_busy_seconds(), sum(proc_cpu_seconds(p.pid) for p in ours)
         time.sleep(2)
-        other = (machine_busy_seconds() - busy - (sum(p.cpu_seconds() for p in ours) - mine)) / 2
+        other = (
+            machine_busy_seconds() - busy - (sum(proc_cpu_seconds(p.pid) for p in ours) - mine)
+        ) / 2
         best = min(best, other)
         if other < 0.5 or time.monotonic() > end:
             return best
-
-
-def machine_busy_seconds() -> float:
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / CLK_TCK
 
 
 async def verify(

@@ -31,7 +31,6 @@ import gzip
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +59,7 @@ from devkit.chain.anvil import (  # noqa: E402
     mine,
     transfer_tokens,
 )
+from devkit.harness import AppProcess, free_port  # noqa: E402
 
 CHROMIUM = Path(os.environ.get("STABLECHECKOUT_CHROMIUM", "/usr/lib/chromium/chromium"))
 CHROMIUM_ARGS = [
@@ -92,14 +92,6 @@ new MutationObserver(() => {
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     def __init__(self, workdir: Path, database_url: str, rpc_ws: str, token: str) -> None:
         self.port = free_port()
@@ -121,29 +113,18 @@ class Server:
         }
         self.config = workdir / "config.toml"
         self.config.write_text(tomlkit.dumps(config), encoding="utf-8")
-        self.log = (workdir / "serve.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "-c", str(self.config),
-             "--listen", f"127.0.0.1:{self.port}", "--migrate"],
-            cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url},
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"serve exited: see {workdir / 'serve.log'}")
-            try:
-                if httpx.get(f"{self.origin}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise SystemExit("serve did not become healthy")
+        argv = ["serve", "-c", str(self.config), "--listen", f"127.0.0.1:{self.port}", "--migrate"]
+        env = {"DATABASE_URL": database_url}
+        self.process = AppProcess("serve", argv, workdir / "serve.log", env=env, port=self.port)
+        try:
+            self.process.start().wait_healthy(60)
+        except RuntimeError:
+            raise SystemExit(f"serve exited: see {workdir / 'serve.log'}") from None
+        except TimeoutError:
+            raise SystemExit("serve did not become healthy") from None
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
-        self.log.close()
+        self.process.stop(15)
 
     def create_order(self, amount: str) -> str:
         raw = json.dumps(

@@ -32,6 +32,7 @@ created fresh and dropped at the end, also on failure or Ctrl-C. The whole run i
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -40,7 +41,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +54,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.security.signatures import sign_body  # noqa: E402
+from devkit.harness import (  # noqa: E402
+    AppProcess,
+    create_database,
+    drop_database,
+    free_port,
+    machine_busy_seconds,
+    postgres_cpu_seconds,
+    proc_cpu_seconds,
+    proc_status_kb,
+    runqueue_wait_seconds,
+    wait_quiet,
+)
 
 SERVICE_PATH = "/api/v1/service/orders"
 _ERROR_LINE = re.compile(r"\bERROR\b|\"level\": *\"error\"")
@@ -61,7 +73,6 @@ BARE_PATH = "/echo"
 FLOOR_PATH = "/echo-db"
 MERCHANT_SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb-" + "x" * 16
 N_BODIES = 2000
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 TARGET_RATIO = 0.30
 TARGET_P99_MS = 25.0
@@ -160,13 +171,6 @@ class DeadlineExceeded(BenchError):
 # --------------------------------------------------------------------------- helpers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def lua_str(text: str) -> str:
     return json.dumps(text)  # a JSON string of ASCII text is a valid Lua string literal
 
@@ -207,59 +211,9 @@ def parse_cpus(text: str) -> set[int] | None:
     return {int(x) for x in text.split(",")} if text else None
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-
-def machine_busy_seconds() -> float:
-    """CPU time used on the whole machine, all CPUs (/proc/stat: all but idle and iowait)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
-
-
-def runqueue_wait_seconds(pid: int) -> float:
-    """Time the main thread spent runnable but waiting for a CPU (schedstat, field 2)."""
-    try:
-        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU used so far by PostgreSQL: its live processes plus the backends already reaped.
-
-    Backends come and go (pool reconnects, autovacuum workers); the postmaster's cutime/cstime
-    keeps what its exited children used, so the sum only grows.
-    """
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if comm.startswith("postgres"):
-            fields = stat.rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15]) / CLK_TCK  # utime stime cutime cstime
-    return total
-
-
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def proc_status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise BenchError(f"{key} not in /proc/{pid}/status")
 
 
 def http_request(
@@ -285,6 +239,17 @@ def signed_post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
         "Ocrch-Signature": sign_body(MERCHANT_SECRET, body, int(time.time())),
     }
     return http_request(port, "POST", path, body, headers)
+
+
+def pg_server(args: argparse.Namespace) -> str:
+    return f"postgresql+asyncpg://{args.pg_user}@{args.pg_host}:{args.pg_port}"
+
+
+def wait_up(server: AppProcess, probe: str, timeout: float) -> None:
+    try:
+        server.wait_healthy(timeout, path=probe, ready=UP)
+    except (RuntimeError, TimeoutError) as exc:
+        raise BenchError(f"{exc}\n{server.log_tail(30)}") from None
 
 
 def psql(args: argparse.Namespace, sql: str, db: str | None = None) -> str:
@@ -313,68 +278,33 @@ def psql(args: argparse.Namespace, sql: str, db: str | None = None) -> str:
 # --------------------------------------------------------------------------- servers
 
 
-@dataclass
-class Server:
-    name: str
-    cmd: list[str]
-    port: int
-    log_path: Path
-    env: dict[str, str]
-    cpus: set[int] | None = None
-    cwd: Path = ROOT
-    proc: subprocess.Popen[bytes] | None = None
+def bench_server(
+    name: str,
+    command: list[str],
+    port: int,
+    log_path: Path,
+    env: dict[str, str],
+    cpus: set[int] | None,
+    cwd: Path = ROOT,
+) -> AppProcess:
+    """A server under test in its own process group (stopped with its children), pinned to
+    `cpus` when given; `wait_healthy(path=PROBE, ready=UP)` waits until PROBE answers < 500."""
+    return AppProcess(
+        name,
+        [],
+        log_path,
+        env=env,
+        inherit_env=False,
+        port=port,
+        command=command,
+        cwd=cwd,
+        new_session=True,
+        preexec_fn=pin(cpus),
+        banner=False,
+    )
 
-    def start(self) -> None:
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            self.cmd,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=pin(self.cpus),
-        )
-        log.close()
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def wait_ready(self, probe: str, timeout: float) -> None:
-        assert self.proc is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise BenchError(
-                    f"{self.name} exited with {self.proc.returncode}:\n" + self.log_tail()
-                )
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                status, _ = http_request(self.port, "GET", probe, timeout=1.0)
-                if status < 500:
-                    return
-            time.sleep(0.1)
-        raise BenchError(f"{self.name} not ready after {timeout:.0f} s:\n" + self.log_tail())
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=8)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
+UP = range(100, 500)
 
 
 # --------------------------------------------------------------------------- load
@@ -490,7 +420,7 @@ class TargetReport:
 
 
 def load_target(
-    args: argparse.Namespace, server: Server, url_path: str, workdir: Path, report: TargetReport
+    args: argparse.Namespace, server: AppProcess, url_path: str, workdir: Path, report: TargetReport
 ) -> None:
     lua = workdir / f"{report.name}.lua"
     run_id = uuid.uuid4().hex[:8]
@@ -513,8 +443,8 @@ def load_target(
             if spy is not None:
                 finish_profiler(args, spy)
         setattr(report, phase, result)
-        if server.proc is not None and server.proc.poll() is not None:
-            raise BenchError(f"{server.name} died during {phase}:\n" + server.log_tail())
+        if server.process is not None and not server.alive():
+            raise BenchError(f"{server.name} died during {phase}:\n" + server.log_tail(30))
 
 
 # --------------------------------------------------------------------------- profile
@@ -961,31 +891,17 @@ def serve_command(app_dir: Path) -> list[str]:
     return [sys.executable, "-m", "app.cli"]
 
 
-def wait_quiet(limit: float) -> None:
-    """Wait up to `limit` seconds for a second in which the machine uses < 15 % of one core."""
-    end = time.monotonic() + limit
-    while True:
-        busy0 = machine_busy_seconds()
-        time.sleep(1.0)
-        used = machine_busy_seconds() - busy0
-        if used < 0.15:
-            return
-        if time.monotonic() >= end:
-            print(f"  machine still busy ({used * 100:.0f} % of a core), going ahead", flush=True)
-            return
-
-
 def run_floor(
     args: argparse.Namespace,
     workdir: Path,
-    servers: list[Server],
+    servers: list[AppProcess],
     name: str,
     url_path: str,
     extra_env: dict[str, str],
 ) -> TargetReport:
     """Serve bench/bare_app.py with `serve`'s uvicorn settings and load `url_path`."""
     port = free_port()
-    server = Server(
+    server = bench_server(
         f"bare litestar ({name})",
         [sys.executable, str(ROOT / "bench" / "bare_app.py"), "--listen", f"127.0.0.1:{port}"],
         port,
@@ -996,7 +912,7 @@ def run_floor(
     servers.append(server)
     print(f"starting {server.name} on port {port} ...", flush=True)
     server.start()
-    server.wait_ready(BARE_PATH, timeout=20)  # GET /echo -> 405 proves it is up
+    wait_up(server, BARE_PATH, timeout=20)  # GET /echo -> 405 proves it is up
     report = TargetReport(name)
     for i in range(20):
         status, body = signed_post(port, url_path, make_body("prime", i))
@@ -1006,18 +922,18 @@ def run_floor(
     time.sleep(1.0)
     report.rss_idle_kb = proc_status_kb(server.pid, "VmRSS")
     load_target(args, server, url_path, workdir, report)
-    server.stop()
+    server.stop(8)
     return report
 
 
-def run(args: argparse.Namespace, workdir: Path, servers: list[Server], db_name: str) -> int:
+def run(args: argparse.Namespace, workdir: Path, servers: list[AppProcess], db_name: str) -> int:
     if args.wait_quiet > 0:
         print(f"waiting up to {args.wait_quiet:g} s for a quiet machine ...", flush=True)
         wait_quiet(args.wait_quiet)
     print(
         "load average (1/5/15 min) at the start: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
-    psql(args, f'CREATE DATABASE "{db_name}"')
+    asyncio.run(create_database(pg_server(args), db_name, admin_db=args.pg_admin_db))
     for setting in args.db_setting:
         name, sep, value = setting.partition("=")
         if not sep or not name.replace("_", "").replace(".", "").isalnum():
@@ -1035,7 +951,7 @@ def run(args: argparse.Namespace, workdir: Path, servers: list[Server], db_name:
     env.pop("REDIS_URL", None)
     if args.app_dir != ROOT:
         env["PYTHONPATH"] = str(args.app_dir)
-    ours_srv = Server(
+    ours_srv = bench_server(
         "stablecheckout serve",
         [
             *serve_command(args.app_dir),
@@ -1054,12 +970,12 @@ def run(args: argparse.Namespace, workdir: Path, servers: list[Server], db_name:
     )
     servers.append(ours_srv)
     print(
-        f"starting stablecheckout {' '.join(ours_srv.cmd[-6:])} on database {db_name} ...",
+        f"starting stablecheckout {' '.join(ours_srv.command[-6:])} on database {db_name} ...",
         flush=True,
     )
     t0 = time.monotonic()
     ours_srv.start()
-    ours_srv.wait_ready("/health", timeout=45)
+    wait_up(ours_srv, "/health", timeout=45)
     ours = TargetReport("ours")
     print(f"  ready after {time.monotonic() - t0:.1f} s (pid {ours_srv.pid})", flush=True)
 
@@ -1080,7 +996,7 @@ def run(args: argparse.Namespace, workdir: Path, servers: list[Server], db_name:
     time.sleep(0.5)  # let in-flight requests finish before reading RSS and counting orders
     ours.rss_after_kb = proc_status_kb(ours_srv.pid, "VmRSS")
     ours.hwm_kb = proc_status_kb(ours_srv.pid, "VmHWM")
-    ours_srv.stop()
+    ours_srv.stop(8)
     db_orders = int(psql(args, "SELECT count(*) FROM orders", db=db_name))
     # Backends flush their counters when they exit, which they did with the server.
     time.sleep(0.5)
@@ -1141,14 +1057,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.alarm(max(1, int(args.deadline + args.wait_quiet + extra)))
     workdir = Path(tempfile.mkdtemp(prefix="stablecheckout-bench-"))
     db_name = f"bench_{uuid.uuid4().hex[:12]}"
-    servers: list[Server] = []
+    servers: list[AppProcess] = []
     code = 1
     try:
         code = run(args, workdir, servers, db_name)
     except (BenchError, KeyboardInterrupt) as exc:
         print(f"\nbench: aborted: {type(exc).__name__}: {exc}", file=sys.stderr)
         for server in servers:
-            if server.proc is not None:
+            if server.process is not None:
                 print(f"--- {server.name} log tail ---\n{server.log_tail(15)}", file=sys.stderr)
         code = 1
     finally:
@@ -1158,9 +1074,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for server in servers:
             with contextlib.suppress(Exception):
-                server.stop()
+                server.stop(8)
         try:
-            psql(args, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            asyncio.run(drop_database(pg_server(args), db_name, admin_db=args.pg_admin_db))
         except Exception as exc:  # noqa: BLE001 - report, keep cleaning up
             print(f"bench: could not drop database {db_name}: {exc}", file=sys.stderr)
         if args.keep_logs:

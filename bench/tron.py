@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -42,7 +40,6 @@ import httpx
 import sqlalchemy as sa
 import tomlkit
 import websockets
-from sqlalchemy.ext.asyncio import create_async_engine
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -51,15 +48,14 @@ from app.chains import Blockchain, Coin  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db import create_engine, create_sessionmaker  # noqa: E402
 from app.http import Services  # noqa: E402
-from app.migrate import upgrade_to_head  # noqa: E402
 from app.models import Transfer  # noqa: E402
 from app.security.signatures import sign_body, sign_url  # noqa: E402
 from app.transfers.service import MatchRules  # noqa: E402
 from devkit.chain.tron_simulator import TronSimulator, sim_address  # noqa: E402
+from devkit.harness import PG_SERVER, AppProcess, free_port, throwaway_database  # noqa: E402
 from watchers.runner import ChainRunner, RunnerOptions  # noqa: E402
 from watchers.tron import TronSource  # noqa: E402
 
-PG_SERVER = os.environ.get("STABLECHECKOUT_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
 ADMIN = "bench-admin-Rw7Tk3Zq9Lm1-123"
 
@@ -67,27 +63,6 @@ ADMIN = "bench-admin-Rw7Tk3Zq9Lm1-123"
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
-
-
-async def _pg(statement: str) -> None:
-    engine = create_async_engine(f"{PG_SERVER}/test", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(label: str) -> Any:
-    name = f"sc_bench_tron_{label}_{uuid.uuid4().hex[:6]}"
-    await _pg(f'CREATE DATABASE "{name}"')
-    url = f"{PG_SERVER}/{name}"
-    try:
-        await upgrade_to_head(url)
-        yield url
-    finally:
-        await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def config(
@@ -200,47 +175,23 @@ class Sample:
     paid_frame: float | None = None
 
 
-async def start_server(cfg: dict[str, Any], workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def fresh_database(label: str) -> Any:
+    """A migrated throwaway database on the test server, dropped afterwards."""
+    return throwaway_database(PG_SERVER, f"sc_bench_tron_{label}", admin_db="test")
+
+
+async def start_server(cfg: dict[str, Any], workdir: Path) -> AppProcess:
     path = workdir / f"config-{uuid.uuid4().hex[:6]}.toml"
     path.write_text(tomlkit.dumps({k: v for k, v in cfg.items() if k != "database_url"}))
-    with socket_port() as port:
-        pass
-    log = (workdir / f"serve-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "-c",
-            str(path),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--migrate",
-        ],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": cfg["database_url"]},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/health")).status_code == 200:
-                    return proc, url
-            await asyncio.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("serve did not start")
-
-
-@contextlib.contextmanager
-def socket_port() -> Any:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield int(sock.getsockname()[1])
+    port = free_port()
+    argv = ["serve", "-c", str(path), "--listen", f"127.0.0.1:{port}", "--migrate"]
+    env = {"DATABASE_URL": cfg["database_url"]}
+    proc = AppProcess("serve", argv, workdir / f"serve-{port}.log", env=env, port=port).start()
+    try:
+        return await proc.await_healthy(30)
+    except (RuntimeError, TimeoutError):
+        proc.stop()
+        raise RuntimeError("serve did not start") from None
 
 
 async def one_payment(
@@ -303,7 +254,8 @@ async def latency(conf: int, payments: int, block_time: float, workdir: Path) ->
         wallets = [sim_address(f"bench/wallet/{i}") for i in range(3)]
         payer = sim_address("bench/payer")
         sim.produce(25)
-        proc, base = await start_server(config(db_url, sim.url, token, wallets, conf), workdir)
+        proc = await start_server(config(db_url, sim.url, token, wallets, conf), workdir)
+        base = proc.url
         sim.start_producing(block_time)
         samples: list[Sample] = []
         try:
@@ -323,8 +275,7 @@ async def latency(conf: int, payments: int, block_time: float, workdir: Path) ->
                 await asyncio.wait_for(asyncio.gather(*tasks), 300)
         finally:
             await sim.stop_producing()
-            proc.terminate()
-            proc.wait(15)
+            proc.stop(15)
         first, paid = [], []
         for s in samples:
             found = sim.find_transaction(s.txid)

@@ -36,12 +36,10 @@ import json
 import os
 import random
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,13 +53,11 @@ import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import tomlkit  # noqa: E402
 import websockets  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from web3 import AsyncHTTPProvider, AsyncWeb3  # noqa: E402
 
 from app.chains import Blockchain, Coin  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db import create_engine, create_sessionmaker, unit_of_work  # noqa: E402
-from app.migrate import upgrade_to_head  # noqa: E402
 from app.security.signatures import sign_body, sign_url  # noqa: E402
 from app.transfers.service import MatchRules, confirm, ingest  # noqa: E402
 from devkit.chain.anvil import (  # noqa: E402
@@ -73,6 +69,7 @@ from devkit.chain.anvil import (  # noqa: E402
     set_automine,
     transfer_tokens,
 )
+from devkit.harness import AppProcess, proc_cpu_seconds, proc_status_kb, throwaway_database  # noqa: E402
 from watchers.base import ObservedTransfer  # noqa: E402
 
 SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb"
@@ -93,34 +90,6 @@ def percentile(values: list[float], p: float) -> float:
     k = (len(ordered) - 1) * p / 100
     low, high = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-async def _admin(pg: str, statement: str) -> None:
-    engine = create_async_engine(f"{pg}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(pg: str, label: str) -> AsyncIterator[str]:
-    name = f"bench_watcher_{label}_{os.getpid()}_{secrets.token_hex(3)}"
-    await _admin(pg, f'CREATE DATABASE "{name}"')
-    url = f"{pg}/{name}"
-    try:
-        await upgrade_to_head(url)
-        yield url
-    finally:
-        await _admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def config_data(rpc_url: str, token: str, poll: float, listen: str) -> dict[str, Any]:
@@ -145,43 +114,19 @@ def config_data(rpc_url: str, token: str, poll: float, listen: str) -> dict[str,
     }
 
 
-@dataclass
-class Proc:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start(args: list[str], database_url: str, log_path: Path) -> Proc:
+def start(args: list[str], database_url: str, log_path: Path) -> AppProcess:
+    """`python -m app.cli ARGS` on `database_url`, without Redis (one process, no fan-out)."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env["DATABASE_URL"] = database_url
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return Proc(process, log_path)
+    proc = AppProcess(args[0], args, log_path, env=env, inherit_env=False, banner=False)
+    return proc.start()
 
 
-async def wait_for(proc: Proc, text: str, timeout: float) -> None:
+async def wait_for(proc: AppProcess, text: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while text not in proc.log():
-        if proc.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"no {text!r} from {proc.process.args!r}:\n{proc.log()[-3000:]}")
+        if not proc.alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"no {text!r} from {proc.command!r}:\n{proc.log()[-3000:]}")
         await asyncio.sleep(0.05)
 
 
@@ -313,7 +258,7 @@ async def measure_latency(
                 if i >= 2:  # the first two warm up connections and caches
                     result.detected_ms.append(detected)
                     result.paid_ms.append(paid)
-        rss = rss_mb(proc.process.pid)
+        rss = proc_status_kb(proc.pid) / 1024
     finally:
         proc.stop()
     return result, rss
@@ -360,15 +305,6 @@ class Throughput:
         return self.transfers / self.seconds
 
 
-def proc_cpu(pid: int) -> float:
-    """utime + stime of a process, in seconds (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def backend_cpu(engine: Any) -> dict[int, float]:
     async with engine.connect() as conn:
         pids = (
@@ -376,7 +312,7 @@ async def backend_cpu(engine: Any) -> dict[int, float]:
                 sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
             )
         ).scalars()
-        return {pid: proc_cpu(pid) for pid in pids}
+        return {pid: proc_cpu_seconds(pid) for pid in pids}
 
 
 async def measure_throughput(
@@ -496,7 +432,7 @@ async def measure_watch_rss(
     try:
         await wait_for(proc, "newHeads subscription live", 60)
         await asyncio.sleep(3)
-        return max(rss_mb(proc.process.pid) for _ in range(3))
+        return max(proc_status_kb(proc.pid) / 1024 for _ in range(3))
     finally:
         proc.stop()
 
@@ -573,18 +509,18 @@ async def run(args: argparse.Namespace) -> int:
         token = await deploy_token(w3, mint={PAYER: 10**15})
         await set_automine(w3, False)
         for mode in ("ws", "http"):
-            async with fresh_database(args.pg, mode) as url:
+            async with throwaway_database(args.pg, f"bench_watcher_{mode}") as url:
                 print(f"latency: {args.samples} samples with a {mode}:// node URL ...", flush=True)
                 lat, rss = await measure_latency(
                     mode, anvil, w3, token, url, args.samples, args.poll, workdir
                 )
                 latencies.append(lat)
                 rss_serve[mode] = rss
-        async with fresh_database(args.pg, "rss") as url:
+        async with throwaway_database(args.pg, "bench_watcher_rss") as url:
             print("idle watch RSS ...", flush=True)
             watch_rss = await measure_watch_rss(anvil, token, url, workdir)
         await w3.provider.disconnect()
-    async with fresh_database(args.pg, "tp") as url:
+    async with throwaway_database(args.pg, "bench_watcher_tp") as url:
         print(
             f"throughput: {args.transfers:,} transfers over {args.deposits:,} deposits ...",
             flush=True,

@@ -70,7 +70,6 @@ import os
 import random
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -83,9 +82,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devkit.harness import (  # noqa: E402
+    create_database,
+    database_name,
+    drop_database,
+    free_port,
+    machine_busy_seconds,
+    nearest_rank,
+    postgres_cpu_seconds,
+    proc_cpu_seconds,
+    wait_quiet,
+)
+
 TARGET_RATE = 500.0
 TARGET_P50_MS = 100.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 MERCHANT_SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb-" + "x" * 16
 
 
@@ -206,55 +216,9 @@ def writer_main(database_url: str, ids_path: str, out_path: str, spacing: str) -
 # --------------------------------------------------------------------------- measurement helpers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU used so far by PostgreSQL (live processes plus reaped children of the postmaster)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if comm.startswith("postgres"):
-            fields = stat.rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15]) / CLK_TCK
-    return total
-
-
 def self_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def machine_busy_seconds() -> float:
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
 
 
 @dataclass
@@ -443,26 +407,11 @@ class Bench:
     # ---------------- database setup
 
     async def create_pg(self) -> tuple[str, str]:
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        name = f"bench_webhooks_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        engine = create_async_engine(f"{self.args.pg}/postgres", isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        finally:
-            await engine.dispose()
-        return name, f"{self.args.pg}/{name}"
+        name = database_name("bench_webhooks")
+        return name, await create_database(self.args.pg, name)
 
     async def drop_pg(self, name: str) -> None:
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        engine = create_async_engine(f"{self.args.pg}/postgres", isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await engine.dispose()
+        await drop_database(self.args.pg, name)
 
     async def insert_orders(
         self, services: Any, count: int, *, status: str, outbox: bool
@@ -631,8 +580,8 @@ class Bench:
             attempts=len(rows),
             received=int(received),
             non_2xx=sum(1 for r in rows if not (r[1] and 200 <= r[1] < 300)),
-            lat_p50=pct(lat, 50),
-            lat_p99=pct(lat, 99),
+            lat_p50=nearest_rank(lat, 50),
+            lat_p99=nearest_rank(lat, 99),
             lat_max=max(lat) if lat else float("nan"),
             timer=timer,
             sender_cpu=cpu1[0] - cpu0[0],
@@ -958,9 +907,9 @@ def print_report(bench: Bench, started: float) -> bool:
         for lat in report.latencies:
             v, u = lat.values_ms, lat.upper_ms
             print(
-                f"{report.name:<11} {lat.label:<38} {len(v):>4} {pct(v, 50):>6.1f}ms "
-                f"{pct(v, 90):>6.1f}ms {pct(v, 99):>6.1f}ms {max(v):>6.1f}ms   "
-                f"{pct(u, 50):>6.1f}ms / {pct(u, 99):>6.1f}ms"
+                f"{report.name:<11} {lat.label:<38} {len(v):>4} {nearest_rank(v, 50):>6.1f}ms "
+                f"{nearest_rank(v, 90):>6.1f}ms {nearest_rank(v, 99):>6.1f}ms {max(v):>6.1f}ms   "
+                f"{nearest_rank(u, 50):>6.1f}ms / {nearest_rank(u, 99):>6.1f}ms"
             )
     print(
         "  (from the writer's time.time() just after the commit returned, as the targets are "
@@ -1003,7 +952,7 @@ def print_report(bench: Bench, started: float) -> bool:
                 f">= {TARGET_RATE:.0f}        {verdict(hit)}"
             )
         for lat in report.latencies:
-            p50 = pct(lat.values_ms, 50)
+            p50 = nearest_rank(lat.values_ms, 50)
             hit = p50 <= TARGET_P50_MS
             targets_ok &= hit
             print(
@@ -1100,20 +1049,6 @@ async def amain(bench: Bench) -> None:
             await bench.run()
     finally:
         await bench.cleanup()
-
-
-def wait_quiet(limit: float) -> None:
-    """Wait up to `limit` seconds for a second in which the machine uses < 15 % of one core."""
-    end = time.monotonic() + limit
-    while True:
-        busy0 = machine_busy_seconds()
-        time.sleep(1.0)
-        used = machine_busy_seconds() - busy0
-        if used < 0.15:
-            return
-        if time.monotonic() >= end:
-            print(f"  machine still busy ({used * 100:.0f} % of a core), going ahead", flush=True)
-            return
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -78,6 +77,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.security.signatures import sign_url  # noqa: E402
+from devkit.harness import (  # noqa: E402
+    AppProcess,
+    create_database,
+    drop_database,
+    free_port,
+    machine_cpu_seconds,
+    nearest_rank,
+    proc_cpu_seconds,
+    proc_status_kb,
+    runqueue_wait_seconds,
+)
 
 SECRET = "bench-merchant-Hk4Qz8Lw2Xr6Nv0Jt5Mc9Pb-" + "w" * 16
 ORIGIN = "https://checkout.example.com"
@@ -137,36 +147,6 @@ def ws_url(base: str, order_id: str) -> str:
     return f"{base}/api/v1/user/orders/{order_id}/ws?{query}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def vm_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise BenchError(f"no VmRSS in /proc/{pid}/status")
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def runqueue_wait(pid: int) -> float:
-    """Seconds the process's main thread (the event loop) spent runnable, waiting for a CPU."""
-    try:
-        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def all_cpu() -> dict[tuple[int, str], float]:
     """CPU seconds so far of every process on the machine, keyed by (pid, short command line)."""
     usage: dict[tuple[int, str], float] = {}
@@ -190,15 +170,8 @@ def top_cpu(before: dict[tuple[int, str], float], wall: float, n: int = 6) -> li
     return [f"{seconds / wall:5.2f} cores  pid {pid} {name}" for seconds, (pid, name) in used]
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, all CPUs (/proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    total = sum(fields[:8])
-    return (total - fields[3] - fields[4]) / CLK_TCK, total / CLK_TCK
-
-
 def busy_cores(start: tuple[float, float], end: tuple[float, float]) -> float:
-    """How many CPUs were busy on average between two machine_busy() readings."""
+    """How many CPUs were busy on average between two machine_cpu_seconds() readings."""
     wall = (end[1] - start[1]) / (os.cpu_count() or 1)
     return (end[0] - start[0]) / wall if wall > 0 else 0.0
 
@@ -207,18 +180,11 @@ def wait_quiet(limit: float) -> float:
     """Wait up to `limit` s for a second in which the machine uses < 20 % of one CPU."""
     end = time.monotonic() + limit
     while True:
-        before = machine_busy()
+        before = machine_cpu_seconds()
         time.sleep(1.0)
-        load = busy_cores(before, machine_busy())
+        load = busy_cores(before, machine_cpu_seconds())
         if load < 0.2 or time.monotonic() >= end:
             return load
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not values:
-        return math.nan
-    return values[min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))]
 
 
 def raise_nofile(need: int, who: str) -> int:
@@ -471,109 +437,43 @@ class Worker:
 # --------------------------------------------------------------------------- servers
 
 
-@dataclass
-class Server:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
+class Server(AppProcess):
+    """A `serve` under test, in its own process group."""
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log_tail(self, lines: int = 40) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise BenchError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-
 
 async def start_server(
     name: str, config: Path, env: dict[str, str], tmp: Path, *extra: str
 ) -> Server:
-    import httpx
-
     port = free_port()
-    log_path = tmp / f"{name}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "serve",
-                "-c",
-                str(config),
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--migrate",
-                *extra,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(name, port, proc, log_path)
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(trust_env=False, timeout=1) as client:
-        while time.monotonic() < deadline:
-            server.alive()
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{server.http}/health")).status_code == 200:
-                    return server
-            await asyncio.sleep(0.1)
-    server.stop()
-    raise BenchError(f"{name} not healthy after 60 s:\n{server.log_tail()}")
+    argv = ["serve", "-c", str(config), "--listen", f"127.0.0.1:{port}", "--migrate", *extra]
+    server = Server(
+        name,
+        argv,
+        tmp / f"{name}.log",
+        env=env,
+        inherit_env=False,
+        port=port,
+        new_session=True,
+        banner=False,
+    )
+    server.start()
+    try:
+        await server.await_healthy(60)
+    except (RuntimeError, TimeoutError) as exc:
+        server.stop()
+        raise BenchError(f"{name} not healthy: {exc}\n{server.log_tail(40)}") from None
+    return server
 
 
 # --------------------------------------------------------------------------- database
-
-
-async def create_database(pg_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg_url}/postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(pg_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg_url}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def insert_orders(dsn: str, count: int, webhook_url: str) -> list[str]:
@@ -650,7 +550,7 @@ class Latency:
     extra_frames: int = 0
 
     def p(self, values: list[float], q: float) -> float:
-        return pct(sorted(values), q)
+        return nearest_rank(sorted(values), q)
 
 
 @dataclass
@@ -904,8 +804,8 @@ async def measure_phase(
 ) -> tuple[Idle, Latency]:
     await asyncio.sleep(1.0)
     idle = Idle(label, len(orders))
-    idle.rss_before = {s.name: vm_rss_kib(s.pid) for s in servers}
-    cpu0 = {s.name: cpu_seconds(s.pid) for s in servers}
+    idle.rss_before = {s.name: proc_status_kb(s.pid) for s in servers}
+    cpu0 = {s.name: proc_cpu_seconds(s.pid) for s in servers}
 
     # socket i lives on servers[i % n]; its cancel goes to the next server (the same one if n == 1)
     home = {oid: servers[i % len(servers)] for i, oid in enumerate(orders)}
@@ -923,19 +823,19 @@ async def measure_phase(
             failed.update(c["failed"])
             idle.errors.update(c["errors"])
         idle.failed = len(failed)
-        idle.connect_cpu = {s.name: cpu_seconds(s.pid) - cpu0[s.name] for s in servers}
+        idle.connect_cpu = {s.name: proc_cpu_seconds(s.pid) - cpu0[s.name] for s in servers}
         for s in servers:
             s.alive()
         say(
             f"  {label}: {idle.connected}/{len(orders)} sockets open in "
             f"{idle.connect_seconds:.1f} s; idle for {args.settle:.0f} s"
         )
-        cpu_idle0 = {s.name: cpu_seconds(s.pid) for s in servers}
+        cpu_idle0 = {s.name: proc_cpu_seconds(s.pid) for s in servers}
         await asyncio.sleep(args.settle)
         idle.idle_cpu = {
-            s.name: (cpu_seconds(s.pid) - cpu_idle0[s.name]) / args.settle for s in servers
+            s.name: (proc_cpu_seconds(s.pid) - cpu_idle0[s.name]) / args.settle for s in servers
         }
-        idle.rss_after = {s.name: vm_rss_kib(s.pid) for s in servers}
+        idle.rss_after = {s.name: proc_status_kb(s.pid) for s in servers}
 
         # ---- status changes
         lat = Latency(label)
@@ -948,10 +848,10 @@ async def measure_phase(
         lat.quiet_before = await asyncio.to_thread(wait_quiet, args.wait_quiet)
         await sink.send({"cmd": "report"})
         hooks0 = (await sink.expect("report", 10))["count"]
-        cpu1 = {s.name: cpu_seconds(s.pid) for s in servers}
-        rq1 = {s.name: runqueue_wait(s.pid) for s in servers}
+        cpu1 = {s.name: proc_cpu_seconds(s.pid) for s in servers}
+        rq1 = {s.name: runqueue_wait_seconds(s.pid) for s in servers}
         procs0 = all_cpu()
-        m0 = machine_busy()
+        m0 = machine_cpu_seconds()
         t_start = time.monotonic()
         stop_probe = asyncio.Event()
         probe = asyncio.create_task(commit_probe(args.dsn, stop_probe, lat.probe_ms))
@@ -965,14 +865,16 @@ async def measure_phase(
         for name, rtts in probe_rtts.items():
             idle.stall_max_ms[name] = max((rtt for t, rtt in rtts if t < t_start), default=math.nan)
             lat.probe_rtt_ms[name] = [rtt for t, rtt in rtts if t_start <= t <= t_end]
-        lat.machine_cores = busy_cores(m0, machine_busy())
+        lat.machine_cores = busy_cores(m0, machine_cpu_seconds())
         lat.top = top_cpu(procs0, wall)
-        lat.server_cpu = {s.name: (cpu_seconds(s.pid) - cpu1[s.name]) / wall for s in servers}
-        lat.server_rq_wait = {s.name: (runqueue_wait(s.pid) - rq1[s.name]) / wall for s in servers}
+        lat.server_cpu = {s.name: (proc_cpu_seconds(s.pid) - cpu1[s.name]) / wall for s in servers}
+        lat.server_rq_wait = {
+            s.name: (runqueue_wait_seconds(s.pid) - rq1[s.name]) / wall for s in servers
+        }
         await asyncio.sleep(FRAME_GRACE_S if count else 0.5)
         await sink.send({"cmd": "report"})
         lat.webhooks = (await sink.expect("report", 10))["count"] - hooks0
-        idle.rss_after_load = {s.name: vm_rss_kib(s.pid) for s in servers}
+        idle.rss_after_load = {s.name: proc_status_kb(s.pid) for s in servers}
 
         received: dict[str, float] = {}
         for w in workers:
@@ -1013,7 +915,7 @@ async def measure_phase(
 
 
 def fmt_ms(values: list[float], q: float) -> str:
-    return f"{pct(sorted(values), q):7.1f}" if values else "    n/a"
+    return f"{nearest_rank(sorted(values), q):7.1f}" if values else "    n/a"
 
 
 def print_report(
@@ -1124,7 +1026,7 @@ def print_report(
         rows.append(
             (
                 f"p99 commit->frame ({lat.label})",
-                pct(sorted(lat.commit_ms), 99),
+                nearest_rank(sorted(lat.commit_ms), 99),
                 TARGET_P99_MS,
                 "ms",
             )

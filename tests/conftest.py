@@ -11,17 +11,14 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
@@ -31,6 +28,14 @@ from app.db import create_engine, create_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade_to_head
 from app.models import Base
+from devkit.harness import (
+    PG_SERVER,
+    AppProcess,
+    create_database,
+    database_name,
+    drop_database,
+    free_port,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 K1 = "Tq8vN2xLr5Zs9Wk3Jd7Hb1Mf4Pc6Ye0GaRu"
@@ -38,7 +43,6 @@ K1 = "Tq8vN2xLr5Zs9Wk3Jd7Hb1Mf4Pc6Ye0GaRu"
 VECTOR_K1 = "test-merchant-secret"
 """api.md's K1: signature vectors are checked at the signing functions, never through a config."""
 ADMIN_SECRET = "adm-Vd8Rk2Lq5Zs9Xw3N"
-PG_SERVER = os.environ.get("STABLECHECKOUT_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("STABLECHECKOUT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("STABLECHECKOUT_TEST_REQUIRE_SERVICES") == "1"
 TEST_WALLET_ETH = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -52,33 +56,17 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _pg_exec(url: str, statement: str) -> None:
-    engine = sa.ext.asyncio.create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def postgresql_database_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
-    name = f"sc_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = database_name("sc_test")
     try:
-        asyncio.run(_pg_exec(f"{PG_SERVER}/test", f'CREATE DATABASE "{name}"'))
+        url = asyncio.run(create_database(PG_SERVER, name, admin_db="test"))
     except Exception as exc:  # noqa: BLE001 - any failure means "not here"
         unavailable(f"PostgreSQL unreachable at {PG_SERVER}: {type(exc).__name__}: {exc}")
-    url = f"{PG_SERVER}/{name}"
     asyncio.run(upgrade_to_head(url))
     yield url
-    asyncio.run(_pg_exec(f"{PG_SERVER}/test", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(drop_database(PG_SERVER, name, admin_db="test"))
 
 
 @pytest.fixture(scope="session")
@@ -167,25 +155,8 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-@dataclass
-class ServerProcess:
-    """A real `stablecheckout serve` process on a free loopback port."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+ServerProcess = AppProcess
+"""A real `stablecheckout serve` process on a free loopback port (devkit.harness)."""
 
 
 def start_server(
@@ -196,40 +167,32 @@ def start_server(
     env: dict[str, str] | None = None,
     ready: tuple[int, ...] = (200,),
 ) -> ServerProcess:
-    port = free_port()
-    full_env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "-c",
-            str(config),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--migrate",
-            *extra,
-        ],
-        cwd=REPO,
-        env=full_env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
+    return start_serve(
+        ["-c", str(config), "--migrate", *extra],
+        log_path,
+        {"DATABASE_URL": database_url, **(env or {})},
+        ready=ready,
     )
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 90  # generous: a loaded CI machine starts Python slowly
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"serve exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code in ready:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"serve did not become healthy:\n{server.log()}")
+
+
+def start_serve(
+    argv: list[str],
+    log_path: Path,
+    env: dict[str, str],
+    *,
+    before: tuple[str, ...] = (),
+    ready: tuple[int, ...] = (200,),
+) -> AppProcess:
+    """`python -m app.cli BEFORE serve --listen 127.0.0.1:<free port> ARGV`, waited for until
+    /health answers one of `ready` (90 s: a loaded CI machine starts Python slowly)."""
+    port = free_port()
+    argv = [*before, "serve", "--listen", f"127.0.0.1:{port}", *argv]
+    server = AppProcess("serve", argv, log_path, env=env, port=port, banner=False).start()
+    try:
+        return server.wait_healthy(90, ready=ready)
+    except TimeoutError:
+        server.stop(10)
+        raise RuntimeError(f"serve did not become healthy:\n{server.log()}") from None
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 from app.migrate import current_revision, head_revision
 from app.security.signatures import sign_url
-from tests.conftest import K1, PG_SERVER, REPO, _pg_exec, settings_dict, write_config
+from devkit.harness import PG_SERVER, create_database, database_name, drop_database
+from tests.conftest import K1, REPO, settings_dict, write_config
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -53,9 +53,8 @@ def test_bad_config_fails_naming_the_key(tmp_path: Path) -> None:
 def test_migrate_then_serve_checks_schema_on_postgresql(
     tmp_path: Path, postgresql_database_url: str
 ) -> None:
-    name = f"sc_cli_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg_exec(f"{PG_SERVER}/test", f'CREATE DATABASE "{name}"'))
-    url = f"{PG_SERVER}/{name}"
+    name = database_name("sc_cli")
+    url = asyncio.run(create_database(PG_SERVER, name, admin_db="test"))
     try:
         config = write_config(tmp_path / "c.toml", settings_dict(url))
         refused = run_cli(
@@ -67,7 +66,7 @@ def test_migrate_then_serve_checks_schema_on_postgresql(
         assert migrated.returncode == 0, migrated.stderr
         assert asyncio.run(current_revision(url)) == head_revision()
     finally:
-        asyncio.run(_pg_exec(f"{PG_SERVER}/test", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(PG_SERVER, name, admin_db="test"))
 
 
 def test_help_lists_the_contract() -> None:

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,9 @@ from app.config import load_settings
 from app.main import create_app
 from app.observability import redact
 from tests.conftest import (
-    REPO,
     ServerProcess,
-    free_port,
     settings_dict,
+    start_serve,
     start_server,
     write_config,
 )
@@ -78,27 +74,9 @@ def start_debug_server(
     config: Path, database_url: str, log_path: Path, log_format: str
 ) -> ServerProcess:
     """`stablecheckout --log-level debug serve` (the level is a global option, before `serve`)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "app.cli", "--log-level", "debug", "serve", "-c", str(config)),
-            *("--listen", f"127.0.0.1:{port}", "--migrate"),
-        ],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": database_url, "STABLECHECKOUT_LOG_FORMAT": log_format},
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"serve did not start:\n{server.log()}")
+    env = {"DATABASE_URL": database_url, "STABLECHECKOUT_LOG_FORMAT": log_format}
+    argv = ["-c", str(config), "--migrate"]
+    return start_serve(argv, log_path, env, before=("--log-level", "debug"))
 
 
 @pytest.fixture

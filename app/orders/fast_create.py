@@ -248,15 +248,20 @@ class OrderCreator:
 
     async def create(self, request: Any) -> StoredResponse:
         raw = await read_limited_body(request, self.max_body)
+        headers = request.headers
+        return await self.create_from(
+            raw, headers.get("ocrch-signature"), headers.get("idempotency-key")
+        )
+
+    async def create_from(
+        self, raw: bytes | None, signature: str | None, key: str | None
+    ) -> StoredResponse:
+        """The create once the body is read (None: it passed `max_body`) and the two headers
+        looked up; raises the same errors, in the same order, as every signed route."""
         body = verify_body_signature(
-            request.headers.get("ocrch-signature"),
-            raw,
-            self.secret,
-            self.freshness,
-            parse_body=self.parse,
+            signature, raw, self.secret, self.freshness, parse_body=self.parse
         )
         assert raw is not None
-        key = request.headers.get("idempotency-key")
         if key is not None:
             check_idempotency_key(key)
         if self.writer is None:

@@ -18,7 +18,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections import deque
@@ -35,6 +34,7 @@ from web3.providers.persistent import PersistentConnectionProvider
 from web3.types import RPCEndpoint, TxReceipt
 
 from devkit.chain import load_token_abi, load_token_bytecode
+from devkit.harness import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANVIL_ENV_VAR = "STABLECHECKOUT_ANVIL"
@@ -146,14 +146,6 @@ def find_anvil() -> Path:
         "anvil not found: run `npm install` at the repository root, put anvil on PATH, or set "
         f"${ANVIL_ENV_VAR}. Tried {tried} and PATH."
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it; another process could race us)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --------------------------------------------------------------------------------------------

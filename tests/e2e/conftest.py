@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +28,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from app.security.signatures import sign_body, sign_url
 from devkit.chain.anvil import AnvilNotFoundError, AnvilProcess, deploy_token, find_anvil
+from devkit.harness import AppProcess
 from tests.conftest import K1, REPO, free_port, settings_dict, unavailable, write_config
 from tests.watchers.conftest import PAYER, PAYER_FUNDS, WALLET
 
@@ -66,7 +65,7 @@ class Shop:
     config: Path
     database_url: str
     log_path: Path
-    process: subprocess.Popen[bytes] | None = None
+    process: AppProcess | None = None
     logs: list[str] = field(default_factory=list)
 
     @property
@@ -74,47 +73,21 @@ class Shop:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "DATABASE_URL": self.database_url}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "app.cli",
-                    "serve",
-                    "-c",
-                    str(self.config),
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                    "--migrate",
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.origin}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"serve did not become healthy:\n{self.log()}")
+        argv = ["serve", "-c", str(self.config), "--listen", f"127.0.0.1:{self.port}", "--migrate"]
+        env = {"DATABASE_URL": self.database_url}
+        self.process = AppProcess(
+            "serve", argv, self.log_path, env=env, port=self.port, banner=False
+        )
+        try:
+            self.process.start().wait_healthy(30)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"serve did not become healthy:\n{self.log()}") from None
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            process.stop(10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

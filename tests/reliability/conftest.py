@@ -14,17 +14,17 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from devkit import harness
 from devkit.chain.anvil import AnvilNotFoundError, AnvilProcess, find_anvil
-from tests.conftest import REPO, free_port, unavailable
+from devkit.harness import AppProcess, free_port, tail
+from tests.conftest import unavailable
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,14 +36,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.slow)
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(no log at {path}: {exc})"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,100 +249,9 @@ async def chain_node(tmp_path: Path) -> AsyncIterator[AnvilProcess]:
 # stablecheckout processes
 
 
-class AppProcess:
-    """A `python -m app.cli …` process (serve or watch) that can be SIGKILLed and started again.
-
-    Every incarnation appends to the same log file, separated by a banner line.
-    """
-
-    def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], log_path: Path, port: int | None
-    ) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-        self.pids: list[int] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== {self.name} started at {time.time():.3f}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", *self.argv],
-                cwd=REPO,
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.pids.append(self.process.pid)
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        """serve: /health answers 200; watch: its log says `watch.started`."""
-        deadline = time.monotonic() + timeout
-        marker = f"===== {self.name} started at"
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited:\n{tail(self.log_path)}")
-            if self.port is not None:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                        return
-            else:
-                log = self.log_path.read_text(errors="replace")
-                if "watch.started" in log[log.rfind(marker) :]:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready within {timeout} s:\n{tail(self.log_path)}")
-
-    def kill9(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            os.kill(self.process.pid, signal.SIGKILL)
-        if self.process is not None:
-            self.process.wait()
-
-    def clean_exit(self, code: int | None) -> bool:
-        """uvicorn re-raises SIGTERM after its graceful shutdown, so `serve` ends with -15."""
-        if code == 0:
-            return True
-        return code == -signal.SIGTERM and "Application shutdown complete" in self.log()[-3000:]
-
-    def stop(self, timeout: float = 15) -> int | None:
-        if self.process is None:
-            return None
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 def serve_process(name: str, config: Path, env: dict[str, str], log_dir: Path) -> AppProcess:
-    port = free_port()
-    argv = ["serve", "-c", str(config), "--listen", f"127.0.0.1:{port}", "--api-only"]
-    return AppProcess(name, argv, env, log_dir / f"{name}.log", port)
+    return harness.serve_process(name, config, log_dir, "--api-only", env=env)
 
 
 def watch_process(name: str, config: Path, env: dict[str, str], log_dir: Path) -> AppProcess:
-    return AppProcess(name, ["watch", "-c", str(config)], env, log_dir / f"{name}.log", None)
+    return harness.watch_process(name, config, log_dir, env=env)

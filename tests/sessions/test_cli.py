@@ -4,10 +4,8 @@ last line of `create` (the contract), only its hash stored, a revoked key refuse
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +16,13 @@ from app.config import load_settings
 from app.main import create_app
 from app.models import ApiKey
 from app.sessions.keys import hash_secret
-from tests.conftest import REPO, write_config
+from devkit.harness import run_cli
+from tests.conftest import write_config
 from tests.sessions.conftest import bearer, cart_body, create, session_settings_dict
 
 
 def cli(config: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", "admin", "api-keys", *args, "-c", str(config)],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("admin", "api-keys", *args, "-c", str(config), database_url=database_url)
 
 
 async def test_api_keys_cli(database_url: str, tmp_path: Path, sdb: Any) -> None:

@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,7 +36,8 @@ from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
 from app.payments.service import create_payment
 from app.transfers.service import MatchRules
-from tests.conftest import REPO, settings_dict
+from devkit.harness import AppProcess
+from tests.conftest import settings_dict
 from tests.watchers.conftest import WALLET
 from watchers.base import ChainSource
 from watchers.evm import EvmSource
@@ -212,46 +209,13 @@ async def harness(
 # Real `stablecheckout watch` processes
 
 
-class WatchProcess:
-    """`python -m app.cli watch -c CONFIG` on a database given by DATABASE_URL."""
+class WatchProcess(AppProcess):
+    """`python -m app.cli watch -c CONFIG` on a database given by DATABASE_URL, started at once."""
 
     def __init__(self, config: Path, database_url: str, log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "watch", "-c", str(config)],
-            cwd=REPO,
-            env={**os.environ, "DATABASE_URL": database_url},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill9(self) -> None:
-        if self.alive():
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self._log.close()
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return int(self.process.returncode)
+        argv = ["watch", "-c", str(config)]
+        super().__init__("watch", argv, log_path, env={"DATABASE_URL": database_url}, banner=False)
+        self.start()
 
 
 async def lease_holder(db: async_sessionmaker[AsyncSession], name: str) -> Lease | None:
