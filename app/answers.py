@@ -190,12 +190,6 @@ ANSWERS: dict[type[e.AppError], Answer] = {
     ),
     e.TransactionUnknown: Answer(409, "the {blockchain} node knows no mined transaction {tx_hash}"),
     e.NodeCheckUnavailable: Answer(503, "cannot check {tx_hash} on {blockchain}: {detail}"),
-    # deprecated: the text comes with the error (app/payments/service.py only)
-    e.HttpNamedError: Answer(500, "{reason}"),
-    e.BadRequest: Answer(400, "{reason}"),
-    e.NotFound: Answer(404, "{reason}"),
-    e.Conflict: Answer(409, "{reason}"),
-    e.ServiceUnavailable: Answer(503, "{reason}"),
 }
 
 

@@ -497,31 +497,3 @@ class TooManySessionsPerMinute(KeyLimitReached):
 
 class TooManyOpenSessions(KeyLimitReached):
     pass
-
-
-# --- the HTTP-named classes, until app/payments/service.py is migrated -----------------------
-
-
-class HttpNamedError(AppError):
-    """Deprecated: a status with the text inline. Only app/payments/service.py still raises these
-    (its owner migrates it to `OrderNotFound`, `OrderNotPending`, `NoWallet`, `NoTestWallet`,
-    `AmountTooFine`, `NoFreeAmount`); nothing new may."""
-
-    reason: str
-    param: str | None = None
-
-
-class BadRequest(HttpNamedError):
-    pass
-
-
-class NotFound(HttpNamedError):
-    pass
-
-
-class Conflict(HttpNamedError):
-    pass
-
-
-class ServiceUnavailable(HttpNamedError):
-    pass

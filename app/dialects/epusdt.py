@@ -32,7 +32,6 @@ from app.errors import (
     CurrencyNoLongerPriced,
     CurrencyNotConfigured,
     DuplicateOrder,
-    HttpNamedError,
     InvalidCurrency,
     InvalidFiatAmount,
     InvalidInput,
@@ -47,7 +46,6 @@ from app.errors import (
     OrderNotFound,
     OrderNotPending,
     RatesNotConfigured,
-    ServiceUnavailable,
     SignatureMismatch,
     SignatureMissing,
     UnknownWalletAddress,
@@ -83,10 +81,6 @@ ANSWERS: Table = {
     NotAJsonObject: Answer(10009, "request body must be a JSON object"),
     UnsignableBody: Answer(10009),
     MissingParameter: Answer(400, "{param} is required"),
-    # What app/payments/service.py still raises by HTTP name (until it is migrated):
-    # no unique amount is 10005, the rest (a test wallet, a finer amount) 10004.
-    ServiceUnavailable: Answer(10005),
-    HttpNamedError: Answer(10004),
 }
 """Epusdt's `status_code` (and wording, where it differs) per error; anything else is 400.
 Texts shared with Epay are `trades.ANSWERS`."""

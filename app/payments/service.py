@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 from app.config import Settings
 from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from app.errors import (
+    AmountTooFine,
+    NoFreeAmount,
+    NoTestWallet,
+    NoWallet,
+    OrderNotFound,
+    OrderNotPending,
+)
 from app.money import Amount, AmountError, format_base_units
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
@@ -64,17 +71,14 @@ async def create_payment(
     """
     order = await session.get(Order, order_id)
     if order is None:
-        raise NotFound("order not found")
+        raise OrderNotFound
     if order.status != OrderStatus.PENDING:
-        raise Conflict("order is not pending")
+        raise OrderNotPending
     test = await is_test_order(session, order.id)
     option = find_option(settings, blockchain, coin, test=test)
     if option is None:
-        raise BadRequest(
-            "no test-mode wallet ([[wallets]] with test = true) for the selected chain and coin"
-            if test
-            else "no wallet available for the selected chain and coin"
-        )
+        pair = f"{coin}.{blockchain}"
+        raise NoTestWallet(pair) if test else NoWallet(pair)
     existing = await session.scalar(
         sa.select(Deposit)
         .where(
@@ -116,7 +120,7 @@ async def _reserve(
             base, quote = base_units_for(order, option.coin, decimals, rates)
         step = Amount.parse(str(settings.orders.amount_step)).to_base_units(decimals)
     except AmountError:
-        raise BadRequest(f"order amount is finer than {option.coin} can carry") from None
+        raise AmountTooFine(str(option.coin)) from None
     priced = Deposit(token=option.coin, decimals=decimals)
     if quote_from is not None:
         copy_quote(quote_from, priced)
@@ -158,10 +162,7 @@ async def _reserve(
             except IntegrityError:
                 continue  # another checkout took it first; try the next candidate
             return deposit
-    raise ServiceUnavailable(
-        f"no unique amount is free for {option.coin} on {option.blockchain}; try another "
-        "chain or coin, or try again later"
-    )
+    raise NoFreeAmount(str(option.coin), str(option.blockchain))
 
 
 async def reserve_remainder(

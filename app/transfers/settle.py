@@ -35,7 +35,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import events
 from app.db import utcnow
-from app.errors import ServiceUnavailable
+from app.errors import NoFreeAmount
 from app.orders import lifecycle, receipts
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus, PaymentException, join_exceptions
@@ -399,7 +399,7 @@ async def _remainders(session: AsyncSession, rules: MatchRules, books: Iterable[
             fresh = await reserve_remainder(
                 session, rules.settings, book.order, book.remainder_from, due
             )
-        except ServiceUnavailable as exc:
+        except NoFreeAmount as exc:
             log.error("matcher.no_remainder order_id=%s error=%s", book.order.id, exc)
             continue
         log.info(
