@@ -127,7 +127,8 @@ async def on_checkout_session_changed(
 ) -> None:
     """The session's event (body fixed now; the sender signs each attempt afresh)."""
     for change in changes:
-        write_session_event(session, change.checkout, change.event, change.at, change.order)
+        fiat = await webhook_fiat_fields(session, change.order) if change.order else None
+        write_session_event(session, change.checkout, change.event, change.at, change.order, fiat)
 
 
 def _order_status_event(
@@ -150,17 +151,23 @@ def write_session_event(
     event: SessionEvent,
     now: dt.datetime,
     order: Order | None = None,
+    fiat: dict[str, object] | None = None,
 ) -> WebhookEvent | None:
+    """The session event's outbox row; a session priced in a fiat currency other than usd also
+    shows the locked `quote` its order was paid at (`fiat`, from `webhook_fiat_fields`)."""
     if not checkout.webhook_url or checkout.dialect:
         return None  # a dialect's session is reported by its dialect (app.dialects.webhooks)
     event_id = new_id()
+    shown = session_out(checkout, None, order).model_dump(mode="json")
+    if fiat and fiat.get("quote") is not None:
+        shown["quote"] = fiat["quote"]
     payload = {
         "id": f"evt_{event_id.hex}",
         "object": "event",
         "type": event.value,
         "created": int(now.timestamp()),
         "livemode": checkout.livemode,
-        "data": {"object": session_out(checkout, None, order).model_dump(mode="json")},
+        "data": {"object": shown},
     }
     return enqueue(
         session,
