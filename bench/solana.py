@@ -76,8 +76,8 @@ class Pushes:
 def settings_for(sim: SolanaSimulator, mint: str, wallet: str, database_url: str) -> Settings:
     return load_settings(
         None,
-        admin={"secret": "bench"},
-        merchant={"name": "bench", "secret": "bench-secret"},
+        admin={"secret": "bench-admin-Qm7Vx2Lp9Rk4"},
+        merchant={"name": "bench", "secret": "bench-merchant-Zt6Wq1Nc8Hy3Jd5Lr0Pv4Ks"},
         wallets=[{"blockchain": "solana", "address": wallet, "enabled_coins": ["USDC"]}],
         chains={
             "solana": {
