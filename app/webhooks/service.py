@@ -41,6 +41,7 @@ from app.sessions.models import CheckoutSession, SessionStatus
 from app.sessions.schemas import session_out
 from app.transfers.events import PaymentExceptionRecorded, TransferUnmatched
 from app.transfers.models import Transfer
+from app.transfers.rows import TransferRow
 from app.webhooks import formats
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
 from app.webhooks.outbox import enqueue
@@ -173,7 +174,7 @@ def write_session_event(
     )
 
 
-def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
+def unknown_transfer_payload(transfer: Transfer | TransferRow) -> dict[str, object]:
     """`unknown_transfer_received` as Ocrch's code sends it (api.md §5), without `timestamp`."""
     return {
         "event_type": EventType.UNKNOWN_TRANSFER_RECEIVED.value,
@@ -183,7 +184,7 @@ def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
 
 
 def enqueue_unknown_transfer(
-    session: AsyncSession, transfer: Transfer, target_url: str
+    session: AsyncSession, transfer: Transfer | TransferRow, target_url: str
 ) -> WebhookEvent:
     payload = unknown_transfer_payload(transfer)
     return enqueue(
