@@ -321,19 +321,19 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
     transfer made settling a backlog take milliseconds per payment. The rules themselves
     (credit, partial, over/under, late, duplicate, refunds) are `app.transfers.settle`.
     """
-    transfers: dict[int, Transfer] = {}
+    transfers: dict[int, TransferRow] = {}
+    table = Transfer.__table__
     for start in range(0, len(transfer_ids), INSERT_BATCH):
         chunk = list(transfer_ids[start : start + INSERT_BATCH])
-        found = await session.scalars(
-            sa.select(Transfer)
+        found = await session.execute(
+            sa.select(*TRANSFER_COLUMNS)
             .where(
-                Transfer.id.in_(chunk),
-                Transfer.status == TransferStatus.WAITING_FOR_CONFIRMATION,
+                table.c.id.in_(chunk),
+                table.c.status == TransferStatus.WAITING_FOR_CONFIRMATION,
             )
             .with_for_update()
-            .execution_options(populate_existing=True)
         )
-        transfers.update((t.id, t) for t in found)
+        transfers.update((t.id, t) for t in transfer_rows(found.all()))
     ordered = [transfers[i] for i in dict.fromkeys(transfer_ids) if i in transfers]
     if not ordered:
         return 0
