@@ -37,6 +37,7 @@ from app.orders.schemas import CreateOrderRequest, OrderResponse
 from app.payments.quotes import fiat_price, payment_fields, positive_amount
 from app.tokens import required_confirmations
 from app.transfers.models import ChainCursor, Transfer, TransferStatus
+from app.transfers.rows import TransferRow
 from app.webhooks.ssrf import BlockedTarget, check_literal
 
 MAX_MERCHANT_ORDER_ID = 255
@@ -270,7 +271,7 @@ async def order_view(session: AsyncSession, settings: Settings, order: Order) ->
     return view
 
 
-def progress_fields(transfer: Transfer, head: int, required: int) -> dict[str, Any]:
+def progress_fields(transfer: Transfer | TransferRow, head: int, required: int) -> dict[str, Any]:
     """Additive order fields that tell a page "payment detected, k of n confirmations"."""
     return {
         "transfer": {

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.events import DomainEvent
 from app.orders.models import Order
 from app.transfers.models import Transfer
+from app.transfers.rows import TransferRow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,7 +15,7 @@ class PaymentDetected(DomainEvent):
     """A transfer that will pay `order` at depth was seen; `confirmations` of `required` so far."""
 
     order: Order
-    transfer: Transfer
+    transfer: Transfer | TransferRow
     confirmations: int
     required: int
 
@@ -32,7 +33,7 @@ class TransferUnmatched(DomainEvent):
     a late payment (`transfer.late`) or a repeat payment of a paid order (`transfer.duplicate`).
     `report_url` is where the merchant wants to hear about it (None: nowhere)."""
 
-    transfer: Transfer
+    transfer: Transfer | TransferRow
     report_url: str | None
 
 
@@ -41,7 +42,7 @@ class LatePaymentLinked(DomainEvent):
     """A transfer was linked to an order that had ended unpaid (it will not pay it)."""
 
     order: Order
-    transfer: Transfer
+    transfer: Transfer | TransferRow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,7 +50,7 @@ class DuplicatePaymentLinked(DomainEvent):
     """A transfer was linked to an order that was already paid (a repeat or overpayment)."""
 
     order: Order
-    transfer: Transfer
+    transfer: Transfer | TransferRow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +60,6 @@ class PaymentExceptionRecorded(DomainEvent):
     `decimals` are the token's, to show `transfer.amount` in coin units."""
 
     order: Order
-    transfer: Transfer
+    transfer: Transfer | TransferRow
     kind: str
     decimals: int

@@ -19,14 +19,16 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.models import Order
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
-from app.transfers.models import Transfer
+from app.transfers.rows import DEPOSIT_COLUMNS, DepositRow, TransferRow
 
 if TYPE_CHECKING:
     from app.transfers.service import MatchRules
@@ -39,13 +41,13 @@ _RESERVED = sa.text(
 )
 """Reserved, as constant SQL: a bound IN list would be expanded anew in each of a batch's
 UNION ALL members."""
-Hit = tuple[Deposit, Order]
+Hit = tuple[DepositRow, Order]
 
 
 async def attribute(
     session: AsyncSession,
     rules: MatchRules,
-    transfers: Sequence[Transfer],
+    transfers: Sequence[TransferRow],
     references: dict[tuple[str, int], tuple[str, ...]],
 ) -> dict[int, Hit]:
     """The deposit (with its order) each transfer belongs to, keyed by the transfer's id."""
@@ -54,7 +56,7 @@ async def attribute(
     )
     by_key = await _exact(session, rules, transfers)
     hits: dict[int, Hit] = {}
-    inexact: list[Transfer] = []
+    inexact: list[TransferRow] = []
     for transfer in transfers:
         named = references.get((transfer.tx_hash, transfer.log_index), ())
         hit = _reference_hit(transfer, named, by_reference)
@@ -73,7 +75,7 @@ def _is_zero(rules: MatchRules) -> bool:
     return rules.payments.match_band.value == 0
 
 
-def _opened_in_time(rules: MatchRules, transfer: Transfer, deposit: Deposit) -> bool:
+def _opened_in_time(rules: MatchRules, transfer: TransferRow, deposit: DepositRow) -> bool:
     # Block times are whole seconds: compare against the second the deposit began.
     if transfer.block_time < deposit.started_at.replace(microsecond=0) - rules.clock_skew:
         log.info("matcher.before_deposit transfer_id=%s deposit_id=%s", transfer.id, deposit.id)
@@ -89,20 +91,18 @@ async def _by_reference(
         return {}
     rows = (
         await session.execute(
-            sa.select(Deposit, Order)
-            .join(Order, Order.id == Deposit.order_id)
-            .where(
+            _with_orders().where(
                 Deposit.blockchain == rules.blockchain,
                 Deposit.status.in_(RESERVED_STATUSES),
                 Deposit.reference.in_(references),
             )
         )
     ).all()
-    return {d.reference: (d, o) for d, o in rows if d.reference is not None}
+    return {d.reference: (d, o) for d, o in _hits(rows) if d.reference is not None}
 
 
 def _reference_hit(
-    transfer: Transfer, references: tuple[str, ...], by_reference: dict[str, Hit]
+    transfer: TransferRow, references: tuple[str, ...], by_reference: dict[str, Hit]
 ) -> Hit | None:
     """The deposit a transfer names by reference, if it is for the same token and wallet."""
     for reference in references:
@@ -116,27 +116,59 @@ def _reference_hit(
 
 
 async def _exact(
-    session: AsyncSession, rules: MatchRules, transfers: Sequence[Transfer]
+    session: AsyncSession, rules: MatchRules, transfers: Sequence[TransferRow]
 ) -> dict[tuple[str, str, int], Hit]:
     # Exact (token, wallet, amount) keys: the partial unique index answers each one directly.
     # Config validation and the sources spell addresses canonically (EIP-55, base58), so the
     # exact spelling matches; the lowercase comparison below only guards against surprises.
+    # On PostgreSQL the keys are three arrays joined as a table (`unnest`): one plan whatever
+    # the batch size, where a 500-tuple IN list is planned as a 500-branch OR each time.
     wanted = {(t.token, t.to_address, t.amount) for t in transfers}
-    deposits = (
-        await session.execute(
-            sa.select(Deposit, Order)
-            .join(Order, Order.id == Deposit.order_id)
-            .where(
-                Deposit.blockchain == rules.blockchain,
-                Deposit.status.in_(RESERVED_STATUSES),
-                sa.tuple_(Deposit.token, Deposit.wallet_address, Deposit.amount).in_(wanted),
+    query = _with_orders().where(
+        Deposit.blockchain == rules.blockchain, Deposit.status.in_(RESERVED_STATUSES)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        tokens, wallets, amounts = zip(*wanted, strict=True)
+        keys = (
+            sa.func.unnest(
+                sa.bindparam("k_token", list(tokens), type_=postgresql.ARRAY(sa.String())),
+                sa.bindparam("k_wallet", list(wallets), type_=postgresql.ARRAY(sa.String())),
+                sa.bindparam(
+                    "k_amount",
+                    [Decimal(a) for a in amounts],
+                    type_=postgresql.ARRAY(sa.Numeric(78, 0)),
+                ),
             )
+            .table_valued("token", "wallet", "amount")
+            .render_derived()
         )
-    ).all()
-    return {(d.token, d.wallet_address.lower(), d.amount): (d, o) for d, o in deposits}
+        query = query.join(
+            keys,
+            sa.and_(
+                Deposit.token == keys.c.token,
+                Deposit.wallet_address == keys.c.wallet,
+                Deposit.amount == keys.c.amount,
+            ),
+        )
+    else:
+        query = query.where(
+            sa.tuple_(Deposit.token, Deposit.wallet_address, Deposit.amount).in_(wanted)
+        )
+    rows = (await session.execute(query)).all()
+    return {(d.token, d.wallet_address.lower(), d.amount): (d, o) for d, o in _hits(rows)}
 
 
-def _bounds(rules: MatchRules, transfer: Transfer) -> tuple[int, int]:
+def _with_orders() -> Any:
+    """Reserved deposits as plain rows, each with its order (an ORM object: the lifecycle and
+    the subscribers read it)."""
+    return sa.select(Order, *DEPOSIT_COLUMNS).join(Order, Order.id == Deposit.order_id)
+
+
+def _hits(rows: Iterable[Any]) -> list[Hit]:
+    return [(DepositRow(*row[1:]), row[0]) for row in rows]
+
+
+def _bounds(rules: MatchRules, transfer: TransferRow) -> tuple[int, int]:
     """The deposit amounts within the band of `transfer`, exactly: |t - d| <= d * p / 100 holds
     for ceil(t*100/(100+p)) <= d <= floor(t*100/(100-p)); an absolute band is t -/+ it."""
     band = rules.payments.match_band
@@ -150,7 +182,7 @@ def _bounds(rules: MatchRules, transfer: Transfer) -> tuple[int, int]:
     return max(amount - spread, 0), amount + spread
 
 
-def in_band(rules: MatchRules, transfer: Transfer, deposit: Deposit) -> bool:
+def in_band(rules: MatchRules, transfer: TransferRow, deposit: DepositRow) -> bool:
     allowed = rules.payments.match_band.allowance(deposit.amount, deposit.decimals)
     return abs(transfer.amount - deposit.amount) <= allowed
 
@@ -168,7 +200,7 @@ def _amount_between(dialect: str, low: int, high: int) -> Any:
     )
 
 
-def _candidates(rules: MatchRules, dialect: str, transfer: Transfer) -> list[Any]:
+def _candidates(rules: MatchRules, dialect: str, transfer: TransferRow) -> list[Any]:
     """Where a reserved deposit could hold `transfer`: its chain, token and wallet, within the
     band, begun no later than the transfer (block times are whole seconds)."""
     return [
@@ -204,7 +236,7 @@ async def _one_each(
 
 
 async def _within_band(
-    session: AsyncSession, rules: MatchRules, transfers: list[Transfer]
+    session: AsyncSession, rules: MatchRules, transfers: list[TransferRow]
 ) -> dict[int, Hit]:
     """The single order within the band of each transfer, in three statements per batch: one
     candidate order per transfer, whether another order is a candidate too, and the deposits of
@@ -225,15 +257,13 @@ async def _within_band(
         if not alone:
             continue
         rows = await session.execute(
-            sa.select(Deposit, Order)
-            .join(Order, Order.id == Deposit.order_id)
-            .where(
+            _with_orders().where(
                 Deposit.order_id.in_(set(alone.values())),
                 Deposit.blockchain == rules.blockchain,
                 Deposit.status.in_(RESERVED_STATUSES),
             )
         )
-        found = _unique(rows.all())
+        found = _unique(_hits(rows.all()))
         for key, order_id in alone.items():
             transfer = chunk[key]
             candidates = [

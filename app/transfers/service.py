@@ -52,6 +52,7 @@ from app.transfers.events import (
 )
 from app.transfers.models import Transfer, TransferStatus
 from app.transfers.observed import ObservedTransfer
+from app.transfers.rows import TRANSFER_COLUMNS, TransferRow, transfer_rows, write_links
 
 log = logging.getLogger("app.transfers")
 
@@ -103,41 +104,40 @@ def _insert(session: AsyncSession) -> Any:
 
 async def ingest(
     session: AsyncSession, rules: MatchRules, observed: Sequence[ObservedTransfer], head: int
-) -> list[Transfer]:
-    """Store observed transfers (idempotently) and link new ones to deposits; returns new rows."""
+) -> list[TransferRow]:
+    """Store observed transfers (idempotently) and link new ones to deposits; returns new rows.
+
+    Without the ORM (`app.transfers.rows`): the INSERT returns the ids of the rows it made, and
+    only transfers already stored (a re-read block, a re-mined orphan) are read back."""
     fresh = [t for t in observed if not t.removed]
     if not fresh:
         return []
     now = utcnow()
+    rows = {(canonical_tx_id(t.tx_hash), t.log_index): _row(t, now) for t in fresh}
     # One statement compiled once and run with many parameter sets (the driver batches them),
     # rather than a fresh 500-row VALUES list to compile for every batch.
     statement = (
         _insert(session)(Transfer)
         .on_conflict_do_nothing(index_elements=["blockchain", "tx_hash", "log_index"])
-        .returning(Transfer.id)
+        .returning(Transfer.id, Transfer.tx_hash, Transfer.log_index)
     )
-    inserted: set[int] = set()
-    for start in range(0, len(fresh), INSERT_BATCH):
-        rows = [_row(t, now) for t in fresh[start : start + INSERT_BATCH]]
-        result = await session.execute(statement, rows)
-        inserted.update(result.scalars())
-    keys = {(canonical_tx_id(t.tx_hash), t.log_index): t for t in fresh}
-    new: list[Transfer] = []
-    for row in await _rows_for(session, rules.blockchain, list(keys)):
-        if row.id in inserted:
-            new.append(row)
-        elif row.status == TransferStatus.ORPHANED:
-            # Re-mined in another block after a reorg: it is a new sighting.
-            seen = keys[(row.tx_hash, row.log_index)]
-            row.block_number, row.block_hash = seen.block_number, seen.block_hash
-            row.block_time = seen.block_time
-            row.status, row.updated_at = TransferStatus.WAITING_FOR_CONFIRMATION, now
-            new.append(row)
+    params = list(rows.values())
+    inserted: dict[tuple[str, int], int] = {}
+    for start in range(0, len(params), INSERT_BATCH):
+        result = await session.execute(statement, params[start : start + INSERT_BATCH])
+        inserted.update(((h, i), tid) for tid, h, i in result.all())
+    new = [
+        TransferRow(id=tid, **rows[key])  # type: ignore[arg-type]
+        for key, tid in inserted.items()
+    ]
+    seen_before = [key for key in rows if key not in inserted]
+    if seen_before:
+        new.extend(await _reseen(session, rules, rows, seen_before, now))
+    new.sort(key=lambda t: t.id)
     references = {
         (canonical_tx_id(t.tx_hash), t.log_index): t.references for t in fresh if t.references
     }
     await _link(session, rules, new, head, references)
-    await session.flush()
     return new
 
 
@@ -156,34 +156,68 @@ def _row(t: ObservedTransfer, now: dt.datetime) -> dict[str, Any]:
         "block_time": t.block_time,
         "status": TransferStatus.WAITING_FOR_CONFIRMATION,
         "confirmed": False,
+        "deposit_id": None,
+        "order_id": None,
         "late": False,
         "duplicate": False,
+        "exception": None,
         "created_at": now,
         "updated_at": now,
     }
 
 
-async def _rows_for(
-    session: AsyncSession, blockchain: str, keys: list[tuple[str, int]]
-) -> list[Transfer]:
-    rows: list[Transfer] = []
+async def _reseen(
+    session: AsyncSession,
+    rules: MatchRules,
+    rows: dict[tuple[str, int], dict[str, Any]],
+    keys: list[tuple[str, int]],
+    now: dt.datetime,
+) -> list[TransferRow]:
+    """Transfers stored before: an orphaned one re-mined in another block after a reorg is a new
+    sighting (moved to the block it is in now); any other is old news."""
+    table = Transfer.__table__
+    back: list[TransferRow] = []
     for start in range(0, len(keys), INSERT_BATCH):
         chunk = keys[start : start + INSERT_BATCH]
-        hashes = list({k[0] for k in chunk})
         wanted = set(chunk)
-        found = await session.scalars(
-            sa.select(Transfer).where(
-                Transfer.blockchain == blockchain, Transfer.tx_hash.in_(hashes)
+        found = await session.execute(
+            sa.select(*TRANSFER_COLUMNS).where(
+                table.c.blockchain == rules.blockchain,
+                table.c.tx_hash.in_({k[0] for k in chunk}),
+                table.c.status == TransferStatus.ORPHANED,
             )
         )
-        rows.extend(r for r in found if (r.tx_hash, r.log_index) in wanted)
-    return rows
+        for row in transfer_rows(found.all()):
+            if (row.tx_hash, row.log_index) not in wanted:
+                continue
+            seen = rows[(row.tx_hash, row.log_index)]
+            row.block_number, row.block_hash = seen["block_number"], seen["block_hash"]
+            row.block_time = seen["block_time"]
+            row.status, row.updated_at = TransferStatus.WAITING_FOR_CONFIRMATION, now
+            back.append(row)
+    if back:
+        await (await session.connection()).execute(
+            sa.update(Transfer)
+            .where(Transfer.id == sa.bindparam("tid"))
+            .values(
+                block_number=sa.bindparam("bn"),
+                block_hash=sa.bindparam("bh"),
+                block_time=sa.bindparam("bt"),
+                status=TransferStatus.WAITING_FOR_CONFIRMATION,
+                updated_at=now,
+            ),
+            [
+                {"tid": r.id, "bn": r.block_number, "bh": r.block_hash, "bt": r.block_time}
+                for r in back
+            ],
+        )
+    return back
 
 
 async def _link(
     session: AsyncSession,
     rules: MatchRules,
-    transfers: list[Transfer],
+    transfers: list[TransferRow],
     head: int,
     references: dict[tuple[str, int], tuple[str, ...]] | None = None,
 ) -> None:
@@ -191,18 +225,21 @@ async def _link(
 
     One that would count toward its order (pending, or expired but paid in time or accepted
     late) keeps its deposit and the page is told "detected" — a part payment too: the rules decide
-    at depth. One for a paid or ended order is linked as a repeat or late payment.
+    at depth. One for a paid or ended order is linked as a repeat or late payment. The links are
+    written with one statement.
     """
     if not transfers:
         return
     hits = await matching.attribute(session, rules, transfers, references or {})
     linked: list[events.DomainEvent] = []
+    changed: list[TransferRow] = []
     for transfer in transfers:
         hit = hits.get(transfer.id)
         if hit is None:
             continue
         deposit, order = hit
         transfer.order_id = order.id
+        changed.append(transfer)
         if _pays(rules, order, transfer):
             transfer.deposit_id = deposit.id
             seen = confirmations(head, transfer.block_number)
@@ -225,10 +262,11 @@ async def _link(
             transfer.late = True
             linked.append(LatePaymentLinked(order=order, transfer=transfer))
             log.info("matcher.late_payment order_id=%s transfer_id=%s", order.id, transfer.id)
+    await write_links(session, changed)
     await events.record(session, linked)
 
 
-def _pays(rules: MatchRules, order: Order, transfer: Transfer) -> bool:
+def _pays(rules: MatchRules, order: Order, transfer: TransferRow) -> bool:
     """Would this transfer, at depth, count toward its order? The lifecycle table decides
     (pending, or expired but paid while it was open or accepted late)."""
     return lifecycle.allows(
@@ -283,19 +321,19 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
     transfer made settling a backlog take milliseconds per payment. The rules themselves
     (credit, partial, over/under, late, duplicate, refunds) are `app.transfers.settle`.
     """
-    transfers: dict[int, Transfer] = {}
+    transfers: dict[int, TransferRow] = {}
+    table = Transfer.__table__
     for start in range(0, len(transfer_ids), INSERT_BATCH):
         chunk = list(transfer_ids[start : start + INSERT_BATCH])
-        found = await session.scalars(
-            sa.select(Transfer)
+        found = await session.execute(
+            sa.select(*TRANSFER_COLUMNS)
             .where(
-                Transfer.id.in_(chunk),
-                Transfer.status == TransferStatus.WAITING_FOR_CONFIRMATION,
+                table.c.id.in_(chunk),
+                table.c.status == TransferStatus.WAITING_FOR_CONFIRMATION,
             )
             .with_for_update()
-            .execution_options(populate_existing=True)
         )
-        transfers.update((t.id, t) for t in found)
+        transfers.update((t.id, t) for t in transfer_rows(found.all()))
     ordered = [transfers[i] for i in dict.fromkeys(transfer_ids) if i in transfers]
     if not ordered:
         return 0

@@ -45,7 +45,8 @@ from app.payments.service import reserve_remainder
 from app.refunds.models import RefundKind
 from app.refunds.service import NewItem, add_items, open_items
 from app.transfers.events import PaymentExceptionRecorded, TransferUnmatched
-from app.transfers.models import Transfer, TransferStatus
+from app.transfers.models import TransferStatus
+from app.transfers.rows import TransferRow, write_settled
 
 if TYPE_CHECKING:
     from app.transfers.service import MatchRules
@@ -66,7 +67,7 @@ class Book:
     credit: int
     """What counts toward the price (the received parts not listed for refund)."""
     flags: set[str]
-    pays: Transfer | None = None
+    pays: TransferRow | None = None
     request: lifecycle.Request | None = None
     remainder_from: Deposit | None = None
     changed: bool = False
@@ -74,13 +75,13 @@ class Book:
 
 @dataclass
 class Outcome:
-    credited: list[tuple[Transfer, Deposit]] = field(default_factory=list)
+    credited: list[tuple[TransferRow, Deposit]] = field(default_factory=list)
     items: list[NewItem] = field(default_factory=list)
-    flagged: list[tuple[Book, Transfer, str, int]] = field(default_factory=list)
-    unmatched: list[Transfer] = field(default_factory=list)
+    flagged: list[tuple[Book, TransferRow, str, int]] = field(default_factory=list)
+    unmatched: list[TransferRow] = field(default_factory=list)
 
 
-async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfer]) -> int:
+async def settle(session: AsyncSession, rules: MatchRules, ordered: list[TransferRow]) -> int:
     """Apply the rules to `ordered` (locked, confirmed now); returns how many orders were paid."""
     order_ids = list(dict.fromkeys(t.order_id for t in ordered if t.order_id is not None))
     orders = await _lock_orders(session, order_ids)
@@ -121,6 +122,7 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
         transfer.status, transfer.deposit_id = TransferStatus.MATCHED, deposit.id
         deposit.status, deposit.transfer_id = DepositStatus.MATCHED, transfer.id
         log.info("matcher.credited order_id=%s transfer_id=%s", transfer.order_id, transfer.id)
+    await write_settled(session, ordered)
     await session.flush()
     await _remainders(session, rules, books.values())
     await add_items(session, outcome.items)
@@ -140,7 +142,7 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
 
 
 def _settle_one(
-    rules: MatchRules, book: Book, transfer: Transfer, deposit: Deposit, outcome: Outcome
+    rules: MatchRules, book: Book, transfer: TransferRow, deposit: Deposit, outcome: Outcome
 ) -> None:
     order = book.order
     units = accounting.credit(order, deposit, transfer.amount)
@@ -234,20 +236,22 @@ def _as(order: Order, status: OrderStatus) -> Order:
     return Order(id=order.id, status=status, expires_at=order.expires_at)
 
 
-def _credit(book: Book, transfer: Transfer, deposit: Deposit, units: int, outcome: Outcome) -> None:
+def _credit(
+    book: Book, transfer: TransferRow, deposit: Deposit, units: int, outcome: Outcome
+) -> None:
     book.received += units
     book.changed = True
     outcome.credited.append((transfer, deposit))
 
 
-def _flag(book: Book, transfer: Transfer, kind: str, deposit: Deposit, outcome: Outcome) -> None:
+def _flag(book: Book, transfer: TransferRow, kind: str, deposit: Deposit, outcome: Outcome) -> None:
     transfer.exception = kind
     outcome.flagged.append((book, transfer, kind, deposit.decimals))
 
 
 def _listed(
     book: Book,
-    transfer: Transfer,
+    transfer: TransferRow,
     deposit: Deposit,
     units: int,
     kind: str,
@@ -265,7 +269,7 @@ def _listed(
     log.info("matcher.%s order_id=%s transfer_id=%s", kind, book.order.id, transfer.id)
 
 
-def _unattributed(rules: MatchRules, transfer: Transfer, outcome: Outcome) -> None:
+def _unattributed(rules: MatchRules, transfer: TransferRow, outcome: Outcome) -> None:
     transfer.status, transfer.deposit_id = TransferStatus.NO_MATCHED_DEPOSIT, None
     outcome.items.append(
         NewItem(
@@ -284,7 +288,7 @@ def _unattributed(rules: MatchRules, transfer: Transfer, outcome: Outcome) -> No
     log.info("matcher.unmatched transfer_id=%s", transfer.id)
 
 
-def _item(transfer: Transfer, deposit: Deposit, amount: int, kind: RefundKind) -> NewItem:
+def _item(transfer: TransferRow, deposit: Deposit, amount: int, kind: RefundKind) -> NewItem:
     return NewItem(
         transfer_id=transfer.id,
         kind=kind,
@@ -298,7 +302,7 @@ def _item(transfer: Transfer, deposit: Deposit, amount: int, kind: RefundKind) -
     )
 
 
-def _deposit_for(transfer: Transfer, deposits: list[Deposit]) -> Deposit | None:
+def _deposit_for(transfer: TransferRow, deposits: list[Deposit]) -> Deposit | None:
     """The deposit a linked transfer was attributed to (or, for a late or repeat payment that
     keeps none, the order's deposit on its chain, token and wallet nearest its amount)."""
     same = [

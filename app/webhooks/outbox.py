@@ -1,21 +1,27 @@
-"""Queuing a webhook: the one place an outbox row is written.
+"""Queuing a webhook: the one place outbox rows are written.
 
 The row joins the caller's transaction, so it commits (or rolls back) with the change it reports;
 after the commit a sender in this process is nudged (`app.webhooks.signal`), and senders
 elsewhere find it on their next poll. The sender renders, signs and retries it by its `format`.
+
+`enqueue` adds one ORM row to the session (for callers that want the row back); `enqueue_many`
+writes a batch's rows with one statement run with many parameter sets, for the subscribers that
+hear of hundreds of changes at once (a watcher settling a block's payments).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import after_commit, utcnow
 from app.ids import new_id
-from app.webhooks.models import WebhookEvent
+from app.webhooks.models import DeliveryStatus, WebhookEvent
 from app.webhooks.signal import outbox_written
 
 
@@ -45,3 +51,45 @@ def enqueue(
     session.add(row)
     after_commit(session, outbox_written)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One outbox row to write with `enqueue_many` (the arguments of `enqueue`)."""
+
+    event_type: str
+    target_url: str
+    payload: dict[str, Any]
+    row_format: str
+    order_id: uuid.UUID | None = None
+    transfer_id: int | None = None
+
+
+async def enqueue_many(session: AsyncSession, rows: list[Outgoing]) -> None:
+    """New outbox rows, due now: one INSERT run with many parameter sets, no ORM objects."""
+    if not rows:
+        return
+    now = utcnow()
+    params = [
+        {
+            "id": new_id(),
+            "event_type": r.event_type,
+            "order_id": r.order_id,
+            "transfer_id": r.transfer_id,
+            "target_url": r.target_url,
+            "payload": r.payload,
+            "format": r.row_format,
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for r in rows
+    ]
+    connection = await session.connection()
+    for start in range(0, len(params), _BATCH):
+        await connection.execute(sa.insert(WebhookEvent), params[start : start + _BATCH])
+    after_commit(session, outbox_written)
+
+
+_BATCH = 500

@@ -41,9 +41,10 @@ from app.sessions.models import CheckoutSession, SessionStatus
 from app.sessions.schemas import session_out
 from app.transfers.events import PaymentExceptionRecorded, TransferUnmatched
 from app.transfers.models import Transfer
+from app.transfers.rows import TransferRow
 from app.webhooks import formats
 from app.webhooks.models import EventType, WebhookAttempt, WebhookEvent
-from app.webhooks.outbox import enqueue
+from app.webhooks.outbox import Outgoing, enqueue, enqueue_many
 
 SESSION_FORMATS = (formats.CHECKOUT_SESSION, formats.OPENCHECKOUT, formats.OVGC)
 """Formats of a session's own events: ours and the API dialects' (`app.dialects`)."""
@@ -89,37 +90,63 @@ async def on_payment_exception(
 ) -> None:
     """`payment_exception` to the order's `webhook_url`, signed like its `order_status_changed`,
     for the orders the Service API made (a checkout session shows the same facts on its object)."""
-    for event in flagged:
-        if event.order.integration != SERVICE_API:
-            continue
-        enqueue(
-            session,
-            EventType.PAYMENT_EXCEPTION,
-            event.order.webhook_url,
-            payment_exception_payload(event),
-            formats.OCRCH,
-            order_id=event.order.id,
-            transfer_id=event.transfer.id,
-        )
+    await enqueue_many(
+        session,
+        [
+            Outgoing(
+                EventType.PAYMENT_EXCEPTION,
+                event.order.webhook_url,
+                payment_exception_payload(event),
+                formats.OCRCH,
+                order_id=event.order.id,
+                transfer_id=event.transfer.id,
+            )
+            for event in flagged
+            if event.order.integration == SERVICE_API
+        ],
+    )
 
 
 async def on_order_status_changed(
     session: AsyncSession, changes: Sequence[OrderStatusChanged]
 ) -> None:
     """Ocrch `order_status_changed` for the orders the Service API made."""
+    rows: list[Outgoing] = []
     for change in changes:
-        if change.order.integration == SERVICE_API:
-            fiat = await webhook_fiat_fields(session, change.order)
-            _order_status_event(session, change.order, fiat)
+        order = change.order
+        if order.integration == SERVICE_API:
+            fiat = await webhook_fiat_fields(session, order)
+            rows.append(
+                Outgoing(
+                    EventType.ORDER_STATUS_CHANGED,
+                    order.webhook_url,
+                    order_status_payload(order, fiat),
+                    formats.OCRCH,
+                    order_id=order.id,
+                )
+            )
+    await enqueue_many(session, rows)
 
 
 async def on_transfer_unmatched(
     session: AsyncSession, unmatched: Sequence[TransferUnmatched]
 ) -> None:
     """Ocrch `unknown_transfer_received`, where the merchant configured a URL for it."""
-    for item in unmatched:
-        if item.report_url:
-            enqueue_unknown_transfer(session, item.transfer, item.report_url)
+    await enqueue_many(
+        session,
+        [
+            Outgoing(
+                EventType.UNKNOWN_TRANSFER_RECEIVED,
+                item.report_url,
+                unknown_transfer_payload(item.transfer),
+                formats.OCRCH,
+                order_id=item.transfer.order_id,
+                transfer_id=item.transfer.id,
+            )
+            for item in unmatched
+            if item.report_url
+        ],
+    )
 
 
 async def on_checkout_session_changed(
@@ -181,7 +208,7 @@ def write_session_event(
     )
 
 
-def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
+def unknown_transfer_payload(transfer: Transfer | TransferRow) -> dict[str, object]:
     """`unknown_transfer_received` as Ocrch's code sends it (api.md §5), without `timestamp`."""
     return {
         "event_type": EventType.UNKNOWN_TRANSFER_RECEIVED.value,
@@ -191,7 +218,7 @@ def unknown_transfer_payload(transfer: Transfer) -> dict[str, object]:
 
 
 def enqueue_unknown_transfer(
-    session: AsyncSession, transfer: Transfer, target_url: str
+    session: AsyncSession, transfer: Transfer | TransferRow, target_url: str
 ) -> WebhookEvent:
     payload = unknown_transfer_payload(transfer)
     return enqueue(

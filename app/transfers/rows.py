@@ -1,0 +1,153 @@
+"""Transfers and deposits as plain rows on the watcher's hot path, and their batched writers.
+
+`ingest` and `confirm` handle hundreds of transfers per call. As ORM objects each one cost
+identity-map, attribute-instrumentation and unit-of-work bookkeeping (a per-object flush) that
+made Python the bottleneck of catching up; as slotted dataclasses read with Core and written back
+with one statement run with many parameter sets, they cost a tuple each. Orders stay ORM objects
+(loaded once per batch): the lifecycle and the subscribers read them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.payments.models import Deposit
+from app.transfers.models import Transfer
+
+BATCH = 500
+
+
+@dataclass(slots=True)
+class TransferRow:
+    """One `transfers` row, detached: the fields of `Transfer`, without the ORM."""
+
+    id: int
+    blockchain: str
+    token: str
+    contract_address: str
+    tx_hash: str
+    log_index: int
+    from_address: str
+    to_address: str
+    amount: int
+    block_number: int
+    block_hash: str
+    block_time: dt.datetime
+    status: str
+    confirmed: bool
+    deposit_id: int | None
+    order_id: uuid.UUID | None
+    late: bool
+    duplicate: bool
+    exception: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+TRANSFER_COLUMNS = tuple(Transfer.__table__.c[name] for name in TransferRow.__slots__)  # type: ignore[attr-defined]
+
+
+def transfer_rows(rows: Sequence[Any]) -> list[TransferRow]:
+    """Rows selected as `TRANSFER_COLUMNS`, as `TransferRow`s."""
+    return [TransferRow(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DepositRow:
+    """What attribution reads of a reserved deposit."""
+
+    id: int
+    order_id: uuid.UUID
+    blockchain: str
+    token: str
+    wallet_address: str
+    amount: int
+    decimals: int
+    status: str
+    started_at: dt.datetime
+    reference: str | None
+
+
+DEPOSIT_COLUMNS = tuple(Deposit.__table__.c[name] for name in DepositRow.__slots__)  # type: ignore[attr-defined]
+
+
+_LINK = (
+    sa.update(Transfer)
+    .where(Transfer.id == sa.bindparam("tid"))
+    .values(
+        order_id=sa.bindparam("oid"),
+        deposit_id=sa.bindparam("did"),
+        late=sa.bindparam("late"),
+        duplicate=sa.bindparam("dup"),
+    )
+)
+
+_SETTLED = (
+    sa.update(Transfer)
+    .where(Transfer.id == sa.bindparam("tid"))
+    .values(
+        status=sa.bindparam("st"),
+        confirmed=sa.bindparam("conf"),
+        order_id=sa.bindparam("oid"),
+        deposit_id=sa.bindparam("did"),
+        late=sa.bindparam("late"),
+        duplicate=sa.bindparam("dup"),
+        exception=sa.bindparam("exc"),
+        updated_at=sa.bindparam("at"),
+    )
+)
+
+
+async def _many(session: AsyncSession, statement: Any, params: list[dict[str, Any]]) -> None:
+    if not params:
+        return
+    connection = await session.connection()
+    for start in range(0, len(params), BATCH):
+        await connection.execute(statement, params[start : start + BATCH])
+
+
+async def write_links(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
+    """Store what attribution decided (order, deposit, late, duplicate): one statement."""
+    await _many(
+        session,
+        _LINK,
+        [
+            {
+                "tid": t.id,
+                "oid": t.order_id,
+                "did": t.deposit_id,
+                "late": t.late,
+                "dup": t.duplicate,
+            }
+            for t in transfers
+        ],
+    )
+
+
+async def write_settled(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
+    """Store what the money rules decided for each transfer: one statement."""
+    await _many(
+        session,
+        _SETTLED,
+        [
+            {
+                "tid": t.id,
+                "st": t.status,
+                "conf": t.confirmed,
+                "oid": t.order_id,
+                "did": t.deposit_id,
+                "late": t.late,
+                "dup": t.duplicate,
+                "exc": t.exception,
+                "at": t.updated_at,
+            }
+            for t in transfers
+        ],
+    )
