@@ -511,7 +511,7 @@ async def run(args: argparse.Namespace) -> int:
     rss_serve: dict[str, float] = {}
     watch_rss = 0.0
     if args.throughput_only:
-        async with fresh_database(args.pg, "tp") as url:
+        async with throwaway_database(args.pg, "bench_watcher_tp") as url:
             tp = await measure_throughput(url, args.deposits, args.transfers, args.batch)
         report_throughput(tp)
         return 0 if tp.rate >= 5000 or not args.strict else 1
