@@ -5,7 +5,7 @@ tests/dialects/md5 build their module fixtures from `running_stack`; `HookReceiv
 webhook endpoint of the sessions browser flow.
 
 The pieces the benchmarks need too (the merchant's endpoint `HookReceiver`, `create_api_key`)
-live in devkit/harness.py; this module only assembles them with anvil and `serve`.
+live in devkit/ (hooks.py, harness.py); this module only assembles them with anvil and `serve`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from devkit.chain.anvil import (
     mine,
     transfer_tokens,
 )
-from devkit.harness import HookReceiver, create_api_key
+from devkit.harness import create_api_key
+from devkit.hooks import HookReceiver
 from tests.conftest import (
     ServerProcess,
     settings_dict,

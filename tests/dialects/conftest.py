@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from devkit.harness import HookReceiver
+from devkit.hooks import HookReceiver
 from tests.sessions.conftest import api_keys, sdb  # noqa: F401 - fixtures used by name
 from tests.stack import Stack, running_stack
 from tests.watchers.conftest import OTHER_WALLET, WALLET

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from devkit.harness import HookReceiver
+from devkit.hooks import HookReceiver
 from tests.stack import Stack, running_stack
 from tests.watchers.conftest import ANVIL_ACCOUNTS, WALLET
 
