@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -342,69 +338,6 @@ async def async_wait_http(
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"{url} did not answer {sorted(wanted)} within {timeout:g} s")
-
-
-# ---------------------------------------------------------------------------------------------
-# A merchant's webhook endpoint
-
-
-def serve_http(port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    """`handler` on 127.0.0.1:`port`, served by a daemon thread (stop it with `stop_http`)."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def stop_http(server: ThreadingHTTPServer | None) -> None:
-    if server is not None:
-        server.shutdown()
-        server.server_close()
-
-
-@dataclass
-class HookReceiver:
-    """A loopback HTTP server that records every POST (headers lowercased, raw body) and answers
-    `status`: the merchant's webhook endpoint in tests that drive a real `serve`."""
-
-    status: int = 204
-    port: int = field(default_factory=free_port)
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    def url(self, path: str = "/hooks") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self) -> None:
-        received, status = self.requests, self.status
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = serve_http(self.port, Handler)
-
-    def stop(self) -> None:
-        stop_http(self.server)
-
-    def events(self, event_type: str) -> list[tuple[dict[str, str], bytes]]:
-        """The requests whose JSON body has this `type`."""
-        return [(h, b) for h, b in self.requests if json.loads(b).get("type") == event_type]
-
-    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> tuple[dict[str, str], bytes]:
-        """The first received request whose parsed body satisfies `predicate`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for headers, body in list(self.requests):
-                if predicate(json.loads(body)):
-                    return headers, body
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no matching webhook within {timeout} s: {self.requests!r}")
 
 
 # ---------------------------------------------------------------------------------------------

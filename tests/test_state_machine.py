@@ -44,9 +44,9 @@ from app.orders.schemas import CreateOrderRequest
 from app.orders.service import cancel_order, create_order, expire_due_orders
 from app.payments.models import RESERVED_STATUSES, DepositStatus
 from app.payments.service import create_payment
-from app.transfers.observed import ObservedTransfer
-from app.transfers.service import MatchRules, confirm, ingest
-from tests.conftest import TEST_WALLET_ETH, settings_dict
+from app.transfers.service import MatchRules
+from tests.conftest import settings_dict
+from tests.transfers.helpers import seen, settle
 
 AMOUNTS = st.sampled_from(["1", "2.5", "10"])
 OFFSETS = st.sampled_from(["exact", "over", "tolerated", "part", "far"])
@@ -196,23 +196,10 @@ class Checkout(RuleBasedStateMachine):
     def _pay(self, amount: int) -> None:
         self.tx += 1
         self.block += 1
-        seen = ObservedTransfer(
-            blockchain=Blockchain.ETH,
-            token=Coin.USDT,
-            contract_address="0xtoken",
-            tx_hash=f"0x{self.tx:064x}",
-            log_index=0,
-            from_address="0xpayer",
-            to_address=TEST_WALLET_ETH,
-            amount=amount,
-            block_number=self.block,
-            block_hash=f"0x{self.block:064x}",
-            block_time=utcnow(),
-        )
+        transfer = seen(self.tx, amount, block=self.block)
 
         async def work(session: Any) -> None:
-            new = await ingest(session, self.rules, [seen], self.block)
-            await confirm(session, self.rules, [t.id for t in new])
+            await settle(session, self.rules, [transfer])
 
         self.run(self._uow(work))
 

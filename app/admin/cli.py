@@ -14,7 +14,6 @@ import datetime as dt
 import getpass
 import json
 import socket
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -25,6 +24,7 @@ from app import root
 from app.admin import service
 from app.admin.routes import ANSWERS
 from app.answers import answer
+from app.cli_failures import failed
 from app.config import Settings
 from app.errors import AppError, OrderNotFound
 from app.orders.models import OrderStatus
@@ -305,12 +305,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         result = asyncio.run(go())
-    except AppError as exc:
-        print(f"stablecheckout admin: {answer(exc, ANSWERS)[1]}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"stablecheckout admin: {exc}", file=sys.stderr)
-        return 2
+    except (AppError, ValueError) as exc:
+        return failed("stablecheckout admin", exc, lambda e: answer(e, ANSWERS)[1])
     if args.json:
         print(json.dumps(_plain(result), indent=2, default=str))
     else:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +28,7 @@ from app.admin import queue, queue_csv
 from app.admin.cli import _plain, actor, table
 from app.admin.queue_schemas import FlaggedPayment, UnmatchedTransfer
 from app.chains import Blockchain
+from app.cli_failures import failed
 from app.config import Settings
 from app.errors import AppError
 from app.http import Services
@@ -175,19 +175,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = asyncio.run(go())
-    except AppError as exc:
-        print(f"stablecheckout admin: {exc.message}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"stablecheckout admin: {exc}", file=sys.stderr)
-        return 2
-    except DBAPIError as exc:
-        print(
-            f"stablecheckout admin: database error ({type(exc.orig).__name__}); is the schema up "
-            "to date? run `stablecheckout migrate -c PATH`",
-            file=sys.stderr,
-        )
-        return 1
+    except (AppError, ValueError, DBAPIError) as exc:
+        return failed("stablecheckout admin", exc)
     if getattr(args, "json", False) and not isinstance(result, str):
         print(json.dumps(_plain(result), indent=2, default=str))
     else:

@@ -5,12 +5,12 @@ Lists answer JSON, or CSV with `?format=csv` (every row from `offset`, up to 10,
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import queue, queue_csv
 from app.admin.queue_schemas import (
@@ -21,21 +21,64 @@ from app.admin.queue_schemas import (
     RefundItemOut,
     UnmatchedTransfer,
 )
-from app.admin.routes import ADMIN_BODY_BYTES, Limit, Offset, actor, transfer_id_of
+from app.admin.routes import (
+    ANSWERS,
+    Chain,
+    Limit,
+    Offset,
+    Operator,
+    OrderId,
+    actor,
+    order_id_of,
+    read_body,
+    transfer_id_of,
+)
 from app.admin.schemas import AdminOrder
 from app.admin.service import parse_uuid
-from app.chains import Blockchain
-from app.config import Settings
-from app.errors import InvalidInput
-from app.http import json_parser, read_limited_body, services_of
+from app.errors import AppError, BodyTooLarge
+from app.http import Config, Db, error_handler, services_of
 from app.orders.models import PaymentException
 from app.refunds.models import RefundStatus
 from app.security.admin_auth import admin_guard
 
+
+def item_id_of(item_id: FromPath[str]) -> int:
+    """The `{item_id}` of a path (a number, as a transfer id)."""
+    return transfer_id_of(item_id)
+
+
+ItemId = NamedDependency[int]
+
+
 Format = FromQuery[Literal["json", "csv"]]
+T = TypeVar("T")
 
 
-def _csv(name: str, text: str) -> Response[str]:
+def _dumped(items: list[RefundItemOut]) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in items]
+
+
+CSV_EXPORTS: dict[str, tuple[Callable[[list[Any]], list[dict[str, Any]]], Sequence[str]]] = {
+    "unmatched": (queue_csv.unmatched_rows, queue_csv.UNMATCHED_COLUMNS),
+    "flagged": (queue_csv.flagged_rows, queue_csv.FLAGGED_COLUMNS),
+    "refunds": (_dumped, queue_csv.REFUND_COLUMNS),
+}
+"""Each list's CSV: how its items become rows, and the columns."""
+
+
+async def _listing(
+    name: str,
+    fetch: Callable[[int | None, int | None], Awaitable[list[T]]],
+    limit: int | None,
+    offset: int | None,
+    format: str,
+) -> Response[Any]:
+    """One page of `fetch` as JSON, or with `format=csv` every row from `offset` as the
+    attachment `name.csv` (`CSV_EXPORTS[name]`)."""
+    if format != "csv":
+        return Response(await fetch(limit, offset))
+    rows, columns = CSV_EXPORTS[name]
+    text = queue_csv.to_csv(rows(await queue_csv.collect(fetch, offset or 0)), columns)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -43,31 +86,27 @@ def _csv(name: str, text: str) -> Response[str]:
     )
 
 
-async def _body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
-    raw = await read_limited_body(request, ADMIN_BODY_BYTES)
-    if raw is None:
-        raise InvalidInput(f"the request body is larger than {ADMIN_BODY_BYTES} bytes")
-    return json_parser(model)(raw.decode("utf-8", "replace") or "{}")
-
-
-def item_id_of(value: str) -> int:
-    return transfer_id_of(value)
-
-
 class AdminQueueController(Controller):
     path = "/api/v1/admin"
     tags = ["Admin API: exceptions and refunds"]
     guards = [admin_guard]
+    dependencies = {
+        "actor": Provide(actor, sync_to_thread=False),
+        "oid": Provide(order_id_of, sync_to_thread=False),
+        "iid": Provide(item_id_of, sync_to_thread=False),
+    }
+    exception_handlers = {AppError: error_handler({BodyTooLarge: ANSWERS[BodyTooLarge]})}
+    """Only the body limit is worded as on the other admin routes; the rest as everywhere."""
     request_max_body_size = None
 
     @get("/exceptions/unmatched", summary="Unmatched transfers with their nearest candidates")
     async def unmatched(
         self,
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        db_session: Db,
+        settings: Config,
         limit: Limit = None,
         offset: Offset = None,
-        blockchain: FromQuery[Blockchain | None] = None,
+        blockchain: Chain = None,
         candidates: FromQuery[int] = 3,
         format: Format = "json",
     ) -> Response[Any]:
@@ -81,20 +120,17 @@ class AdminQueueController(Controller):
                 candidates=candidates,
             )
 
-        if format == "csv":
-            rows = queue_csv.unmatched_rows(await queue_csv.collect(fetch, offset or 0))
-            return _csv("unmatched", queue_csv.to_csv(rows, queue_csv.UNMATCHED_COLUMNS))
-        return Response(await fetch(limit, offset))
+        return await _listing("unmatched", fetch, limit, offset, format)
 
     @get("/exceptions/flagged", summary="Payments flagged underpaid, overpaid, partial, …")
     async def flagged(
         self,
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        db_session: Db,
+        settings: Config,
         limit: Limit = None,
         offset: Offset = None,
         exception: FromQuery[PaymentException | None] = None,
-        blockchain: FromQuery[Blockchain | None] = None,
+        blockchain: Chain = None,
         format: Format = "json",
     ) -> Response[Any]:
         async def fetch(size: int | None, start: int | None) -> list[FlaggedPayment]:
@@ -107,19 +143,16 @@ class AdminQueueController(Controller):
                 blockchain=blockchain,
             )
 
-        if format == "csv":
-            rows = queue_csv.flagged_rows(await queue_csv.collect(fetch, offset or 0))
-            return _csv("flagged", queue_csv.to_csv(rows, queue_csv.FLAGGED_COLUMNS))
-        return Response(await fetch(limit, offset))
+        return await _listing("flagged", fetch, limit, offset, format)
 
     @get("/refunds", summary="Refund items, newest first (filter by status)")
     async def refunds(
         self,
-        db_session: NamedDependency[AsyncSession],
+        db_session: Db,
         limit: Limit = None,
         offset: Offset = None,
         status: FromQuery[RefundStatus | None] = None,
-        blockchain: FromQuery[Blockchain | None] = None,
+        blockchain: Chain = None,
         order_id: FromQuery[str | None] = None,
         format: Format = "json",
     ) -> Response[Any]:
@@ -135,16 +168,11 @@ class AdminQueueController(Controller):
                 order_id=oid,
             )
 
-        if format == "csv":
-            rows = [r.model_dump(mode="json") for r in await queue_csv.collect(fetch, offset or 0)]
-            return _csv("refunds", queue_csv.to_csv(rows, queue_csv.REFUND_COLUMNS))
-        return Response(await fetch(limit, offset))
+        return await _listing("refunds", fetch, limit, offset, format)
 
     @get("/refunds/{item_id:str}", summary="One refund item")
-    async def refund(
-        self, item_id: FromPath[str], db_session: NamedDependency[AsyncSession]
-    ) -> RefundItemOut:
-        return await queue.refund_item(db_session, item_id_of(item_id))
+    async def refund(self, iid: ItemId, db_session: Db) -> RefundItemOut:
+        return await queue.refund_item(db_session, iid)
 
     @post(
         "/refunds/{item_id:str}/claim-link",
@@ -154,14 +182,13 @@ class AdminQueueController(Controller):
     async def claim_link(
         self,
         request: Request[Any, Any, Any],
-        item_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        settings: NamedDependency[Settings],
+        iid: ItemId,
+        db_session: Db,
+        settings: Config,
+        actor: Operator,
     ) -> ClaimLinkOut:
         base = settings.server.public_url or str(request.base_url).rstrip("/")
-        return await queue.claim_link(
-            db_session, settings, item_id_of(item_id), base, actor=actor(request)
-        )
+        return await queue.claim_link(db_session, settings, iid, base, actor=actor)
 
     @post(
         "/refunds/{item_id:str}/mark-refunded",
@@ -169,15 +196,11 @@ class AdminQueueController(Controller):
         summary="Record a refund paid by hand (checked on chain where the node can tell)",
     )
     async def mark_refunded(
-        self, request: Request[Any, Any, Any], item_id: FromPath[str]
+        self, request: Request[Any, Any, Any], iid: ItemId, actor: Operator
     ) -> RefundItemOut:
-        body: MarkRefundedRequest = await _body(request, MarkRefundedRequest)
+        body = await read_body(request, MarkRefundedRequest, optional=False)
         return await queue.mark_refunded(
-            services_of(request.app.state),
-            item_id_of(item_id),
-            body.tx_hash,
-            actor=actor(request),
-            reason=body.reason,
+            services_of(request.app.state), iid, body.tx_hash, actor=actor, reason=body.reason
         )
 
     @post(
@@ -186,12 +209,7 @@ class AdminQueueController(Controller):
         summary="Accept an underpaid, partly paid or late order as paid (reason required)",
     )
     async def accept_as_paid(
-        self,
-        request: Request[Any, Any, Any],
-        order_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
+        self, request: Request[Any, Any, Any], oid: OrderId, db_session: Db, actor: Operator
     ) -> AdminOrder:
-        body: AcceptPaidRequest = await _body(request, AcceptPaidRequest)
-        return await queue.accept_as_paid(
-            db_session, parse_uuid(order_id), actor=actor(request), reason=body.reason
-        )
+        body = await read_body(request, AcceptPaidRequest, optional=False)
+        return await queue.accept_as_paid(db_session, oid, actor=actor, reason=body.reason)

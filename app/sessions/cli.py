@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import root
+from app.cli_failures import failed
 from app.config import Settings
 from app.errors import AppError
 from app.sessions import keys
@@ -97,16 +97,8 @@ def run(args: argparse.Namespace) -> int:
     settings = root.settings_or_exit(args.config)
     try:
         return COMMANDS[args.api_keys_command](settings, args)
-    except AppError as exc:
-        print(f"stablecheckout admin api-keys: {exc.message}", file=sys.stderr)
-        return 1
-    except DBAPIError as exc:
-        print(
-            f"stablecheckout admin api-keys: database error ({type(exc.orig).__name__}); is the "
-            "schema up to date? run `stablecheckout migrate -c PATH`",
-            file=sys.stderr,
-        )
-        return 1
+    except (AppError, DBAPIError) as exc:
+        return failed("stablecheckout admin api-keys", exc)
 
 
 def add_parser(verbs: Any) -> None:

@@ -475,6 +475,23 @@ async def _transact(
     return str(tx_hash.to_0x_hex())
 
 
+async def _to_and_amount(
+    w3: AsyncWeb3[Any],
+    token: str,
+    function: str,
+    to: str,
+    amount: int,
+    sender: str,
+    wait: bool,
+    receipt_timeout: float,
+) -> str:
+    """The token's `function(to, amount)` sent from `sender` (mint and transfer take the same)."""
+    call = getattr(token_contract(w3, token).functions, function)
+    return await _transact(
+        w3, call(w3.to_checksum_address(to), int(amount)), sender, wait, receipt_timeout
+    )
+
+
 async def mint_tokens(
     w3: AsyncWeb3[Any],
     token: str,
@@ -486,9 +503,7 @@ async def mint_tokens(
     receipt_timeout: float = 30.0,
 ) -> str:
     """Mint `amount` base units to `to`. Returns the 0x tx hash (mined and successful if `wait`)."""
-    contract = token_contract(w3, token)
-    call = contract.functions.mint(w3.to_checksum_address(to), int(amount))
-    return await _transact(w3, call, sender, wait, receipt_timeout)
+    return await _to_and_amount(w3, token, "mint", to, amount, sender, wait, receipt_timeout)
 
 
 async def transfer_tokens(
@@ -502,9 +517,7 @@ async def transfer_tokens(
     receipt_timeout: float = 30.0,
 ) -> str:
     """`transfer(to, amount)` from `sender`. Returns the 0x tx hash."""
-    contract = token_contract(w3, token)
-    call = contract.functions.transfer(w3.to_checksum_address(to), int(amount))
-    return await _transact(w3, call, sender, wait, receipt_timeout)
+    return await _to_and_amount(w3, token, "transfer", to, amount, sender, wait, receipt_timeout)
 
 
 async def batch_transfer_tokens(

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.service import attach_transfer, totals
 from app.chains import Blockchain, Coin
@@ -15,26 +16,24 @@ from app.errors import OrderAlreadyPaid, TransferRefundClaimed
 from app.models import Order, RefundItem, Transfer
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order
+from app.payments.schemas import PaymentDetail
 from app.payments.service import create_payment
-from app.transfers.observed import ObservedTransfer
 from app.transfers.service import MatchRules, confirm, ingest
-from tests.conftest import TEST_WALLET_ETH
+from tests.transfers.helpers import seen, settle
 
 
-def _seen(n: int, amount: int) -> ObservedTransfer:
-    return ObservedTransfer(
-        blockchain=Blockchain.ETH,
-        token=Coin.USDT,
-        contract_address="0xdAC17F958D2ee523a2206206994597C13D831ec7",
-        tx_hash=f"0x{n:064x}",
-        log_index=0,
-        from_address="0xpayer",
-        to_address=TEST_WALLET_ETH,
-        amount=amount,
-        block_number=100 + n,
-        block_hash=f"0x{100 + n:064x}",
-        block_time=utcnow(),
+async def _order_paying_5_usdt(
+    session: AsyncSession, settings: Settings, merchant_order_id: str
+) -> tuple[Order, PaymentDetail]:
+    """A 5 USDT order and its payment on eth, as a shop and its shopper make them."""
+    order = await create_order(
+        session,
+        settings,
+        CreateOrderRequest(
+            order_id=merchant_order_id, amount="5", webhook_url="https://s.example/h"
+        ),
     )
+    return order, await create_payment(session, settings, order.id, Blockchain.ETH, Coin.USDT)
 
 
 async def test_attach_after_the_watcher_paid_the_order_leaves_the_transfer_unmatched(
@@ -47,28 +46,22 @@ async def test_attach_after_the_watcher_paid_the_order_leaves_the_transfer_unmat
     rules = MatchRules.for_chain(settings, "eth")
     try:
         async with unit_of_work(db) as session:
-            order = await create_order(
-                session,
-                settings,
-                CreateOrderRequest(order_id="race", amount="5", webhook_url="https://s.example/h"),
-            )
-            detail = await create_payment(session, settings, order.id, Blockchain.ETH, Coin.USDT)
+            order, detail = await _order_paying_5_usdt(session, settings, "race")
             # A wrong amount (outside the match band) the operator is about to accept for it.
-            [short] = await ingest(session, rules, [_seen(1, 4_000_000)], 101)
-            await confirm(session, rules, [short.id])
+            [short] = await settle(session, rules, [seen(1, 4_000_000)])
         order_id, exact, short_id = order.id, int(detail.amount_base_units), short.id
 
         async with db() as operator, operator.begin():
-            seen = await operator.get(Order, order_id)  # the request read it while pending
-            assert seen is not None and seen.status == "pending"
+            read = await operator.get(Order, order_id)  # the request read it while pending
+            assert read is not None and read.status == "pending"
             async with unit_of_work(db) as watcher:  # the exact payment confirms a moment later
-                new = await ingest(watcher, rules, [_seen(2, exact)], 102)
+                new = await ingest(watcher, rules, [seen(2, exact)], 102)
                 assert await confirm(watcher, rules, [t.id for t in new]) == 1
             with pytest.raises(OrderAlreadyPaid, match="order is already paid"):
                 await attach_transfer(
                     operator, settings, short_id, order_id, actor="op", reason="accept"
                 )
-            del seen
+            del read
 
         async with db() as session:
             rows = (
@@ -98,14 +91,9 @@ async def test_attaching_a_transfer_takes_it_off_the_refund_list(
     rules = MatchRules.for_chain(settings, "eth")
     try:
         async with unit_of_work(db) as session:
-            order = await create_order(
-                session,
-                settings,
-                CreateOrderRequest(order_id="att", amount="5", webhook_url="https://s.example/h"),
-            )
-            await create_payment(session, settings, order.id, Blockchain.ETH, Coin.USDT)
-            [far] = await ingest(session, rules, [_seen(1, 4_000_000)], 101)
-            [other] = await ingest(session, rules, [_seen(2, 3_000_000)], 102)
+            order, _ = await _order_paying_5_usdt(session, settings, "att")
+            [far] = await ingest(session, rules, [seen(1, 4_000_000)], 101)
+            [other] = await ingest(session, rules, [seen(2, 3_000_000)], 102)
             await confirm(session, rules, [far.id, other.id])
         async with db() as session:
             listed = (

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from devkit.hooks import HookReceiver
 from tests.sessions.conftest import api_keys, sdb  # noqa: F401 - fixtures used by name
-from tests.stack import Receiver, Stack, running_stack
+from tests.stack import Stack, running_stack
 from tests.watchers.conftest import OTHER_WALLET, WALLET
 
 SEED_HOSTS = ["yourstore.com", "yoursite.com"]
@@ -24,7 +25,7 @@ OVGC_SECRET = "whsec_" + secrets.token_urlsafe(32)
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def seed_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    hooks = Receiver()
+    hooks = HookReceiver()
     async with running_stack(tmp_path_factory.mktemp("dialects"), hooks) as stack:
         stack.start_server(
             "serve",

@@ -13,38 +13,22 @@ from typing import Any
 import httpx
 import websockets
 
-from app.chains import Blockchain, Coin
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker, unit_of_work, utcnow
-from app.transfers.observed import ObservedTransfer
-from app.transfers.service import MatchRules, confirm, ingest
+from app.db import create_engine, create_sessionmaker, unit_of_work
+from app.transfers.service import MatchRules
 from tests.conftest import TEST_WALLET_ETH, ServerProcess
 from tests.helpers import body_bytes, checkout_url, order_body, signed_headers, user_headers
 from tests.realtime.test_websocket import ws_url
+from tests.transfers.helpers import seen, settle
 
 USDT = 1_000_000
 
 
 async def _settle(settings: Settings, amount: int, tx: int) -> None:
     engine = create_engine(settings.database_url)
-    rules = MatchRules.for_chain(settings, "eth")
-    seen = ObservedTransfer(
-        blockchain=Blockchain.ETH,
-        token=Coin.USDT,
-        contract_address="0xtoken",
-        tx_hash=f"0x{tx:064x}",
-        log_index=0,
-        from_address="0x00000000000000000000000000000000000000aa",
-        to_address=TEST_WALLET_ETH,
-        amount=amount,
-        block_number=100 + tx,
-        block_hash=f"0x{tx:064x}",
-        block_time=utcnow(),
-    )
     try:
         async with unit_of_work(create_sessionmaker(engine)) as session:
-            new = await ingest(session, rules, [seen], 100 + tx)
-            await confirm(session, rules, [t.id for t in new])
+            await settle(session, MatchRules.for_chain(settings, "eth"), [seen(tx, amount)])
     finally:
         await engine.dispose()
 

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.stack import Receiver, Stack, running_stack
+from devkit.hooks import HookReceiver
+from tests.stack import Stack, running_stack
 from tests.watchers.conftest import ANVIL_ACCOUNTS, WALLET
 
 SHOP_HOST = "shop.test"
@@ -31,7 +32,7 @@ CNY_PER_USDT = "7.20"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    hooks = Receiver()
+    hooks = HookReceiver()
     async with running_stack(tmp_path_factory.mktemp("sdk"), hooks) as stack:
         stack.start_server(
             "serve",

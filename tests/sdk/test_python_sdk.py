@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urljoin, urlsplit
 
@@ -25,6 +26,7 @@ from stablecheckout_client import (
     OpenCheckoutEvent,
     OrderStatusChanged,
     OvgcEvent,
+    PaymentException,
     Seed002Event,
     SessionEvent,
     SessionsClient,
@@ -96,6 +98,53 @@ async def test_order_loop_async(stack: Stack) -> None:
         with pytest.raises(WebhookVerificationError):
             WebhookVerifier.for_secrets(merchant_secret="x" * 40).verify(headers, body)
         assert (await client.get_order(order.order_id)).status == "paid"
+
+
+async def test_a_partly_paid_order_as_the_sdk_reads_it(stack: Stack) -> None:
+    """1 % short: the server's `payment_exception` (partial) verifies as a `PaymentException`, the
+    order reads what it received and still owes, and once the rest is paid the signed
+    `order_status_changed` carries the receipt fields."""
+    reference = f"sdk-py-part-{uuid.uuid4().hex[:8]}"
+    async with AsyncClient(stack.server.url, stack.merchant_secret) as client:
+        order = await client.create_order(reference, "10.00", stack.hooks.url(), expires_in=900)
+        signed_url, _, sig = client.checkout_link(order.order_id).partition("&sig=")
+        async with AsyncUserClient(stack.server.url, signed_url, signature=unquote(sig)) as page:
+            detail = await page.create_payment(order.order_id, "eth", "USDT")
+            assert detail.amount_base_units is not None
+            short = int(detail.amount_base_units) * 99 // 100
+            tx_hash = await stack.pay(detail.wallet_address, short)
+            headers, body = await stack.hooks.wait_for(
+                lambda b: (
+                    b.get("event_type") == "payment_exception"
+                    and b.get("order_id") == order.order_id
+                )
+            )
+            event = client.verify_webhook(headers, body)
+            assert isinstance(event, PaymentException)
+            assert (event.kind, event.tx_hash, event.merchant_order_id) == (
+                "partial",
+                tx_hash,
+                reference,
+            )
+            assert event.amount_decimal * 10**6 == short
+            assert event.event_id == headers["stablecheckout-event-id"]
+            partly = await client.get_order(order.order_id)
+            assert (partly.status, partly.payment_exceptions) == ("pending", ["partial"])
+            assert partly.amount_received is not None and partly.amount_due is not None
+            received, due = Decimal(partly.amount_received), Decimal(partly.amount_due)
+            assert received * 10**6 == short and received + due == Decimal("10.00")
+            rest = (await page.status(order.order_id)).raw["payment"]["amount_base_units"]
+            await stack.pay(detail.wallet_address, int(rest))
+            headers, body = await stack.hooks.wait_for(
+                lambda b: b.get("order_id") == order.order_id and b.get("status") == "paid"
+            )
+        paid = client.verify_webhook(headers, body)
+        assert isinstance(paid, OrderStatusChanged)
+        assert (paid.amount_received, paid.amount_due, paid.payment_exceptions) == (
+            "10.00",
+            "0",
+            ["partial"],
+        )
 
 
 async def test_sync_client_and_server_errors(stack: Stack) -> None:

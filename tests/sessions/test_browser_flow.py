@@ -25,12 +25,13 @@ from playwright.async_api import Browser, Route, expect
 
 from app.security.signatures import sign_url
 from devkit.chain.anvil import mine, transfer_tokens
+from devkit.harness import create_api_key
+from devkit.hooks import HookReceiver
 from tests.conftest import K1, free_port, write_config
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Chain, Shop, Tab, open_tab
 from tests.e2e.test_checkout_page import CHAIN_WAIT, choose
 from tests.sessions.conftest import session_settings_dict
-from tests.stack import Receiver, create_api_key
 from tests.watchers.conftest import PAYER, WALLET
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
@@ -57,7 +58,7 @@ def verify_webhook(header: str, body: bytes, secret: str, tolerance: int = 300) 
 class Merchant:
     shop: Shop
     secret_key: str
-    hooks: Receiver
+    hooks: HookReceiver
 
     async def create_session(self, body: dict[str, Any], **headers: str) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.shop.origin, timeout=10) as client:
@@ -82,7 +83,7 @@ class Merchant:
 def merchant(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Merchant]:
     tmp_path = tmp_path_factory.mktemp("sessions-shop")
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}"
-    hooks = Receiver()
+    hooks = HookReceiver()
     hooks.start()
     data = session_settings_dict(
         database_url,
@@ -110,7 +111,7 @@ def merchant(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     config = write_config(tmp_path / "config.toml", data)
     shop = Shop(free_port(), config, database_url, tmp_path / "serve.log")
     shop.start()
-    yield Merchant(shop, create_api_key(config, database_url), hooks)
+    yield Merchant(shop, create_api_key(config, database_url, "--test"), hooks)
     shop.stop()
     hooks.stop()
 

@@ -12,34 +12,20 @@ from litestar.testing import AsyncTestClient
 
 from app.chains import Blockchain, Coin
 from app.config import Settings
-from app.db import unit_of_work, utcnow
+from app.db import unit_of_work
 from app.models import Deposit, WebhookEvent
 from app.payments.service import create_payment
-from app.transfers.observed import ObservedTransfer
-from app.transfers.service import MatchRules, confirm, ingest
+from app.transfers.service import MatchRules
 from tests.sessions.conftest import TEST_MODE_WALLETS, Keys, bearer, cart_body, create
+from tests.transfers.helpers import seen, settle
 
 TEST_WALLET = TEST_MODE_WALLETS[0]["address"]
 
 
 async def _settle(sdb: Any, settings: Settings, amount: int, tx: int) -> None:
-    rules = MatchRules.for_chain(settings, "eth")
-    seen = ObservedTransfer(
-        blockchain=Blockchain.ETH,
-        token=Coin.USDT,
-        contract_address="0xtoken",
-        tx_hash=f"0x{tx:064x}",
-        log_index=0,
-        from_address="0x00000000000000000000000000000000000000aa",
-        to_address=TEST_WALLET,
-        amount=amount,
-        block_number=10 + tx,
-        block_hash=f"0x{tx:064x}",
-        block_time=utcnow(),
-    )
     async with unit_of_work(sdb) as session:
-        new = await ingest(session, rules, [seen], 10 + tx)
-        await confirm(session, rules, [t.id for t in new])
+        rules = MatchRules.for_chain(settings, "eth")
+        await settle(session, rules, [seen(tx, amount, to=TEST_WALLET)])
 
 
 async def test_a_session_paid_in_two_parts(

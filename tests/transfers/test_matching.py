@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.chains import Blockchain, Coin
 from app.config import load_settings
 from app.db import create_engine, create_sessionmaker, unit_of_work, utcnow
 from app.ids import new_id
@@ -18,24 +17,14 @@ from app.models import Deposit, Order, RefundItem, Transfer
 from app.transfers.observed import ObservedTransfer
 from app.transfers.service import MatchRules, confirm, ingest
 from tests.conftest import TEST_WALLET_ETH, settings_dict
+from tests.transfers import helpers
 
 USDT = 1_000_000
 
 
-def _seen(n: int, amount: int, when: dt.datetime | None = None) -> ObservedTransfer:
-    return ObservedTransfer(
-        blockchain=Blockchain.ETH,
-        token=Coin.USDT,
-        contract_address="0xtoken",
-        tx_hash=f"0x{n:064x}",
-        log_index=0,
-        from_address="0xpayer",
-        to_address=TEST_WALLET_ETH,
-        amount=amount,
-        block_number=100 + n,
-        block_hash=f"0x{100 + n:064x}",
-        block_time=(when or utcnow()).replace(microsecond=0),
-    )
+def seen(n: int, amount: int, when: dt.datetime | None = None) -> ObservedTransfer:
+    """Block times are whole seconds."""
+    return helpers.seen(n, amount, when=(when or utcnow()).replace(microsecond=0))
 
 
 async def _orders(db: Any, amounts: list[int], *, started: dt.datetime | None = None) -> list[Any]:
@@ -97,7 +86,7 @@ async def test_the_band_edge_is_inside(
     try:
         [order] = await _orders(db, [100 * USDT])
         rules = MatchRules.for_chain(settings, "eth")
-        assert await _attributed(db, rules, [_seen(1, outside), _seen(2, inside)]) == [None, order]
+        assert await _attributed(db, rules, [seen(1, outside), seen(2, inside)]) == [None, order]
     finally:
         await engine.dispose()
 
@@ -109,7 +98,7 @@ async def test_a_deposit_begun_after_the_transfer_is_no_candidate(database_url: 
     try:
         await _orders(db, [50 * USDT], started=utcnow() + dt.timedelta(minutes=5))
         rules = MatchRules.for_chain(settings, "eth")
-        assert await _attributed(db, rules, [_seen(1, 49_900_000)]) == [None]
+        assert await _attributed(db, rules, [seen(1, 49_900_000)]) == [None]
     finally:
         await engine.dispose()
 
@@ -129,8 +118,8 @@ async def test_a_crowded_band_attributes_to_nobody_in_a_few_statements(database_
             statements.append(str(args[2]))
 
         sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
-        seen = [_seen(n, 50 * USDT + 5_000 + n) for n in range(1, 41)]
-        assert await _attributed(db, rules, seen) == [None] * 40
+        transfers = [seen(n, 50 * USDT + 5_000 + n) for n in range(1, 41)]
+        assert await _attributed(db, rules, transfers) == [None] * 40
         sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
     finally:
         await engine.dispose()
@@ -148,7 +137,7 @@ async def test_without_accept_partial_a_short_payment_is_nobody_s(database_url: 
     try:
         [order_id] = await _orders(db, [100 * USDT])
         rules = MatchRules.for_chain(settings, "eth")
-        assert await _attributed(db, rules, [_seen(1, 99 * USDT)]) == [None]
+        assert await _attributed(db, rules, [seen(1, 99 * USDT)]) == [None]
         async with db() as session:
             order = await session.get(Order, order_id)
             kinds = (await session.execute(sa.select(RefundItem.kind, RefundItem.order_id))).all()
@@ -167,8 +156,8 @@ async def test_a_full_payment_after_a_part_lists_the_excess(database_url: str) -
     try:
         [order_id] = await _orders(db, [100 * USDT])
         rules = MatchRules.for_chain(settings, "eth")
-        first = await _attributed(db, rules, [_seen(1, 99 * USDT)])
-        again = await _attributed(db, rules, [_seen(2, 100 * USDT)])
+        first = await _attributed(db, rules, [seen(1, 99 * USDT)])
+        again = await _attributed(db, rules, [seen(2, 100 * USDT)])
         assert first == [order_id] and again == [order_id, order_id]
         async with db() as session:
             order = await session.get(Order, order_id)

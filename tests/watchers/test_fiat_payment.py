@@ -16,13 +16,39 @@ from app.db import unit_of_work, utcnow
 from app.models import Deposit, Order, RefundItem
 from app.orders.schemas import CreateOrderRequest
 from app.orders.service import create_order, order_response, order_view
+from app.payments.schemas import PaymentDetail
 from app.payments.service import create_payment
 from app.rates.book import RateBook
 from devkit.chain.anvil import AnvilProcess, transfer_tokens
-from tests.watchers.chainflow import ORDER_WEBHOOK, harness
+from tests.watchers.chainflow import ORDER_WEBHOOK, Harness, harness
 from tests.watchers.conftest import PAYER, WALLET
 
 RATES = {"fixed": {"USDT/EUR": "0.9250"}, "spread_percent": "0.5"}
+
+
+async def _eur_order(h: Harness) -> tuple[Order, PaymentDetail]:
+    """A 37.00 EUR order (its currency as a merchant may send it, lower-case) and its USDT
+    payment on eth, quoted from the fixed rate."""
+    async with unit_of_work(h.db) as session:
+        order = await create_order(
+            session,
+            h.settings,
+            CreateOrderRequest(
+                order_id=f"eur-{uuid.uuid4().hex[:8]}",
+                amount="37.00",
+                currency="eur",
+                webhook_url=ORDER_WEBHOOK,
+            ),
+        )
+        detail = await create_payment(
+            session,
+            h.settings,
+            order.id,
+            Blockchain.ETH,
+            Coin.USDT,
+            RateBook.from_settings(h.settings),
+        )
+    return order, detail
 
 
 async def test_eur_order_paid_on_chain_carries_its_fiat_value_into_the_webhook(
@@ -30,25 +56,7 @@ async def test_eur_order_paid_on_chain_carries_its_fiat_value_into_the_webhook(
 ) -> None:
     async with harness(database_url, [anvil.http_url], token, confirmations=1, rates=RATES) as h:
         await h.drain()
-        async with unit_of_work(h.db) as session:
-            order = await create_order(
-                session,
-                h.settings,
-                CreateOrderRequest(
-                    order_id=f"eur-{uuid.uuid4().hex[:8]}",
-                    amount="37.00",
-                    currency="eur",
-                    webhook_url=ORDER_WEBHOOK,
-                ),
-            )
-            detail = await create_payment(
-                session,
-                h.settings,
-                order.id,
-                Blockchain.ETH,
-                Coin.USDT,
-                RateBook.from_settings(h.settings),
-            )
+        order, detail = await _eur_order(h)
         # 37.00 / 0.925 * 1.005 = 40.2 exactly
         assert detail.amount == "40.20" and detail.amount_base_units == "40200000"
         assert detail.quote is not None
@@ -83,25 +91,7 @@ async def test_eur_order_paid_in_two_parts_at_its_locked_rate(
     remainder deposit keeps that rate, and the two parts pay exactly the price."""
     async with harness(database_url, [anvil.http_url], token, confirmations=1, rates=RATES) as h:
         await h.drain()
-        async with unit_of_work(h.db) as session:
-            order = await create_order(
-                session,
-                h.settings,
-                CreateOrderRequest(
-                    order_id=f"eur-{uuid.uuid4().hex[:8]}",
-                    amount="37.00",
-                    currency="EUR",
-                    webhook_url=ORDER_WEBHOOK,
-                ),
-            )
-            detail = await create_payment(
-                session,
-                h.settings,
-                order.id,
-                Blockchain.ETH,
-                Coin.USDT,
-                RateBook.from_settings(h.settings),
-            )
+        order, detail = await _eur_order(h)
         assert detail.amount_base_units == "40200000"
         await transfer_tokens(w3, token, WALLET, 39_800_000, sender=PAYER)  # 1 % short
         await h.drain()

@@ -7,7 +7,9 @@ Amounts are TestUSDT base units (6 decimals): 1 USDT = 1_000_000.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +31,24 @@ async def _settle(h: Harness, w3: AsyncWeb3[Any], token: str, amount: int) -> st
     await mine(w3)
     await h.drain()
     return tx_hash
+
+
+@contextlib.asynccontextmanager
+async def _watching(
+    database_url: str, anvil: AnvilProcess, token: str, **sections: Any
+) -> AsyncIterator[Harness]:
+    """The runner watching anvil (2 confirmations, `sections` on top of the test config), past
+    the blocks mined before the test."""
+    async with harness(database_url, [anvil.http_url], token, **sections) as h:
+        await h.drain()
+        yield h
+
+
+async def _receipt(h: Harness, order_id: Any) -> tuple[str, str, list[str]]:
+    """What the order's status APIs and `order_status_changed` say it received, still owes, and
+    which exceptions it has."""
+    wire = order_response(await _order(h, order_id)).model_dump(mode="json")
+    return wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]
 
 
 async def _order(h: Harness, order_id: Any) -> Order:
@@ -105,20 +125,12 @@ async def test_exchange_fee_within_tolerance_pays_flagged_underpaid(
 ) -> None:
     """A withdrawal whose exchange kept a 1 USDT fee: inside the 2% band and the 1 USDT
     tolerance, so the order is paid, flagged `underpaid`, and nothing is owed back."""
-    async with harness(
-        database_url, [anvil.http_url], token, payments={"underpayment_tolerance": "1"}
-    ) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token, payments={"underpayment_tolerance": "1"}) as h:
         order_id, amount = await h.open_order("100")
         tx_hash = await _settle(h, w3, token, amount - USDT)
         assert await h.status(order_id) == "paid"
+        assert await _receipt(h, order_id) == ("99", "0", ["underpaid"])
         order = await _order(h, order_id)
-        wire = order_response(order).model_dump(mode="json")
-        assert (wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]) == (
-            "99",
-            "0",
-            ["underpaid"],
-        )
         [row] = await h.transfers()
         assert (row.status, row.order_id, row.exception) == ("matched", order_id, "underpaid")
         assert await _refunds(h) == []
@@ -146,8 +158,7 @@ async def test_a_shortfall_beyond_tolerance_asks_for_the_rest(
 ) -> None:
     """The same fee with no tolerance: the order stays pending with what arrived on record, its
     deposit is replaced by one for the remainder, and paying that pays the order (`partial`)."""
-    async with harness(database_url, [anvil.http_url], token) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token) as h:
         order_id, amount = await h.open_order("100")
         assert amount == 100 * USDT
         first = await _settle(h, w3, token, amount - USDT)
@@ -173,12 +184,7 @@ async def test_a_shortfall_beyond_tolerance_asks_for_the_rest(
 
         second = await _settle(h, w3, token, USDT)
         assert await h.status(order_id) == "paid"
-        wire = order_response(await _order(h, order_id)).model_dump(mode="json")
-        assert (wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]) == (
-            "100",
-            "0",
-            ["partial"],
-        )
+        assert await _receipt(h, order_id) == ("100", "0", ["partial"])
         rows = await h.transfers()
         assert [(r.tx_hash, r.status, r.exception) for r in rows] == [
             (first, "matched", "partial"),
@@ -193,19 +199,13 @@ async def test_a_shortfall_beyond_tolerance_asks_for_the_rest(
 async def test_rounding_up_pays_flagged_overpaid_and_lists_the_surplus(
     database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
 ) -> None:
-    async with harness(database_url, [anvil.http_url], token) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token) as h:
         order_id, amount = await h.open_order("12.3401")
         assert amount == 12_340_100
         await _settle(h, w3, token, 12_350_000)  # the shopper typed 12.35
         assert await h.status(order_id) == "paid"
-        wire = order_response(await _order(h, order_id)).model_dump(mode="json")
         # At least as many digits as the order's own amount.
-        assert (wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]) == (
-            "12.3500",
-            "0",
-            ["overpaid"],
-        )
+        assert await _receipt(h, order_id) == ("12.3500", "0", ["overpaid"])
         assert await _refunds(h) == [("overpaid", order_id, 9_900, WALLET, "open")]
         [flagged] = await _sent(h, "payment_exception")
         assert (flagged.payload["kind"], flagged.payload["amount"]) == ("overpaid", "12.350000")
@@ -216,8 +216,7 @@ async def test_two_orders_in_the_band_get_nothing(
     database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
 ) -> None:
     """50.25 is within 2% of both 50 and 50.50: never guess between two orders."""
-    async with harness(database_url, [anvil.http_url], token) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token) as h:
         first, _ = await h.open_order("50")
         second, _ = await h.open_order("50.50")
         await _settle(h, w3, token, 50_250_000)
@@ -236,8 +235,7 @@ async def test_two_orders_in_the_band_get_nothing(
 async def test_paying_twice_is_a_duplicate_and_never_pays_the_next_order(
     database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
 ) -> None:
-    async with harness(database_url, [anvil.http_url], token) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token) as h:
         order_id, amount = await h.open_order("30")
         await _settle(h, w3, token, amount)
         assert await h.status(order_id) == "paid"
@@ -245,12 +243,7 @@ async def test_paying_twice_is_a_duplicate_and_never_pays_the_next_order(
         assert later_amount != amount
         repeat = await _settle(h, w3, token, amount)
         assert await h.status(later) == "pending"
-        wire = order_response(await _order(h, order_id)).model_dump(mode="json")
-        assert (wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]) == (
-            "60",
-            "0",
-            ["duplicate"],
-        )
+        assert await _receipt(h, order_id) == ("60", "0", ["duplicate"])
         rows = await h.transfers()
         assert [(r.status, r.order_id, r.duplicate, r.exception) for r in rows] == [
             ("matched", order_id, False, None),
@@ -267,18 +260,12 @@ async def test_paying_twice_is_a_duplicate_and_never_pays_the_next_order(
 async def test_a_late_payment_is_listed_for_refund_when_late_is_not_accepted(
     database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
 ) -> None:
-    async with harness(database_url, [anvil.http_url], token) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token) as h:
         order_id, amount = await h.open_order("9")
         await _expire(h, order_id, ago=30)
         await _settle(h, w3, token, amount)
         assert await h.status(order_id) == "expired"
-        wire = order_response(await _order(h, order_id)).model_dump(mode="json")
-        assert (wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]) == (
-            "9",
-            "0",
-            ["late"],
-        )
+        assert await _receipt(h, order_id) == ("9", "0", ["late"])
         [row] = await h.transfers()
         assert (row.status, row.late, row.exception) == ("no_matched_deposit", True, "late")
         assert await _refunds(h) == [("late", order_id, amount, WALLET, "open")]
@@ -290,18 +277,12 @@ async def test_a_late_payment_is_listed_for_refund_when_late_is_not_accepted(
 async def test_a_late_payment_pays_when_late_is_accepted(
     database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
 ) -> None:
-    async with harness(database_url, [anvil.http_url], token, payments={"accept_late": True}) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token, payments={"accept_late": True}) as h:
         order_id, amount = await h.open_order("9")
         await _expire(h, order_id, ago=30)
         await _settle(h, w3, token, amount)
         assert await h.status(order_id) == "paid"
-        wire = order_response(await _order(h, order_id)).model_dump(mode="json")
-        assert (wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]) == (
-            "9",
-            "0",
-            ["late"],
-        )
+        assert await _receipt(h, order_id) == ("9", "0", ["late"])
         [row] = await h.transfers()
         assert (row.status, row.late, row.exception) == ("matched", True, "late")
         assert await _refunds(h) == []
@@ -313,8 +294,7 @@ async def test_a_late_payment_pays_when_late_is_accepted(
 async def test_an_order_that_expires_partly_paid_lists_what_it_received(
     database_url: str, anvil: AnvilProcess, w3: AsyncWeb3[Any], token: str
 ) -> None:
-    async with harness(database_url, [anvil.http_url], token) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token) as h:
         order_id, amount = await h.open_order("40")
         await _settle(h, w3, token, amount - USDT // 2)
         assert await h.status(order_id) == "pending"
@@ -343,8 +323,7 @@ async def test_the_rest_sent_in_time_pays_an_order_expired_meanwhile(
 ) -> None:
     """The order expired (and listed its part for refund) while the rest, sent before expiry,
     was confirming: the rest pays it, and the part comes back off the refund list."""
-    async with harness(database_url, [anvil.http_url], token) as h:
-        await h.drain()
+    async with _watching(database_url, anvil, token) as h:
         order_id, amount = await h.open_order("20")
         await _settle(h, w3, token, amount - USDT // 4)
         [(_, _), (rest, _)] = await _deposits(h, order_id)
@@ -355,12 +334,7 @@ async def test_the_rest_sent_in_time_pays_an_order_expired_meanwhile(
         await mine(w3)
         await h.drain()
         assert await h.status(order_id) == "paid"
-        wire = order_response(await _order(h, order_id)).model_dump(mode="json")
-        assert (wire["amount_received"], wire["amount_due"], wire["payment_exceptions"]) == (
-            "20",
-            "0",
-            ["partial"],
-        )
+        assert await _receipt(h, order_id) == ("20", "0", ["partial"])
         assert await _refunds(h) == []
         changes = [e.payload["status"] for e in await _sent(h, "order_status_changed")]
         assert changes == ["expired", "paid"]

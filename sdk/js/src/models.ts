@@ -24,6 +24,12 @@ export interface Order {
   transfer?: Record<string, unknown> | null;
   confirmations?: number | null;
   required_confirmations?: number | null;
+  /** Everything linked to the order so far, in its units (docs/payments.md). */
+  amount_received?: string;
+  /** What is still to pay: "0" once paid. */
+  amount_due?: string;
+  /** `underpaid`, `overpaid`, `partial`, `late`, `duplicate`. */
+  payment_exceptions?: string[];
   [extra: string]: unknown;
 }
 
@@ -72,6 +78,10 @@ export interface CheckoutSession {
   created: number;
   expires_at: number;
   completed_at: number | null;
+  /** What its order received, in the currency's minor units. */
+  amount_received?: number | null;
+  amount_due?: number | null;
+  payment_exceptions?: string[];
   [extra: string]: unknown;
 }
 
@@ -89,6 +99,51 @@ export interface OrderStatusChanged {
   status: OrderStatus | string;
   amount: string;
   timestamp: number;
+  eventId: string | null;
+  /** What the order received and still owes, and its flags (docs/payments.md): present when the
+   * server sends them (every server with payment exceptions does). */
+  amount_received?: string;
+  amount_due?: string;
+  payment_exceptions?: string[];
+}
+
+/**
+ * `payment_exception`: a transfer to one of the order's deposits that was not simply its price
+ * (`kind`: `partial`, `underpaid`, `overpaid`, `late`, `duplicate`); `amount` is the transfer's,
+ * in coin units. Deduplicate on `eventId` or (`order_id`, `tx_hash`).
+ */
+export interface PaymentException {
+  event_type: "payment_exception";
+  order_id: string;
+  merchant_order_id: string;
+  kind: string;
+  amount: string;
+  blockchain: string;
+  stablecoin: string;
+  tx_hash: string;
+  timestamp: number;
+  eventId: string | null;
+}
+
+/**
+ * `refund.sent`: refund item `refund_id` went out as `tx_hash` to `address`; `evidence` says who
+ * saw it (`watcher` or `operator`). From a Checkout Session event, `checkout_session` names the
+ * session, `timestamp` is the event's `created` and `eventId` its `id`.
+ */
+export interface RefundSent {
+  event_type: "refund.sent";
+  refund_id: number;
+  order_id: string;
+  merchant_order_id: string;
+  kind: string;
+  amount: string;
+  blockchain: string;
+  stablecoin: string;
+  address: string | null;
+  tx_hash: string | null;
+  evidence: string | null;
+  timestamp: number;
+  checkout_session: string | null;
   eventId: string | null;
 }
 
@@ -229,6 +284,8 @@ export interface EpayNotify {
 export type WebhookEvent =
   | OrderStatusChanged
   | UnknownTransferReceived
+  | PaymentException
+  | RefundSent
   | SessionEvent
   | OpenCheckoutEvent
   | OvgcEvent

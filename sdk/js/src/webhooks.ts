@@ -2,8 +2,10 @@
  * Verifying what the server POSTs to you, before trusting a byte of it (Node only): the formats
  * of our own APIs, and what every format shares (`WebhookFormat`, a case-insensitive header lookup).
  *
- * Ocrch order webhooks (`Ocrch-Signature`, the merchant secret) and Checkout Session events
- * (`Stablecheckout-Signature`, the session webhook secret `whsec_…`). The dialects' formats are
+ * Ocrch order webhooks and our additive ones in that format (`payment_exception`, `refund.sent`),
+ * signed with `Ocrch-Signature` and the merchant secret; Checkout Session events
+ * (`checkout.session.*`, `refund.sent`), `Stablecheckout-Signature` with the session webhook
+ * secret `whsec_…`. The dialects' formats are
  * in `dialects.ts` (OpenCheckout, OVGC, seed 002) and `md5.ts` (Epusdt, Epay); `verifier.ts`
  * serves several formats on one endpoint.
  */
@@ -11,6 +13,8 @@
 import { InvalidResponseError, WebhookVerificationError } from "./errors.js";
 import {
   type OrderStatusChanged,
+  type PaymentException,
+  type RefundSent,
   type SessionEvent,
   type UnknownTransferReceived,
   type UnrecognizedEvent,
@@ -74,13 +78,16 @@ export function guarded<T>(check: () => T): T {
   }
 }
 
+const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
+const texts = (value: unknown[]): string[] => value.filter((v): v is string => typeof v === "string");
+
 /** Verify an `Ocrch-Signature` webhook over the raw `body` and parse its event. */
 export function verifyOcrchWebhook(
   secret: string,
   signature: string | null | undefined,
   body: string | Uint8Array,
   options: VerifyOptions & { eventId?: string | null } = {},
-): OrderStatusChanged | UnknownTransferReceived | UnrecognizedEvent {
+): OrderStatusChanged | UnknownTransferReceived | PaymentException | RefundSent | UnrecognizedEvent {
   guarded(() => verifyBodySignature(secret, signature, body, options));
   const data = jsonObject(body);
   const eventId = options.eventId ?? null;
@@ -88,14 +95,37 @@ export function verifyOcrchWebhook(
     const fields = { order_id: "string", merchant_order_id: "string", status: "string", amount: "string", timestamp: "number" } as const;
     const d = guarded(() => requireFields<OrderStatusChanged>(data, "webhook", fields));
     const { order_id, merchant_order_id, status, amount, timestamp } = d;
-    return { event_type: "order_status_changed", order_id, merchant_order_id, status, amount, timestamp, eventId };
+    const receipt: Partial<OrderStatusChanged> = {};
+    if (typeof data.amount_received === "string") receipt.amount_received = data.amount_received;
+    if (typeof data.amount_due === "string") receipt.amount_due = data.amount_due;
+    if (Array.isArray(data.payment_exceptions)) receipt.payment_exceptions = texts(data.payment_exceptions);
+    return { event_type: "order_status_changed", order_id, merchant_order_id, status, amount, timestamp, eventId, ...receipt };
   }
   if (data.event_type === "unknown_transfer_received") {
     const fields = { transfer_id: "number", blockchain: "string", timestamp: "number" } as const;
     const d = guarded(() => requireFields<UnknownTransferReceived>(data, "webhook", fields));
     return { event_type: "unknown_transfer_received", transfer_id: d.transfer_id, blockchain: d.blockchain, timestamp: d.timestamp, eventId };
   }
+  if (data.event_type === "payment_exception") {
+    const fields = { order_id: "string", merchant_order_id: "string", kind: "string", amount: "string", blockchain: "string", stablecoin: "string", tx_hash: "string", timestamp: "number" } as const;
+    const d = guarded(() => requireFields<PaymentException>(data, "webhook", fields));
+    const { order_id, merchant_order_id, kind, amount, blockchain, stablecoin, tx_hash, timestamp } = d;
+    return { event_type: "payment_exception", order_id, merchant_order_id, kind, amount, blockchain, stablecoin, tx_hash, timestamp, eventId };
+  }
+  if (data.event_type === "refund.sent") {
+    const d = guarded(() => requireFields<{ timestamp: number }>(data, "webhook", { timestamp: "number" }));
+    return refundSent(data, d.timestamp, null, eventId);
+  }
   return { event_type: "unrecognized", type: String(data.event_type), payload: data, eventId };
+}
+
+/** A `refund.sent` from its refund fields (an Ocrch body, or a session event's object). */
+function refundSent(data: unknown, timestamp: number, checkoutSession: string | null, eventId: string | null): RefundSent {
+  const fields = { refund_id: "number", order_id: "string", merchant_order_id: "string", kind: "string", amount: "string", blockchain: "string", stablecoin: "string" } as const;
+  const d = guarded(() => requireFields<RefundSent>(data, "webhook", fields));
+  const { refund_id, order_id, merchant_order_id, kind, amount, blockchain, stablecoin } = d;
+  const rest = { address: text(d.address), tx_hash: text(d.tx_hash), evidence: text(d.evidence) };
+  return { event_type: "refund.sent", refund_id, order_id, merchant_order_id, kind, amount, blockchain, stablecoin, ...rest, timestamp, checkout_session: checkoutSession, eventId };
 }
 
 /** Verify a `Stablecheckout-Signature` event with the session webhook secret and parse it. */
@@ -104,16 +134,20 @@ export function verifySessionWebhook(
   signature: string | null | undefined,
   body: string | Uint8Array,
   options: VerifyOptions = {},
-): SessionEvent | UnrecognizedEvent {
+): SessionEvent | RefundSent | UnrecognizedEvent {
   guarded(() => verifySessionSignature(secret, signature, body, options));
   const data = jsonObject(body);
   const type = data.type;
   const id = typeof data.id === "string" ? data.id : null;
+  const object = (data.data as { object?: unknown } | undefined)?.object;
+  if (type === "refund.sent" && typeof object === "object" && object !== null) {
+    const d = guarded(() => requireFields<{ id: string; created: number }>(data, "event", { id: "string", created: "number" }));
+    return refundSent(object, d.created, text((object as Record<string, unknown>).checkout_session), d.id);
+  }
   if (typeof type !== "string" || !type.startsWith("checkout.session.")) {
     return { event_type: "unrecognized", type: String(type), payload: data, eventId: id };
   }
   const d = guarded(() => requireFields<{ id: string; created: number }>(data, "event", { id: "string", created: "number" }));
-  const object = (data.data as { object?: unknown } | undefined)?.object;
   const session = guarded(() => parseSession(object));
   return { event_type: "checkout.session", id: d.id, type, created: d.created, livemode: Boolean(data.livemode), session };
 }

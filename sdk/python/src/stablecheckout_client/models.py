@@ -36,6 +36,11 @@ def _opt(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> An
     return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
+def _words(data: Mapping[str, Any], key: str) -> list[str]:
+    """A list of strings (`payment_exceptions`); absent (an older server) is empty."""
+    return [v for v in _opt(data, key, list) or [] if isinstance(v, str)]
+
+
 @dataclass(frozen=True, slots=True)
 class Order:
     """`OrderResponse`: Ocrch's five fields, then stablecheckout's additive ones."""
@@ -52,6 +57,12 @@ class Order:
     transfer: dict[str, Any] | None = None
     confirmations: int | None = None
     required_confirmations: int | None = None
+    amount_received: str | None = None
+    """Everything linked to the order so far, in its units (docs/payments.md)."""
+    amount_due: str | None = None
+    """What is still to pay: `"0"` once paid."""
+    payment_exceptions: list[str] = field(default_factory=list)
+    """`underpaid`, `overpaid`, `partial`, `late`, `duplicate`."""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -78,6 +89,9 @@ class Order:
             transfer=_opt(d, "transfer", dict),
             confirmations=_opt(d, "confirmations", int),
             required_confirmations=_opt(d, "required_confirmations", int),
+            amount_received=_opt(d, "amount_received", str),
+            amount_due=_opt(d, "amount_due", str),
+            payment_exceptions=_words(d, "payment_exceptions"),
             raw=d,
         )
 
@@ -155,6 +169,10 @@ class CheckoutSession:
     client_reference_id: str | None = None
     customer_email: str | None = None
     line_items: list[dict[str, Any]] = field(default_factory=list)
+    amount_received: int | None = None
+    """What its order received, in the currency's minor units."""
+    amount_due: int | None = None
+    payment_exceptions: list[str] = field(default_factory=list)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -183,6 +201,9 @@ class CheckoutSession:
             client_reference_id=_opt(d, "client_reference_id", str),
             customer_email=_opt(d, "customer_email", str),
             line_items=list(_opt(d, "line_items", list) or []),
+            amount_received=_opt(d, "amount_received", int),
+            amount_due=_opt(d, "amount_due", int),
+            payment_exceptions=_words(d, "payment_exceptions"),
             raw=d,
         )
 
@@ -210,7 +231,58 @@ class OrderStatusChanged:
     amount: str
     timestamp: int
     event_id: str | None = None
+    amount_received: str | None = None
+    amount_due: str | None = None
+    payment_exceptions: list[str] = field(default_factory=list)
     event_type: Literal["order_status_changed"] = "order_status_changed"
+
+    @property
+    def amount_decimal(self) -> Decimal:
+        return Decimal(self.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentException:
+    """`payment_exception`: a transfer to one of the order's deposits that was not simply its
+    price (`kind`: `partial`, `underpaid`, `overpaid`, `late`, `duplicate`); `amount` is the
+    transfer's, in coin units. Deduplicate on `event_id` or (`order_id`, `tx_hash`)."""
+
+    order_id: str
+    merchant_order_id: str
+    kind: str
+    amount: str
+    blockchain: str
+    stablecoin: str
+    tx_hash: str
+    timestamp: int
+    event_id: str | None = None
+    event_type: Literal["payment_exception"] = "payment_exception"
+
+    @property
+    def amount_decimal(self) -> Decimal:
+        return Decimal(self.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundSent:
+    """`refund.sent`: refund item `refund_id` (`kind` as listed: `overpaid`, `duplicate`, …) went
+    out as `tx_hash` to `address`; `evidence` says who saw it (`watcher` or `operator`). From a
+    Checkout Session event, `checkout_session` names the session and `timestamp` is `created`."""
+
+    refund_id: int
+    order_id: str
+    merchant_order_id: str
+    kind: str
+    amount: str
+    blockchain: str
+    stablecoin: str
+    address: str | None
+    tx_hash: str | None
+    evidence: str | None
+    timestamp: int
+    checkout_session: str | None = None
+    event_id: str | None = None
+    event_type: Literal["refund.sent"] = "refund.sent"
 
     @property
     def amount_decimal(self) -> Decimal:
@@ -429,6 +501,8 @@ class EpayNotify:
 WebhookEvent = (
     OrderStatusChanged
     | UnknownTransferReceived
+    | PaymentException
+    | RefundSent
     | SessionEvent
     | OpenCheckoutEvent
     | OvgcEvent

@@ -134,6 +134,11 @@ def hex_hmac(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
+def _stamped(secret: str, stamp: int | str, body: bytes) -> str:
+    """The hex HMAC over `"<stamp>.<body>"`: the message of the `t=…,v1=…` and OVGC schemes."""
+    return hex_hmac(secret, f"{stamp}.".encode() + body)
+
+
 def _same_hex(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace"))
 
@@ -142,7 +147,7 @@ def sign_t_v1(secret: str, body: bytes, ts: int | None = None) -> str:
     """A `t={ts},v1={hex}` value over `ts + "." + body`: `Stablecheckout-Signature` (session
     events) and `OpenCheckout-Signature` (the OpenCheckout dialect) are this one scheme."""
     stamp = _now(ts)
-    return f"t={stamp},v1={hex_hmac(secret, f'{stamp}.'.encode() + body)}"
+    return f"t={stamp},v1={_stamped(secret, stamp, body)}"
 
 
 def verify_t_v1(
@@ -168,7 +173,7 @@ def verify_t_v1(
             candidates.append(value)
     if timestamp is None or not candidates:
         raise ValueError("not `t=<unix seconds>,v1=<hex>`")
-    expected = hex_hmac(secret, f"{timestamp}.".encode() + body)
+    expected = _stamped(secret, timestamp, body)
     if not any(_same_hex(expected, c) for c in candidates):
         raise ValueError("signature mismatch")
     return _fresh(int(timestamp), tolerance, now)
@@ -197,7 +202,7 @@ def sign_ovgc(secret: str, body: bytes, ts: int | None = None) -> dict[str, str]
     stamp = _now(ts)
     return {
         "X-Webhook-Timestamp": str(stamp),
-        "X-Webhook-Signature": f"sha256={hex_hmac(secret, f'{stamp}.'.encode() + body)}",
+        "X-Webhook-Signature": f"sha256={_stamped(secret, stamp, body)}",
     }
 
 
@@ -221,7 +226,7 @@ def verify_ovgc(
         raise ValueError("X-Webhook-Signature is not `sha256=<hex>`")
     if not (stamp.isascii() and stamp.isdigit()):
         raise ValueError("X-Webhook-Timestamp is not unix seconds")
-    if not _same_hex(hex_hmac(secret, f"{stamp}.".encode() + body), given):
+    if not _same_hex(_stamped(secret, stamp, body), given):
         raise ValueError("signature mismatch")
     return _fresh(int(stamp), tolerance, now)
 

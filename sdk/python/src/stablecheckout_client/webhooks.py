@@ -1,10 +1,12 @@
 """Verifying what the server POSTs to you, before you trust a byte of it: the formats of our own
 APIs, and what every format shares (`WebhookFormat`, a case-insensitive header lookup).
 
-* Ocrch order webhooks (`order_status_changed`, `unknown_transfer_received`), signed with
-  `Ocrch-Signature` and the merchant secret;
-* Checkout Session events (`checkout.session.*`), signed with `Stablecheckout-Signature` and the
-  session webhook secret (`[checkout_sessions].webhook_secret`, a separate `whsec_…` secret).
+* Ocrch order webhooks (`order_status_changed`, `unknown_transfer_received`) and our additive
+  ones in that format (`payment_exception`, `refund.sent`), signed with `Ocrch-Signature` and the
+  merchant secret;
+* Checkout Session events (`checkout.session.*`, `refund.sent`), signed with
+  `Stablecheckout-Signature` and the session webhook secret (`[checkout_sessions].webhook_secret`,
+  a separate `whsec_…` secret).
 
 The dialects' formats are in `webhooks_dialects` (OpenCheckout, OVGC, seed 002) and `md5`
 (Epusdt, Epay); `verifier.WebhookVerifier` serves several formats on one endpoint.
@@ -23,6 +25,8 @@ from stablecheckout_client.errors import InvalidResponseError, WebhookVerificati
 from stablecheckout_client.models import (
     CheckoutSession,
     OrderStatusChanged,
+    PaymentException,
+    RefundSent,
     SessionEvent,
     UnknownTransferReceived,
     UnrecognizedEvent,
@@ -85,7 +89,9 @@ def verify_ocrch_webhook(
     event_id: str | None = None,
     tolerance: int = signing.TOLERANCE_SECONDS,
     now: int | None = None,
-) -> OrderStatusChanged | UnknownTransferReceived | UnrecognizedEvent:
+) -> (
+    OrderStatusChanged | UnknownTransferReceived | PaymentException | RefundSent | UnrecognizedEvent
+):
     """Verify an `Ocrch-Signature` webhook over the raw `body` and parse its event."""
     with unverified_on_error():
         signing.verify_body_signature(secret, signature, body, tolerance=tolerance, now=now)
@@ -99,6 +105,9 @@ def verify_ocrch_webhook(
             amount=required(data, "amount", str),
             timestamp=required(data, "timestamp", int),
             event_id=event_id,
+            amount_received=_str(data.get("amount_received")),
+            amount_due=_str(data.get("amount_due")),
+            payment_exceptions=_strs(data.get("payment_exceptions")),
         )
     if kind == "unknown_transfer_received":
         return UnknownTransferReceived(
@@ -107,7 +116,46 @@ def verify_ocrch_webhook(
             timestamp=required(data, "timestamp", int),
             event_id=event_id,
         )
+    if kind == "payment_exception":
+        return PaymentException(
+            order_id=required(data, "order_id", str),
+            merchant_order_id=required(data, "merchant_order_id", str),
+            kind=required(data, "kind", str),
+            amount=required(data, "amount", str),
+            blockchain=required(data, "blockchain", str),
+            stablecoin=required(data, "stablecoin", str),
+            tx_hash=required(data, "tx_hash", str),
+            timestamp=required(data, "timestamp", int),
+            event_id=event_id,
+        )
+    if kind == "refund.sent":
+        return refund_sent(data, required(data, "timestamp", int), event_id=event_id)
     return UnrecognizedEvent(str(kind), data, event_id)
+
+
+def refund_sent(
+    fields: Mapping[str, Any],
+    timestamp: int,
+    *,
+    checkout_session: str | None = None,
+    event_id: str | None = None,
+) -> RefundSent:
+    """A `refund.sent` from its refund fields (an Ocrch body, or a session event's object)."""
+    return RefundSent(
+        refund_id=required(fields, "refund_id", int),
+        order_id=required(fields, "order_id", str),
+        merchant_order_id=required(fields, "merchant_order_id", str),
+        kind=required(fields, "kind", str),
+        amount=required(fields, "amount", str),
+        blockchain=required(fields, "blockchain", str),
+        stablecoin=required(fields, "stablecoin", str),
+        address=_str(fields.get("address")),
+        tx_hash=_str(fields.get("tx_hash")),
+        evidence=_str(fields.get("evidence")),
+        timestamp=timestamp,
+        checkout_session=checkout_session,
+        event_id=event_id,
+    )
 
 
 def verify_session_webhook(
@@ -115,15 +163,24 @@ def verify_session_webhook(
     signature: str | None,
     body: bytes,
     *,
+    event_id: str | None = None,
     tolerance: int = signing.TOLERANCE_SECONDS,
     now: int | None = None,
-) -> SessionEvent | UnrecognizedEvent:
-    """Verify a `Stablecheckout-Signature` event with the session webhook secret and parse it."""
+) -> SessionEvent | RefundSent | UnrecognizedEvent:
+    """Verify a `Stablecheckout-Signature` event with the session webhook secret and parse it.
+    The event's own `id` identifies it (`event_id`, the header's copy, is not needed)."""
     with unverified_on_error():
         signing.verify_session_signature(secret, signature, body, tolerance=tolerance, now=now)
     data = json_object(body)
     kind = data.get("type")
     obj = data.get("data", {}).get("object") if isinstance(data.get("data"), dict) else None
+    if kind == "refund.sent" and isinstance(obj, dict):
+        return refund_sent(
+            obj,
+            required(data, "created", int),
+            checkout_session=_str(obj.get("checkout_session")),
+            event_id=required(data, "id", str),
+        )
     if not (isinstance(kind, str) and kind.startswith("checkout.session.")):
         return UnrecognizedEvent(str(kind), data, _str(data.get("id")))
     with unverified_on_error():
@@ -139,11 +196,12 @@ def verify_session_webhook(
 
 @dataclass(frozen=True, slots=True)
 class HeaderFormat:
-    """A format recognised by its signature header (`HEADER`) and keyed with one secret; a
-    subclass says how it verifies (`check`). Timestamps older than `tolerance` are refused where
-    the scheme has one."""
+    """A format recognised by its signature header (`HEADER`) and keyed with one secret, checked
+    by its `verify_…` function (`VERIFY`, called with the header's value) unless a subclass says
+    otherwise (`check`). Timestamps older than `tolerance` are refused where the scheme has one."""
 
     HEADER: ClassVar[str] = ""
+    VERIFY: ClassVar[Callable[..., WebhookEvent]]
     secret: str
     tolerance: int = signing.TOLERANCE_SECONDS
 
@@ -158,35 +216,24 @@ class HeaderFormat:
     def check(
         self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
     ) -> WebhookEvent:
-        raise NotImplementedError
+        signature = header(headers, self.HEADER)
+        return type(self).VERIFY(
+            self.secret, signature, body, event_id=event_id, tolerance=self.tolerance, now=now
+        )
 
 
 class OcrchWebhookFormat(HeaderFormat):
     """Order webhooks: `Ocrch-Signature`, keyed with `[merchant].secret`."""
 
     HEADER = OCRCH_HEADER
-
-    def check(
-        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
-    ) -> WebhookEvent:
-        signature = header(headers, OCRCH_HEADER)
-        return verify_ocrch_webhook(
-            self.secret, signature, body, event_id=event_id, tolerance=self.tolerance, now=now
-        )
+    VERIFY = verify_ocrch_webhook
 
 
 class SessionWebhookFormat(HeaderFormat):
     """Checkout Session events: `Stablecheckout-Signature`, keyed with the session secret."""
 
     HEADER = SESSION_HEADER
-
-    def check(
-        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
-    ) -> WebhookEvent:
-        signature = header(headers, SESSION_HEADER)
-        return verify_session_webhook(
-            self.secret, signature, body, tolerance=self.tolerance, now=now
-        )
+    VERIFY = verify_session_webhook
 
 
 def required(data: Mapping[str, Any], key: str, kind: type) -> Any:
@@ -199,3 +246,7 @@ def required(data: Mapping[str, Any], key: str, kind: type) -> Any:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _strs(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

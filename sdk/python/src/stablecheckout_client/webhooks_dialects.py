@@ -116,14 +116,7 @@ class OpenCheckoutWebhookFormat(HeaderFormat):
     """OpenCheckout dialect events: `OpenCheckout-Signature`, its own `webhook_secret`."""
 
     HEADER = OPENCHECKOUT_HEADER
-
-    def check(
-        self, headers: Mapping[str, str], body: bytes, event_id: str | None, now: int | None
-    ) -> WebhookEvent:
-        signature = header(headers, OPENCHECKOUT_HEADER)
-        return verify_opencheckout_webhook(
-            self.secret, signature, body, event_id=event_id, tolerance=self.tolerance, now=now
-        )
+    VERIFY = verify_opencheckout_webhook
 
 
 class OvgcWebhookFormat(HeaderFormat):
