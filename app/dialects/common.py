@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.answers import answer, retry_headers
 from app.errors import AppError
 from app.ids import new_id
+from app.orders.models import Order
 from app.sessions.events import CheckoutSessionChanged, SessionEvent
 from app.sessions.models import CheckoutSession
 from app.sessions.routes import ANSWERS
@@ -32,7 +33,9 @@ log = logging.getLogger("app.dialects")
 
 Envelope = Callable[[int, str], dict[str, Any]]
 """A dialect's error body for an HTTP status and a message."""
-EventBody = Callable[[CheckoutSession, SessionEvent, dt.datetime, str], dict[str, Any] | None]
+EventBody = Callable[
+    [CheckoutSession, SessionEvent, dt.datetime, str, Order | None], dict[str, Any] | None
+]
 """A dialect's webhook body for a session event (None: the dialect does not report it)."""
 
 
@@ -99,7 +102,7 @@ async def on_checkout_session_changed(
             continue
         row_format, render = known
         event_id = new_id()
-        payload = render(checkout, change.event, change.at, f"evt_{event_id.hex}")
+        payload = render(checkout, change.event, change.at, f"evt_{event_id.hex}", change.order)
         if payload is None:
             continue
         event_type = str(payload.get("type", change.event.value))[:40]

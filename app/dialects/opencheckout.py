@@ -18,11 +18,12 @@ from litestar.params import FromPath
 from app.dialects import common
 from app.errors import SubscriptionRefused
 from app.http import Config, Db
+from app.orders.models import Order
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
 from app.sessions.models import CheckoutSession, SessionStatus
 from app.sessions.routes import Key, Paging, SessionApi, read_body, validated
-from app.sessions.schemas import CreateSessionRequest
+from app.sessions.schemas import CreateSessionRequest, receipt_in_minor_units
 from app.webhooks import formats
 
 NAME = "opencheckout"
@@ -43,8 +44,12 @@ def envelope(status: int, message: str) -> dict[str, Any]:
     return {"error": {"type": kind, "message": message}}
 
 
-def session_object(cs: CheckoutSession, base_url: str) -> dict[str, Any]:
-    """Seed 004's session: `url` (the hosted page) while open, its status words, ISO times."""
+def session_object(
+    cs: CheckoutSession, base_url: str, order: Order | None = None
+) -> dict[str, Any]:
+    """Seed 004's session: `url` (the hosted page) while open, its status words, ISO times; with
+    its order, what arrived (`amount_received`, `amount_due` in minor units, `payment_exceptions`:
+    docs/payments.md), additively."""
     return {
         "id": cs.id,
         "object": "checkout_session",
@@ -63,11 +68,16 @@ def session_object(cs: CheckoutSession, base_url: str) -> dict[str, Any]:
         "created_at": common.iso(cs.created_at),
         "expires_at": common.iso(cs.expires_at),
         "completed_at": common.iso(cs.completed_at),
+        **(receipt_in_minor_units(order) if order is not None else {}),
     }
 
 
 def event_body(
-    cs: CheckoutSession, event: SessionEvent, at: dt.datetime, event_id: str
+    cs: CheckoutSession,
+    event: SessionEvent,
+    at: dt.datetime,
+    event_id: str,
+    order: Order | None = None,
 ) -> dict[str, Any]:
     """`id`, `type`, `status`, `metadata` on top, the session under `session`. A payment that
     confirmed after the session ended reports `status: "completed"` (the money arrived)."""
@@ -83,7 +93,7 @@ def event_body(
         "metadata": cs.metadata_ or {},
         "session_id": cs.id,
         "created_at": common.iso(at),
-        "session": session_object(cs, ""),
+        "session": session_object(cs, "", order),
     }
 
 
@@ -115,7 +125,7 @@ class OpenCheckoutController(SessionApi):
             settings,
             api_key,
             body,
-            lambda checkout, _order: json.dumps(session_object(checkout, base)),
+            lambda checkout, order: json.dumps(session_object(checkout, base, order)),
             raw_body=raw,
             idempotency_key=request.headers.get("idempotency-key"),
             dialect=NAME,
@@ -132,7 +142,11 @@ class OpenCheckoutController(SessionApi):
             db_session, api_key, limit=page.limit, starting_after=page.starting_after
         )
         base = service.public_base(settings)
-        data = [session_object(cs, base) for cs in rows]
+        orders = await service.orders_of(db_session, rows)
+        data = [
+            session_object(cs, base, orders.get(cs.order_id) if cs.order_id else None)
+            for cs in rows
+        ]
         return _json({"object": "list", "data": data, "has_more": more})
 
     @get("/{session_id:str}", summary="Retrieve a checkout session (OpenCheckout)")
@@ -140,7 +154,9 @@ class OpenCheckoutController(SessionApi):
         self, session_id: FromPath[str], db_session: Db, settings: Config, api_key: Key
     ) -> Response[Any]:
         checkout = await service.get_session(db_session, api_key, session_id)
-        return _json(session_object(checkout, service.public_base(settings)))
+        orders = await service.orders_of(db_session, [checkout])
+        order = orders.get(checkout.order_id) if checkout.order_id else None
+        return _json(session_object(checkout, service.public_base(settings), order))
 
     @post("/{session_id:str}/expire", status_code=200, summary="Expire an open session")
     async def expire(

@@ -20,11 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from app.db import utcnow
 from app.dialects import common
 from app.http import Config, Db
+from app.orders.models import Order
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
 from app.sessions.models import CheckoutSession, SessionStatus
 from app.sessions.routes import Key, SessionApi, read_body, validated
-from app.sessions.schemas import MAX_AMOUNT_CENTS, CreateSessionRequest
+from app.sessions.schemas import MAX_AMOUNT_CENTS, CreateSessionRequest, receipt_in_minor_units
 from app.webhooks import formats
 
 NAME = "ovgc"
@@ -70,8 +71,9 @@ def expires_text(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def session_object(cs: CheckoutSession) -> dict[str, Any]:
-    """The `GET` object: seed 001's `id`, `amount`, `currency`, `status`, and what was sent."""
+def session_object(cs: CheckoutSession, order: Order | None = None) -> dict[str, Any]:
+    """The `GET` object: seed 001's `id`, `amount`, `currency`, `status`, and what was sent; with
+    its order, what arrived (minor units, docs/payments.md), additively."""
     product = cs.line_items[0]["price_data"]["product_data"]["name"] if cs.line_items else None
     return {
         "id": cs.id,
@@ -85,11 +87,16 @@ def session_object(cs: CheckoutSession) -> dict[str, Any]:
         "cancel_url": cs.cancel_url,
         "created_at": expires_text(cs.created_at),
         "expires_at": expires_text(cs.expires_at),
+        **(receipt_in_minor_units(order) if order is not None else {}),
     }
 
 
 def event_body(
-    cs: CheckoutSession, event: SessionEvent, at: dt.datetime, event_id: str
+    cs: CheckoutSession,
+    event: SessionEvent,
+    at: dt.datetime,
+    event_id: str,
+    order: Order | None = None,
 ) -> dict[str, Any] | None:
     name = EVENTS.get(event)
     if name is None:
@@ -99,7 +106,7 @@ def event_body(
         "type": name,
         "event": name,
         "created_at": expires_text(at),
-        "data": session_object(cs),
+        "data": session_object(cs, order),
     }
 
 
@@ -173,4 +180,6 @@ class OvgcController(SessionApi):
         self, session_id: FromPath[str], db_session: Db, api_key: Key
     ) -> Response[Any]:
         checkout = await service.get_session(db_session, api_key, session_id)
-        return _json({"data": session_object(checkout)})
+        orders = await service.orders_of(db_session, [checkout])
+        order = orders.get(checkout.order_id) if checkout.order_id else None
+        return _json({"data": session_object(checkout, order)})

@@ -118,6 +118,7 @@ async def test_seed_000_opencheckout(seed_stack: Stack) -> None:
             headers={"Authorization": f"Bearer {key}"},
         )
         assert response.json()["status"] == "completed"
+        assert (response.json()["amount_received"], response.json()["amount_due"]) == (3998, 0)
 
     # 4. The webhook, as the seed's handler reads it.
     signature = headers["opencheckout-signature"]
@@ -129,6 +130,10 @@ async def test_seed_000_opencheckout(seed_stack: Stack) -> None:
     event = json.loads(body)
     assert event["status"] == "completed" and event["metadata"]["order_id"] == order_id
     assert event["type"] == "checkout.session.completed" and event["id"].startswith("evt_")
+    assert (event["session"]["amount_received"], event["session"]["payment_exceptions"]) == (
+        3998,
+        [],
+    )
 
 
 async def test_opencheckout_refusals(seed_stack: Stack) -> None:
@@ -220,6 +225,13 @@ async def test_seed_001_ovgc(seed_stack: Stack) -> None:
         )
         assert verified.json()["data"]["status"] == "completed"
         assert verified.json()["data"]["email"] == "customer@example.com"
+        # Issue 16's facts in OVGC's terms (minor units), additively.
+        got = verified.json()["data"]
+        assert (got["amount_received"], got["amount_due"], got["payment_exceptions"]) == (
+            2500,
+            0,
+            [],
+        )
 
     payload = body.decode()
     assert verify_webhook(payload, headers["x-webhook-signature"], OVGC_SECRET, headers)
@@ -229,6 +241,7 @@ async def test_seed_001_ovgc(seed_stack: Stack) -> None:
     event = json.loads(payload)
     assert event["type"] == "payment.succeeded"
     assert (event["data"]["amount"], event["data"]["status"]) == (2500, "completed")
+    assert (event["data"]["amount_received"], event["data"]["amount_due"]) == (2500, 0)
 
 
 async def test_ovgc_declined_expired_and_refusals(seed_stack: Stack) -> None:
