@@ -110,7 +110,7 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
             set_committed_value(book.order, "amount_received", book.received)
             set_committed_value(book.order, "payment_exceptions", join_exceptions(book.flags))
     paying = [(b.order, b.request) for b in books.values() if b.pays and b.request]
-    won = {o.id for o in await lifecycle.apply(session, OrderStatus.PAID, paying)}
+    won = {o.id for o in await lifecycle.apply(session, OrderStatus.PAID, paying, locked=True)}
     for book in books.values():
         if book.pays is not None and book.order.id not in won:
             # The order's row is locked, so the table decided as `_settle_one` did; kept as a
