@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from app.payments.models import Deposit
+from app.payments.models import Deposit, DepositStatus
 from app.transfers.models import Transfer
 
 BATCH = 500
@@ -105,6 +107,99 @@ _SETTLED = (
 )
 
 
+_DEPOSIT_MATCHED = (
+    sa.update(Deposit)
+    .where(Deposit.id == sa.bindparam("did"))
+    .values(status=sa.bindparam("st"), transfer_id=sa.bindparam("tid"))
+)
+
+
+_SQL_TYPES: dict[str, tuple[str, Any]] = {
+    "bigint": ("bigint", sa.BigInteger()),
+    "uuid": ("uuid", sa.Uuid()),
+    "bool": ("boolean", sa.Boolean()),
+    "text": ("varchar", sa.String()),
+    "time": ("timestamptz", sa.DateTime(timezone=True)),
+}
+
+
+def _unnest_update(table: str, key: str, columns: dict[str, str], sets: dict[str, str]) -> Any:
+    """PostgreSQL: `UPDATE table SET … FROM unnest(arrays) WHERE id = …`, the parameter sets
+    passed as one array per column. One statement and a handful of parameters, where
+    `executemany` had SQLAlchemy and asyncpg process a dict per row (a visible part of a batch's
+    Python time, docs/benchmarks.md)."""
+    arrays = ", ".join(
+        f"CAST(:{name} AS {_SQL_TYPES[kind][0]}[])" for name, kind in columns.items()
+    )
+    assignments = ", ".join(f"{column} = u.{name}" for column, name in sets.items())
+    sql = " ".join(
+        (
+            f"UPDATE {table} SET {assignments}",  # noqa: S608 - names are this module's constants
+            f"FROM unnest({arrays}) AS u({', '.join(columns)})",
+            f"WHERE {table}.id = u.{key}",
+        )
+    )
+    return sa.text(sql).bindparams(
+        *(
+            sa.bindparam(name, type_=postgresql.ARRAY(_SQL_TYPES[kind][1]))
+            for name, kind in columns.items()
+        )
+    )
+
+
+_LINK_PG = _unnest_update(
+    "transfers",
+    "tid",
+    {"tid": "bigint", "oid": "uuid", "did": "bigint", "late": "bool", "dup": "bool"},
+    {"order_id": "oid", "deposit_id": "did", "late": "late", "duplicate": "dup"},
+)
+_SETTLED_PG = _unnest_update(
+    "transfers",
+    "tid",
+    {
+        "tid": "bigint",
+        "st": "text",
+        "conf": "bool",
+        "oid": "uuid",
+        "did": "bigint",
+        "late": "bool",
+        "dup": "bool",
+        "exc": "text",
+        "at": "time",
+    },
+    {
+        "status": "st",
+        "confirmed": "conf",
+        "order_id": "oid",
+        "deposit_id": "did",
+        "late": "late",
+        "duplicate": "dup",
+        "exception": "exc",
+        "updated_at": "at",
+    },
+)
+_DEPOSIT_MATCHED_PG = _unnest_update(
+    "deposits",
+    "did",
+    {"did": "bigint", "st": "text", "tid": "bigint"},
+    {"status": "st", "transfer_id": "tid"},
+)
+
+
+async def _write(
+    session: AsyncSession, statement: Any, on_postgresql: Any, params: list[dict[str, Any]]
+) -> None:
+    """Run `statement` once per parameter set; on PostgreSQL, `on_postgresql` once with the
+    parameter sets as arrays (ids must be unique: an UPDATE … FROM updates a row once)."""
+    if not params:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await _many(session, statement, params)
+        return
+    connection = await session.connection()
+    await connection.execute(on_postgresql, {name: [p[name] for p in params] for name in params[0]})
+
+
 async def _many(session: AsyncSession, statement: Any, params: list[dict[str, Any]]) -> None:
     if not params:
         return
@@ -115,9 +210,10 @@ async def _many(session: AsyncSession, statement: Any, params: list[dict[str, An
 
 async def write_links(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
     """Store what attribution decided (order, deposit, late, duplicate): one statement."""
-    await _many(
+    await _write(
         session,
         _LINK,
+        _LINK_PG,
         [
             {
                 "tid": t.id,
@@ -133,9 +229,10 @@ async def write_links(session: AsyncSession, transfers: Sequence[TransferRow]) -
 
 async def write_settled(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
     """Store what the money rules decided for each transfer: one statement."""
-    await _many(
+    await _write(
         session,
         _SETTLED,
+        _SETTLED_PG,
         [
             {
                 "tid": t.id,
@@ -151,3 +248,15 @@ async def write_settled(session: AsyncSession, transfers: Sequence[TransferRow])
             for t in transfers
         ],
     )
+
+
+async def write_matched(session: AsyncSession, credited: Sequence[tuple[TransferRow, Any]]) -> None:
+    """Mark each credited deposit (an ORM `Deposit`, loaded by `settle`) matched by its transfer:
+    one statement, and the objects told the values as committed, where setting them dirty cost
+    a unit-of-work flush per deposit. In order: a deposit credited twice keeps the later one."""
+    last = {d.id: t.id for t, d in credited}
+    params = [{"did": d, "st": DepositStatus.MATCHED.value, "tid": t} for d, t in last.items()]
+    await _write(session, _DEPOSIT_MATCHED, _DEPOSIT_MATCHED_PG, params)
+    for transfer, deposit in credited:
+        set_committed_value(deposit, "status", DepositStatus.MATCHED.value)
+        set_committed_value(deposit, "transfer_id", transfer.id)
