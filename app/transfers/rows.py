@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.arrays import as_arrays, on_postgresql, unnest_update
 from app.payments.models import Deposit, DepositStatus
 from app.transfers.models import Transfer
 
@@ -114,46 +114,13 @@ _DEPOSIT_MATCHED = (
 )
 
 
-_SQL_TYPES: dict[str, tuple[str, Any]] = {
-    "bigint": ("bigint", sa.BigInteger()),
-    "uuid": ("uuid", sa.Uuid()),
-    "bool": ("boolean", sa.Boolean()),
-    "text": ("varchar", sa.String()),
-    "time": ("timestamptz", sa.DateTime(timezone=True)),
-}
-
-
-def _unnest_update(table: str, key: str, columns: dict[str, str], sets: dict[str, str]) -> Any:
-    """PostgreSQL: `UPDATE table SET … FROM unnest(arrays) WHERE id = …`, the parameter sets
-    passed as one array per column. One statement and a handful of parameters, where
-    `executemany` had SQLAlchemy and asyncpg process a dict per row (a visible part of a batch's
-    Python time, docs/benchmarks.md)."""
-    arrays = ", ".join(
-        f"CAST(:{name} AS {_SQL_TYPES[kind][0]}[])" for name, kind in columns.items()
-    )
-    assignments = ", ".join(f"{column} = u.{name}" for column, name in sets.items())
-    sql = " ".join(
-        (
-            f"UPDATE {table} SET {assignments}",  # noqa: S608 - names are this module's constants
-            f"FROM unnest({arrays}) AS u({', '.join(columns)})",
-            f"WHERE {table}.id = u.{key}",
-        )
-    )
-    return sa.text(sql).bindparams(
-        *(
-            sa.bindparam(name, type_=postgresql.ARRAY(_SQL_TYPES[kind][1]))
-            for name, kind in columns.items()
-        )
-    )
-
-
-_LINK_PG = _unnest_update(
+_LINK_PG = unnest_update(
     "transfers",
     "tid",
     {"tid": "bigint", "oid": "uuid", "did": "bigint", "late": "bool", "dup": "bool"},
     {"order_id": "oid", "deposit_id": "did", "late": "late", "duplicate": "dup"},
 )
-_SETTLED_PG = _unnest_update(
+_SETTLED_PG = unnest_update(
     "transfers",
     "tid",
     {
@@ -178,7 +145,7 @@ _SETTLED_PG = _unnest_update(
         "updated_at": "at",
     },
 )
-_DEPOSIT_MATCHED_PG = _unnest_update(
+_DEPOSIT_MATCHED_PG = unnest_update(
     "deposits",
     "did",
     {"did": "bigint", "st": "text", "tid": "bigint"},
@@ -187,17 +154,16 @@ _DEPOSIT_MATCHED_PG = _unnest_update(
 
 
 async def _write(
-    session: AsyncSession, statement: Any, on_postgresql: Any, params: list[dict[str, Any]]
+    session: AsyncSession, statement: Any, on_pg: Any, params: list[dict[str, Any]]
 ) -> None:
-    """Run `statement` once per parameter set; on PostgreSQL, `on_postgresql` once with the
-    parameter sets as arrays (ids must be unique: an UPDATE … FROM updates a row once)."""
+    """Run `statement` once per parameter set; on PostgreSQL, `on_pg` once with the parameter
+    sets as arrays (`app.arrays`)."""
     if not params:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql(session):
         await _many(session, statement, params)
         return
-    connection = await session.connection()
-    await connection.execute(on_postgresql, {name: [p[name] for p in params] for name in params[0]})
+    await (await session.connection()).execute(on_pg, as_arrays(params))
 
 
 async def _many(session: AsyncSession, statement: Any, params: list[dict[str, Any]]) -> None:
