@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import events
 from app.db import utcnow
@@ -127,33 +128,55 @@ async def apply(
     requests: Sequence[tuple[Order, Request]],
     *,
     only_from: tuple[OrderStatus, ...] | None = None,
+    locked: bool = False,
 ) -> list[Order]:
     """Move each order to `to` if the table allows it; returns the orders that moved (refreshed).
 
     One conditional UPDATE per group of equal (sources, request), batched; the winners' events are
     recorded before returning, in this transaction. `only_from` narrows the sources further (an
-    explicit caller that knows which statuses it means)."""
-    groups: dict[tuple[tuple[OrderStatus, ...], Request], list[uuid.UUID]] = {}
+    explicit caller that knows which statuses it means). `locked`: the caller has just loaded
+    the orders `FOR UPDATE`, so nothing else can have changed them; the UPDATE returns only their
+    ids and the columns it wrote are set on the objects given, rather than every row loaded again
+    as an ORM object (the watcher settles hundreds of orders per batch)."""
+    groups: dict[tuple[tuple[OrderStatus, ...], Request], list[Order]] = {}
     for order, request in requests:
         allowed = sources(order, to, request)
         if only_from is not None:
             allowed = tuple(s for s in allowed if s in only_from)
         if allowed:
-            groups.setdefault((allowed, request), []).append(order.id)
+            groups.setdefault((allowed, request), []).append(order)
     now = utcnow()
     won: list[tuple[Order, Request]] = []
-    for (allowed, request), order_ids in groups.items():
+    for (allowed, request), orders in groups.items():
         values: dict[str, Any] = {"status": to, "updated_at": now, "status_reason": request.reason}
         if to is OrderStatus.PAID:
             values["paid_at"] = now
         if request.end_now and to is OrderStatus.EXPIRED:
             values["expires_at"] = now
-        for start in range(0, len(order_ids), BATCH):
-            moved = await session.scalars(
+        for start in range(0, len(orders), BATCH):
+            chunk = orders[start : start + BATCH]
+            statement = (
                 sa.update(Order)
-                .where(Order.id.in_(order_ids[start : start + BATCH]), Order.status.in_(allowed))
+                .where(Order.id.in_([o.id for o in chunk]), Order.status.in_(allowed))
                 .values(**values)
-                .returning(Order),
+            )
+            if locked:
+                moved_ids = set(
+                    await session.scalars(
+                        statement.returning(Order.id),
+                        execution_options={"synchronize_session": False},
+                    )
+                )
+                for order in chunk:
+                    if order.id in moved_ids:
+                        for key, value in values.items():
+                            # As loaded from the row: a status is its plain string.
+                            plain = value.value if isinstance(value, OrderStatus) else value
+                            set_committed_value(order, key, plain)
+                        won.append((order, request))
+                continue
+            moved = await session.scalars(
+                statement.returning(Order),
                 execution_options={"synchronize_session": False, "populate_existing": True},
             )
             won.extend((order, request) for order in moved)

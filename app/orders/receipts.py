@@ -12,11 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.arrays import on_postgresql, unnest_update
 from app.db import utcnow
 from app.money import Amount
 from app.orders.models import RECEIVED_DECIMALS, Order, OrderStatus, parse_exceptions
@@ -104,8 +106,8 @@ class Receipt:
 
 
 async def record(session: AsyncSession, receipts: Sequence[Receipt]) -> None:
-    """Write the orders' new totals: one statement run with many parameter sets (the driver
-    batches them), however many orders."""
+    """Write the orders' new totals: one statement, however many orders (run with many
+    parameter sets on SQLite, with arrays on PostgreSQL)."""
     if not receipts:
         return
     now = utcnow()
@@ -124,5 +126,25 @@ async def record(session: AsyncSession, receipts: Sequence[Receipt]) -> None:
         for r in receipts
     ]
     connection = await session.connection()
+    if on_postgresql(session):
+        await connection.execute(
+            _RECORD_PG,
+            {
+                "oid": [r.order_id for r in receipts],
+                "received": [Decimal(r.amount_received) for r in receipts],
+                "flags": [r.payment_exceptions for r in receipts],
+                "at": [now] * len(receipts),
+            },
+        )
+        return
     for start in range(0, len(rows), BATCH):
         await connection.execute(statement, rows[start : start + BATCH])
+
+
+_RECORD_PG = unnest_update(
+    "orders",
+    "oid",
+    {"oid": "uuid", "received": "numeric", "flags": "text", "at": "time"},
+    {"amount_received": "received", "payment_exceptions": "flags", "updated_at": "at"},
+)
+"""PostgreSQL: the same UPDATE with the totals as arrays (`app.arrays`); one row per order."""

@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.events import OrderStatusChanged
 from app.orders.models import OrderStatus, PaymentException
-from app.orders.service import order_message, order_response, progress_fields
+from app.orders.service import order_body, order_message, progress_fields
 from app.payments.quotes import payment_fields
 from app.realtime.changes import order_changed
 from app.transfers.events import PaymentDetected, PaymentExceptionRecorded, PaymentWithdrawn
 
 
 def detected_message(event: PaymentDetected) -> dict[str, Any]:
-    body = order_response(event.order).model_dump(mode="json")
+    body = order_body(event.order)
     head = event.transfer.block_number + event.confirmations - 1
     body.update(progress_fields(event.transfer, head, event.required))
     return {"type": "status_update", "order": body}
@@ -47,7 +47,7 @@ async def on_payment_exception(
     now (the other kinds end in a status change, pushed by `on_order_status_changed`)."""
     for event in flagged:
         if event.kind == PaymentException.PARTIAL and event.order.status == OrderStatus.PENDING:
-            body = order_response(event.order).model_dump(mode="json")
+            body = order_body(event.order)
             body.update(await payment_fields(session, event.order))
             order_changed(session, event.order.id, {"type": "status_update", "order": body})
 

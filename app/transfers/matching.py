@@ -10,7 +10,8 @@ In order, for each transfer:
 A deposit is never credited with a transfer made before it began (`match_clock_skew_seconds`).
 
 Batched: one statement per kind of lookup for the whole batch of transfers (the band lookup only
-for the transfers that matched nothing exactly).
+for the transfers that matched nothing exactly: on PostgreSQL one lateral join over the batch's
+bands, on SQLite a UNION ALL of per-transfer lookups).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.transfers")
 
 BAND_BATCH = 100
+"""Transfers per UNION ALL band lookup (SQLite)."""
+LATERAL_BATCH = 500
+"""Transfers per lateral band lookup (PostgreSQL)."""
 _RESERVED = sa.text(
     "deposits.status IN (" + ", ".join(f"'{status}'" for status in RESERVED_STATUSES) + ")"
 )
@@ -238,19 +242,18 @@ async def _one_each(
 async def _within_band(
     session: AsyncSession, rules: MatchRules, transfers: list[TransferRow]
 ) -> dict[int, Hit]:
-    """The single order within the band of each transfer, in three statements per batch: one
-    candidate order per transfer, whether another order is a candidate too, and the deposits of
-    the orders that are alone."""
+    """The single order within the band of each transfer, in two statements per batch: one
+    candidate order per transfer with whether another order is a candidate too, then the
+    deposits of the orders that are alone."""
     dialect = session.get_bind().dialect.name
+    size = LATERAL_BATCH if dialect == "postgresql" else BAND_BATCH
     hits: dict[int, Hit] = {}
-    for start in range(0, len(transfers), BAND_BATCH):
-        chunk = {t.id: t for t in transfers[start : start + BAND_BATCH]}
-        where = {key: _candidates(rules, dialect, t) for key, t in chunk.items()}
-        first = await _one_each(session, list(where.items()))
-        other = await _one_each(
-            session,
-            [(key, [*where[key], Deposit.order_id != order]) for key, order in first.items()],
-        )
+    for start in range(0, len(transfers), size):
+        chunk = {t.id: t for t in transfers[start : start + size]}
+        if dialect == "postgresql":
+            first, other = await _band_orders_lateral(session, rules, chunk)
+        else:
+            first, other = await _band_orders_union(session, rules, dialect, chunk)
         for key in other:
             log.warning("matcher.ambiguous transfer_id=%s", key)
         alone = {key: order for key, order in first.items() if key not in other}
@@ -264,13 +267,15 @@ async def _within_band(
             )
         )
         found = _unique(_hits(rows.all()))
+        by_order: dict[uuid.UUID, list[Hit]] = {}
+        for hit in found:
+            by_order.setdefault(hit[0].order_id, []).append(hit)
         for key, order_id in alone.items():
             transfer = chunk[key]
             candidates = [
                 (d, o)
-                for d, o in found
-                if d.order_id == order_id
-                and (d.token, d.wallet_address) == (transfer.token, transfer.to_address)
+                for d, o in by_order.get(order_id, ())
+                if (d.token, d.wallet_address) == (transfer.token, transfer.to_address)
                 and in_band(rules, transfer, d)
                 and transfer.block_time >= d.started_at.replace(microsecond=0) - rules.clock_skew
             ]
@@ -285,6 +290,97 @@ async def _within_band(
             )
             log.info("matcher.within_band transfer_id=%s deposit_id=%s", key, hits[key][0].id)
     return hits
+
+
+async def _band_orders_union(
+    session: AsyncSession, rules: MatchRules, dialect: str, chunk: dict[int, TransferRow]
+) -> tuple[dict[int, uuid.UUID], set[int]]:
+    """SQLite (no LATERAL): a candidate order per transfer, then whether another one is too, as
+    two UNION ALLs of `LIMIT 1` lookups."""
+    where = {key: _candidates(rules, dialect, t) for key, t in chunk.items()}
+    first = await _one_each(session, list(where.items()))
+    other = await _one_each(
+        session,
+        [(key, [*where[key], Deposit.order_id != order]) for key, order in first.items()],
+    )
+    return first, set(other)
+
+
+_DEPOSIT_IN_BAND = (
+    "d.blockchain = :chain AND d.status IN ("
+    + ", ".join(f"'{status}'" for status in RESERVED_STATUSES)
+    + ") AND d.token = k.token AND d.wallet_address = k.wallet"
+    " AND d.amount BETWEEN k.low AND k.high AND d.started_at < k.before"
+)
+_BAND_SQL = " ".join(
+    (
+        "SELECT k.key, a.order_id, b.order_id IS NOT NULL AS other",
+        "FROM unnest(CAST(:keys AS bigint[]), CAST(:tokens AS varchar[]),",
+        "CAST(:wallets AS varchar[]), CAST(:lows AS numeric[]), CAST(:highs AS numeric[]),",
+        "CAST(:befores AS timestamptz[])) AS k(key, token, wallet, low, high, before)",
+        "JOIN LATERAL (SELECT d.order_id FROM deposits d WHERE",
+        _DEPOSIT_IN_BAND,
+        "LIMIT 1) a ON true",
+        "LEFT JOIN LATERAL (SELECT d.order_id FROM deposits d WHERE",
+        _DEPOSIT_IN_BAND,
+        "AND d.order_id <> a.order_id LIMIT 1) b ON true",
+    )
+)
+_BAND_LATERAL = (
+    sa.text(_BAND_SQL)
+    .bindparams(
+        sa.bindparam("keys", type_=postgresql.ARRAY(sa.BigInteger())),
+        sa.bindparam("tokens", type_=postgresql.ARRAY(sa.String())),
+        sa.bindparam("wallets", type_=postgresql.ARRAY(sa.String())),
+        sa.bindparam("lows", type_=postgresql.ARRAY(sa.Numeric(78, 0))),
+        sa.bindparam("highs", type_=postgresql.ARRAY(sa.Numeric(78, 0))),
+        sa.bindparam("befores", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+    )
+    .columns(
+        sa.column("key", sa.BigInteger()),
+        sa.column("order_id", sa.Uuid()),
+        sa.column("other", sa.Boolean()),
+    )
+)
+"""PostgreSQL: the batch's bands as a table (`unnest`), each probed by two `LIMIT 1` lateral
+lookups on the partial unique index (a candidate order, another order): one constant statement,
+planned once, whatever the batch — where a UNION ALL built per transfer cost Python time to
+build and compile, and a band holding thousands of deposits still costs an index probe, never a
+scan of the band. The reserved statuses are constant SQL so the partial index applies."""
+
+
+async def _band_orders_lateral(
+    session: AsyncSession, rules: MatchRules, chunk: dict[int, TransferRow]
+) -> tuple[dict[int, uuid.UUID], set[int]]:
+    keys, tokens, wallets, lows, highs, befores = [], [], [], [], [], []
+    slack = rules.clock_skew + dt.timedelta(seconds=1)
+    for key, transfer in chunk.items():
+        low, high = _bounds(rules, transfer)
+        keys.append(key)
+        tokens.append(transfer.token)
+        wallets.append(transfer.to_address)
+        lows.append(Decimal(low))
+        highs.append(Decimal(high))
+        befores.append(transfer.block_time + slack)
+    rows = await session.execute(
+        _BAND_LATERAL,
+        {
+            "chain": rules.blockchain,
+            "keys": keys,
+            "tokens": tokens,
+            "wallets": wallets,
+            "lows": lows,
+            "highs": highs,
+            "befores": befores,
+        },
+    )
+    first: dict[int, uuid.UUID] = {}
+    other: set[int] = set()
+    for key, order_id, ambiguous in rows.all():
+        first[int(key)] = order_id
+        if ambiguous:
+            other.add(int(key))
+    return first, other
 
 
 def _unique(rows: Iterable[Hit]) -> list[Hit]:

@@ -17,8 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from app.payments.models import Deposit
+from app.arrays import as_arrays, on_postgresql, unnest_update
+from app.payments.models import Deposit, DepositStatus
 from app.transfers.models import Transfer
 
 BATCH = 500
@@ -105,6 +107,65 @@ _SETTLED = (
 )
 
 
+_DEPOSIT_MATCHED = (
+    sa.update(Deposit)
+    .where(Deposit.id == sa.bindparam("did"))
+    .values(status=sa.bindparam("st"), transfer_id=sa.bindparam("tid"))
+)
+
+
+_LINK_PG = unnest_update(
+    "transfers",
+    "tid",
+    {"tid": "bigint", "oid": "uuid", "did": "bigint", "late": "bool", "dup": "bool"},
+    {"order_id": "oid", "deposit_id": "did", "late": "late", "duplicate": "dup"},
+)
+_SETTLED_PG = unnest_update(
+    "transfers",
+    "tid",
+    {
+        "tid": "bigint",
+        "st": "text",
+        "conf": "bool",
+        "oid": "uuid",
+        "did": "bigint",
+        "late": "bool",
+        "dup": "bool",
+        "exc": "text",
+        "at": "time",
+    },
+    {
+        "status": "st",
+        "confirmed": "conf",
+        "order_id": "oid",
+        "deposit_id": "did",
+        "late": "late",
+        "duplicate": "dup",
+        "exception": "exc",
+        "updated_at": "at",
+    },
+)
+_DEPOSIT_MATCHED_PG = unnest_update(
+    "deposits",
+    "did",
+    {"did": "bigint", "st": "text", "tid": "bigint"},
+    {"status": "st", "transfer_id": "tid"},
+)
+
+
+async def _write(
+    session: AsyncSession, statement: Any, on_pg: Any, params: list[dict[str, Any]]
+) -> None:
+    """Run `statement` once per parameter set; on PostgreSQL, `on_pg` once with the parameter
+    sets as arrays (`app.arrays`)."""
+    if not params:
+        return
+    if not on_postgresql(session):
+        await _many(session, statement, params)
+        return
+    await (await session.connection()).execute(on_pg, as_arrays(params))
+
+
 async def _many(session: AsyncSession, statement: Any, params: list[dict[str, Any]]) -> None:
     if not params:
         return
@@ -115,9 +176,10 @@ async def _many(session: AsyncSession, statement: Any, params: list[dict[str, An
 
 async def write_links(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
     """Store what attribution decided (order, deposit, late, duplicate): one statement."""
-    await _many(
+    await _write(
         session,
         _LINK,
+        _LINK_PG,
         [
             {
                 "tid": t.id,
@@ -133,9 +195,10 @@ async def write_links(session: AsyncSession, transfers: Sequence[TransferRow]) -
 
 async def write_settled(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
     """Store what the money rules decided for each transfer: one statement."""
-    await _many(
+    await _write(
         session,
         _SETTLED,
+        _SETTLED_PG,
         [
             {
                 "tid": t.id,
@@ -151,3 +214,15 @@ async def write_settled(session: AsyncSession, transfers: Sequence[TransferRow])
             for t in transfers
         ],
     )
+
+
+async def write_matched(session: AsyncSession, credited: Sequence[tuple[TransferRow, Any]]) -> None:
+    """Mark each credited deposit (an ORM `Deposit`, loaded by `settle`) matched by its transfer:
+    one statement, and the objects told the values as committed, where setting them dirty cost
+    a unit-of-work flush per deposit. In order: a deposit credited twice keeps the later one."""
+    last = {d.id: t.id for t, d in credited}
+    params = [{"did": d, "st": DepositStatus.MATCHED.value, "tid": t} for d, t in last.items()]
+    await _write(session, _DEPOSIT_MATCHED, _DEPOSIT_MATCHED_PG, params)
+    for transfer, deposit in credited:
+        set_committed_value(deposit, "status", DepositStatus.MATCHED.value)
+        set_committed_value(deposit, "transfer_id", transfer.id)

@@ -28,6 +28,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
+from app.arrays import as_arrays, on_postgresql, unnest_insert
 from app.chains import Blockchain, Coin, canonical_tx_id
 from app.config import PaymentSettings, Settings
 from app.db import utcnow
@@ -124,8 +126,14 @@ async def ingest(
     params = list(rows.values())
     inserted: dict[tuple[str, int], int] = {}
     for start in range(0, len(params), INSERT_BATCH):
-        result = await session.execute(statement, params[start : start + INSERT_BATCH])
-        inserted.update(((h, i), tid) for tid, h, i in result.all())
+        chunk = params[start : start + INSERT_BATCH]
+        if on_postgresql(session):
+            arrays = as_arrays(chunk)
+            arrays["amount"] = [Decimal(a) for a in arrays["amount"]]
+            found = (await (await session.connection()).execute(_INSERT_PG, arrays)).all()
+        else:
+            found = (await session.execute(statement, chunk)).all()
+        inserted.update(((h, i), tid) for tid, h, i in found)
     new = [
         TransferRow(id=tid, **rows[key])  # type: ignore[arg-type]
         for key, tid in inserted.items()
@@ -139,6 +147,35 @@ async def ingest(
     }
     await _link(session, rules, new, head, references)
     return new
+
+
+_INSERT_PG = unnest_insert(
+    "transfers",
+    {
+        "blockchain": "text",
+        "token": "text",
+        "contract_address": "text",
+        "tx_hash": "text",
+        "log_index": "int",
+        "from_address": "text",
+        "to_address": "text",
+        "amount": "numeric",
+        "block_number": "bigint",
+        "block_hash": "text",
+        "block_time": "time",
+        "status": "text",
+        "confirmed": "bool",
+        "deposit_id": "bigint",
+        "order_id": "uuid",
+        "late": "bool",
+        "duplicate": "bool",
+        "exception": "text",
+        "created_at": "time",
+        "updated_at": "time",
+    },
+    "ON CONFLICT (blockchain, tx_hash, log_index) DO NOTHING RETURNING id, tx_hash, log_index",
+)
+"""PostgreSQL: the same INSERT with the batch as one array per column (`app.arrays`)."""
 
 
 def _row(t: ObservedTransfer, now: dt.datetime) -> dict[str, Any]:

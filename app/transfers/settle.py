@@ -40,13 +40,13 @@ from app.orders import lifecycle, receipts
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus, PaymentException, join_exceptions
 from app.payments import accounting
-from app.payments.models import Deposit, DepositStatus
+from app.payments.models import Deposit
 from app.payments.service import reserve_remainder
 from app.refunds.models import RefundKind
 from app.refunds.service import NewItem, add_items, open_items
 from app.transfers.events import PaymentExceptionRecorded, TransferUnmatched
 from app.transfers.models import TransferStatus
-from app.transfers.rows import TransferRow, write_settled
+from app.transfers.rows import TransferRow, write_matched, write_settled
 
 if TYPE_CHECKING:
     from app.transfers.service import MatchRules
@@ -110,7 +110,7 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
             set_committed_value(book.order, "amount_received", book.received)
             set_committed_value(book.order, "payment_exceptions", join_exceptions(book.flags))
     paying = [(b.order, b.request) for b in books.values() if b.pays and b.request]
-    won = {o.id for o in await lifecycle.apply(session, OrderStatus.PAID, paying)}
+    won = {o.id for o in await lifecycle.apply(session, OrderStatus.PAID, paying, locked=True)}
     for book in books.values():
         if book.pays is not None and book.order.id not in won:
             # The order's row is locked, so the table decided as `_settle_one` did; kept as a
@@ -120,8 +120,8 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
             _unattributed(rules, book.pays, outcome)
     for transfer, deposit in outcome.credited:
         transfer.status, transfer.deposit_id = TransferStatus.MATCHED, deposit.id
-        deposit.status, deposit.transfer_id = DepositStatus.MATCHED, transfer.id
         log.info("matcher.credited order_id=%s transfer_id=%s", transfer.order_id, transfer.id)
+    await write_matched(session, outcome.credited)
     await write_settled(session, ordered)
     await session.flush()
     await _remainders(session, rules, books.values())

@@ -72,3 +72,32 @@ async def test_only_the_winner_moves_and_reports(db: Any, settings: Any) -> None
     async with db() as session:
         rows = (await session.scalars(sa.select(WebhookEvent))).all()
     assert [(r.order_id, r.payload["status"]) for r in rows] == [(made.id, "paid")]
+
+
+async def test_locked_orders_are_moved_in_place(db: Any, settings: Any) -> None:
+    """`locked=True` (the watcher's settle): the objects given are the ones returned, told the
+    columns the UPDATE wrote, as a reload would have shown them; a loser still does not move."""
+    async with unit_of_work(db) as session:
+        made = await create_order(
+            session,
+            settings,
+            CreateOrderRequest(order_id="lk", amount="3", webhook_url="https://s.example/h"),
+        )
+    chain = lifecycle.Request(by=Actor.CHAIN, payment_time=utcnow())
+    async with unit_of_work(db) as session:
+        locked = (
+            await session.scalars(sa.select(Order).where(Order.id == made.id).with_for_update())
+        ).one()
+        believed = Order(id=made.id, status=S.PENDING, expires_at=made.expires_at)
+        first = await lifecycle.apply(session, S.PAID, [(locked, chain)], locked=True)
+        second = await lifecycle.apply(session, S.PAID, [(believed, chain)], locked=True)
+        assert first == [locked] and second == []
+        assert type(locked.status) is str and locked.status == "paid"
+        assert locked not in session.dirty
+        shown = (locked.status, locked.paid_at, locked.updated_at, locked.status_reason)
+    async with db() as session:
+        stored = await session.get(Order, made.id)
+        assert stored is not None
+        assert (stored.status, stored.paid_at, stored.updated_at, stored.status_reason) == shown
+        rows = (await session.scalars(sa.select(WebhookEvent))).all()
+    assert [(r.order_id, r.payload["status"]) for r in rows] == [(made.id, "paid")]
