@@ -89,13 +89,20 @@ async def _expire_now(session: AsyncSession, checkout: CheckoutSession) -> Check
     return await events.expire_orderless(session, checkout.id, utcnow()) or checkout
 
 
+async def session_of_page(session: AsyncSession, session_id: str, order_id: str) -> CheckoutSession:
+    """The session whose hosted page shows `order_id`: the session id is the credential, and it
+    opens only its own order's page."""
+    checkout = await find_session(session, session_id)
+    if checkout is None or checkout.order_id is None or str(checkout.order_id) != order_id:
+        raise SessionOrderNotFound
+    return checkout
+
+
 async def page_signature(
     session: AsyncSession, settings: Settings, base_url: str, session_id: str, order_id: str
 ) -> SignedPage:
     """The page's signature refresh for a session order (its `refresh_url` is this session's)."""
-    checkout = await find_session(session, session_id)
-    if checkout is None or checkout.order_id is None or str(checkout.order_id) != order_id:
-        raise SessionOrderNotFound
+    checkout = await session_of_page(session, session_id, order_id)
     return sign_page(settings, base_url, checkout)
 
 
@@ -160,9 +167,7 @@ async def choose_donation_amount(
 async def page_summary(session: AsyncSession, session_id: str, order_id: str) -> dict[str, str]:
     """What the hosted page shows of a session beside the order: what is bought and where the
     receipt goes (OVGC requires `email`). Only to the holder of the session id, for its order."""
-    checkout = await find_session(session, session_id)
-    if checkout is None or checkout.order_id is None or str(checkout.order_id) != order_id:
-        raise SessionOrderNotFound
+    checkout = await session_of_page(session, session_id, order_id)
     summary: dict[str, str] = {}
     if checkout.customer_email:
         summary["customer_email"] = checkout.customer_email

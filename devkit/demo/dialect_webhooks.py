@@ -39,10 +39,9 @@ def verify_ovgc(timestamp: str, signature: str, body: bytes, secret: str, now: i
     return hmac.compare_digest(f"sha256={_mac(secret, timestamp, body)}", signature)
 
 
-def _keep(state: State, entry: dict[str, Any]) -> None:
+def _keep(state: State, valid: bool, body: dict[str, Any], request: Request[Any, Any, Any]) -> None:
     shop: Any = state.demo  # devkit.demo.routes.DemoShop (imports this module)
-    shop.webhooks.insert(0, entry)
-    del shop.webhooks[20:]
+    shop.keep(valid, body, request.headers.get("stablecheckout-attempt"))
 
 
 @post("/demo/opencheckout-webhooks", include_in_schema=False, status_code=204)
@@ -54,16 +53,14 @@ async def demo_opencheckout_webhook(request: Request[Any, Any, Any], state: Stat
     event = json.loads(body)
     _keep(
         state,
+        verify_opencheckout(header, body, secret, int(time.time())),
         {
-            "valid": verify_opencheckout(header, body, secret, int(time.time())),
-            "body": {
-                "event_type": f"opencheckout {event['type']}",
-                "merchant_order_id": event["session_id"],
-                "status": event["status"],
-                "amount": _cents(event["session"].get("amount_total")),
-            },
-            "attempt": request.headers.get("stablecheckout-attempt"),
+            "event_type": f"opencheckout {event['type']}",
+            "merchant_order_id": event["session_id"],
+            "status": event["status"],
+            "amount": _cents(event["session"].get("amount_total")),
         },
+        request,
     )
 
 
@@ -82,16 +79,14 @@ async def demo_ovgc_webhook(request: Request[Any, Any, Any], state: State) -> No
     event = json.loads(body)
     _keep(
         state,
+        valid,
         {
-            "valid": valid,
-            "body": {
-                "event_type": f"ovgc {event['type']}",
-                "merchant_order_id": event["data"]["id"],
-                "status": event["data"]["status"],
-                "amount": _cents(event["data"].get("amount")),
-            },
-            "attempt": request.headers.get("stablecheckout-attempt"),
+            "event_type": f"ovgc {event['type']}",
+            "merchant_order_id": event["data"]["id"],
+            "status": event["data"]["status"],
+            "amount": _cents(event["data"].get("amount")),
         },
+        request,
     )
 
 

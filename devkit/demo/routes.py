@@ -51,6 +51,7 @@ class DemoShop:
     payer: str
     token: str
     webhooks: list[dict[str, Any]] = field(default_factory=list)
+    """The newest webhooks the shop received (`keep`), shown on its page."""
     tron: Any = None
     """The TRON simulator (`devkit.chain.tron_simulator.TronSimulator`), when running."""
     tron_token: str = ""
@@ -66,6 +67,11 @@ class DemoShop:
     bsc_token: str = ""
     api_key: str = ""
     """A test-mode secret key for the Checkout Sessions front door (`devkit.demo.sessions`)."""
+
+    def keep(self, valid: bool, body: dict[str, Any], attempt: str | None) -> None:
+        """Log a received webhook (newest first, the last 20) with whether it verified."""
+        self.webhooks.insert(0, {"valid": valid, "body": body, "attempt": attempt})
+        del self.webhooks[20:]
 
 
 def demo_of(state: State) -> DemoShop:
@@ -139,15 +145,7 @@ async def demo_webhook(request: Request[Any, Any, Any], state: State) -> None:
     secret = services_of(state).settings.merchant.secret.encode()
     mac = base64.b64encode(hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).digest())
     valid = hmac.compare_digest(mac.decode().rstrip("="), sig.rstrip("="))
-    demo_of(state).webhooks.insert(
-        0,
-        {
-            "valid": valid,
-            "body": json.loads(body),
-            "attempt": request.headers.get("stablecheckout-attempt"),
-        },
-    )
-    del demo_of(state).webhooks[20:]
+    demo_of(state).keep(valid, json.loads(body), request.headers.get("stablecheckout-attempt"))
 
 
 @get("/demo/webhooks.json", include_in_schema=False)

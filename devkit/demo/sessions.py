@@ -164,21 +164,16 @@ async def demo_session_webhook(request: Request[Any, Any, Any], state: State) ->
     event = json.loads(body)
     session = event["data"]["object"]
     total = session.get("amount_total")
-    shop = _demo(state)
-    shop.webhooks.insert(
-        0,
+    _demo(state).keep(
+        valid,
         {
-            "valid": valid,
-            "body": {
-                "event_type": event["type"],
-                "merchant_order_id": session["id"],
-                "status": session["status"],
-                "amount": f"{total // 100}.{total % 100:02d}" if total is not None else "",
-            },
-            "attempt": request.headers.get("stablecheckout-attempt"),
+            "event_type": event["type"],
+            "merchant_order_id": session["id"],
+            "status": session["status"],
+            "amount": f"{total // 100}.{total % 100:02d}" if total is not None else "",
         },
+        request.headers.get("stablecheckout-attempt"),
     )
-    del shop.webhooks[20:]
 
 
 def session_routes() -> list[HTTPRouteHandler]:
