@@ -55,6 +55,7 @@ import tomlkit  # noqa: E402
 import websockets  # noqa: E402
 from web3 import AsyncHTTPProvider, AsyncWeb3  # noqa: E402
 
+import app.subscriptions  # noqa: E402, F401 - as the composition root does at startup
 from app.chains import Blockchain, Coin  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db import create_engine, create_sessionmaker, unit_of_work  # noqa: E402

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import events
+from app.arrays import among
 from app.db import utcnow
 from app.orders.events import (
     Actor,
@@ -157,7 +158,10 @@ async def apply(
             chunk = orders[start : start + BATCH]
             statement = (
                 sa.update(Order)
-                .where(Order.id.in_([o.id for o in chunk]), Order.status.in_(allowed))
+                .where(
+                    among(session, Order.id, "uuid", [o.id for o in chunk]),
+                    Order.status.in_(allowed),
+                )
                 .values(**values)
             )
             if locked:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.arrays import on_postgresql, unnest_update
+from app.arrays import literal, on_postgresql, unnest_update
 from app.db import utcnow
 from app.money import Amount
 from app.orders.models import RECEIVED_DECIMALS, Order, OrderStatus, parse_exceptions
@@ -130,10 +129,10 @@ async def record(session: AsyncSession, receipts: Sequence[Receipt]) -> None:
         await connection.execute(
             _RECORD_PG,
             {
-                "oid": [r.order_id for r in receipts],
-                "received": [Decimal(r.amount_received) for r in receipts],
-                "flags": [r.payment_exceptions for r in receipts],
-                "at": [now] * len(receipts),
+                "oid": literal(r.order_id for r in receipts),
+                "received": literal(r.amount_received for r in receipts),
+                "flags": literal(r.payment_exceptions for r in receipts),
+                "at": literal([now] * len(receipts)),
             },
         )
         return

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.arrays import among
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 from app.config import Settings
 from app.db import utcnow
@@ -293,7 +294,10 @@ async def close_order_deposits(session: AsyncSession, orders: Sequence[Order]) -
     if ids:
         await session.execute(
             sa.update(Deposit)
-            .where(Deposit.order_id.in_(ids), Deposit.status == DepositStatus.ACTIVE)
+            .where(
+                among(session, Deposit.order_id, "uuid", ids),
+                Deposit.status == DepositStatus.ACTIVE,
+            )
             .values(status=DepositStatus.LINGERING)
             .execution_options(synchronize_session=False)
         )

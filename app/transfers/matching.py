@@ -20,13 +20,12 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.arrays import among, array_param, cast, literal
 from app.orders.models import Order
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.transfers.rows import DEPOSIT_COLUMNS, DepositRow, TransferRow
@@ -135,13 +134,9 @@ async def _exact(
         tokens, wallets, amounts = zip(*wanted, strict=True)
         keys = (
             sa.func.unnest(
-                sa.bindparam("k_token", list(tokens), type_=postgresql.ARRAY(sa.String())),
-                sa.bindparam("k_wallet", list(wallets), type_=postgresql.ARRAY(sa.String())),
-                sa.bindparam(
-                    "k_amount",
-                    [Decimal(a) for a in amounts],
-                    type_=postgresql.ARRAY(sa.Numeric(78, 0)),
-                ),
+                array_param("k_token", "text", tokens),
+                array_param("k_wallet", "text", wallets),
+                array_param("k_amount", "numeric", amounts),
             )
             .table_valued("token", "wallet", "amount")
             .render_derived()
@@ -261,7 +256,7 @@ async def _within_band(
             continue
         rows = await session.execute(
             _with_orders().where(
-                Deposit.order_id.in_(set(alone.values())),
+                among(session, Deposit.order_id, "uuid", list(set(alone.values()))),
                 Deposit.blockchain == rules.blockchain,
                 Deposit.status.in_(RESERVED_STATUSES),
             )
@@ -315,9 +310,9 @@ _DEPOSIT_IN_BAND = (
 _BAND_SQL = " ".join(
     (
         "SELECT k.key, a.order_id, b.order_id IS NOT NULL AS other",
-        "FROM unnest(CAST(:keys AS bigint[]), CAST(:tokens AS varchar[]),",
-        "CAST(:wallets AS varchar[]), CAST(:lows AS numeric[]), CAST(:highs AS numeric[]),",
-        "CAST(:befores AS timestamptz[])) AS k(key, token, wallet, low, high, before)",
+        f"FROM unnest({cast('keys', 'bigint')}, {cast('tokens', 'text')},",
+        f"{cast('wallets', 'text')}, {cast('lows', 'numeric')}, {cast('highs', 'numeric')},",
+        f"{cast('befores', 'time')}) AS k(key, token, wallet, low, high, before)",
         "JOIN LATERAL (SELECT d.order_id FROM deposits d WHERE",
         _DEPOSIT_IN_BAND,
         "LIMIT 1) a ON true",
@@ -329,12 +324,10 @@ _BAND_SQL = " ".join(
 _BAND_LATERAL = (
     sa.text(_BAND_SQL)
     .bindparams(
-        sa.bindparam("keys", type_=postgresql.ARRAY(sa.BigInteger())),
-        sa.bindparam("tokens", type_=postgresql.ARRAY(sa.String())),
-        sa.bindparam("wallets", type_=postgresql.ARRAY(sa.String())),
-        sa.bindparam("lows", type_=postgresql.ARRAY(sa.Numeric(78, 0))),
-        sa.bindparam("highs", type_=postgresql.ARRAY(sa.Numeric(78, 0))),
-        sa.bindparam("befores", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+        *(
+            sa.bindparam(name, type_=sa.String())
+            for name in ("keys", "tokens", "wallets", "lows", "highs", "befores")
+        ),
     )
     .columns(
         sa.column("key", sa.BigInteger()),
@@ -359,19 +352,19 @@ async def _band_orders_lateral(
         keys.append(key)
         tokens.append(transfer.token)
         wallets.append(transfer.to_address)
-        lows.append(Decimal(low))
-        highs.append(Decimal(high))
+        lows.append(low)
+        highs.append(high)
         befores.append(transfer.block_time + slack)
     rows = await session.execute(
         _BAND_LATERAL,
         {
             "chain": rules.blockchain,
-            "keys": keys,
-            "tokens": tokens,
-            "wallets": wallets,
-            "lows": lows,
-            "highs": highs,
-            "befores": befores,
+            "keys": literal(keys),
+            "tokens": literal(tokens),
+            "wallets": literal(wallets),
+            "lows": literal(lows),
+            "highs": literal(highs),
+            "befores": literal(befores),
         },
     )
     first: dict[int, uuid.UUID] = {}

@@ -28,7 +28,6 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -128,9 +127,7 @@ async def ingest(
     for start in range(0, len(params), INSERT_BATCH):
         chunk = params[start : start + INSERT_BATCH]
         if on_postgresql(session):
-            arrays = as_arrays(chunk)
-            arrays["amount"] = [Decimal(a) for a in arrays["amount"]]
-            found = (await (await session.connection()).execute(_INSERT_PG, arrays)).all()
+            found = (await (await session.connection()).execute(_INSERT_PG, as_arrays(chunk))).all()
         else:
             found = (await session.execute(statement, chunk)).all()
         inserted.update(((h, i), tid) for tid, h, i in found)

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import events
+from app.arrays import among
 from app.db import utcnow
 from app.errors import NoFreeAmount
 from app.orders import lifecycle, receipts
@@ -328,7 +329,7 @@ async def _lock_orders(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid
     for start in range(0, len(ordered), BATCH):
         rows = await session.scalars(
             sa.select(Order)
-            .where(Order.id.in_(ordered[start : start + BATCH]))
+            .where(among(session, Order.id, "uuid", ordered[start : start + BATCH]))
             .order_by(Order.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -344,7 +345,7 @@ async def _deposits_of(
     for start in range(0, len(ids), BATCH):
         rows = await session.scalars(
             sa.select(Deposit)
-            .where(Deposit.order_id.in_(ids[start : start + BATCH]))
+            .where(among(session, Deposit.order_id, "uuid", ids[start : start + BATCH]))
             .execution_options(populate_existing=True)
         )
         for deposit in rows:
