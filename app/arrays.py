@@ -14,8 +14,8 @@ callers' constants, never from input.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,26 +38,34 @@ def on_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _element(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if value is True or value is False:
-        return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return f'"{value.isoformat()}"'
-    text = str(value)
+def _quoted(text: str) -> str:
     if "\\" in text or '"' in text:
         text = text.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 
 
-def literal(values: Iterable[Any]) -> str:
-    """`values` in PostgreSQL's array input syntax, for a `CAST(CAST(:p AS text) AS kind[])`:
-    every string quoted (so commas, braces, blanks and the word NULL stay data), None as NULL,
-    integers (`numeric` ones too) exact, datetimes in ISO 8601 with their offset."""
-    return "{" + ",".join(map(_element, values)) + "}"
+def literal(values: Iterable[Any], kind: str) -> str:
+    """`values` (elements of `kind`, or None) in PostgreSQL's array input syntax, for
+    `CAST(CAST(:p AS text) AS kind[])`: every string quoted (so commas, braces, blanks and the
+    word NULL stay data), None as NULL, integers (`numeric` ones too) exact, datetimes in ISO 8601
+    with their offset, uuids as 32 hex digits. One comprehension per kind, and each distinct
+    timestamp formatted once (a batch repeats `now` and its blocks' times): `str(uuid)` and
+    `isoformat()` cost 1.7 and 2.4 µs an element, more than the encoding they replace."""
+    if kind in ("bigint", "int", "numeric"):
+        parts = ["NULL" if v is None else str(v) for v in values]
+    elif kind == "uuid":
+        parts = ["NULL" if v is None else "%032x" % v.int for v in values]  # noqa: UP031
+    elif kind == "bool":
+        parts = ["NULL" if v is None else ("t" if v else "f") for v in values]
+    elif kind == "time":
+        values = list(values)
+        texts = {v: f'"{v.isoformat()}"' for v in set(values) if v is not None}
+        parts = ["NULL" if v is None else texts[v] for v in values]
+    elif kind == "text":
+        parts = ["NULL" if v is None else _quoted(str(v)) for v in values]
+    else:
+        raise ValueError(f"unknown array kind {kind!r}")
+    return "{" + ",".join(parts) + "}"
 
 
 def cast(name: str, kind: str) -> str:
@@ -68,7 +76,7 @@ def cast(name: str, kind: str) -> str:
 def array_param(name: str, kind: str, values: Iterable[Any]) -> Any:
     """An SQLAlchemy expression: `values` as one array of `kind` (for `sa.func.unnest`, or
     `column == sa.any_(...)` where an `IN` list would be a parameter per element)."""
-    text = sa.cast(sa.bindparam(name, literal(values), type_=sa.Text()), sa.Text())
+    text = sa.cast(sa.bindparam(name, literal(values, kind), type_=sa.Text()), sa.Text())
     return sa.cast(text, postgresql.ARRAY(_ELEMENT_TYPES[kind]))
 
 
@@ -96,11 +104,28 @@ def _unnest(columns: dict[str, str]) -> str:
     return f"unnest({arrays}) AS u({', '.join(columns)})"
 
 
-def _bound(sql: str, columns: dict[str, str]) -> Any:
-    return sa.text(sql).bindparams(*(sa.bindparam(name, type_=sa.String()) for name in columns))
+@dataclass(frozen=True, slots=True)
+class Unnest:
+    """A statement over `unnest` of one array per column, and the columns' kinds."""
+
+    statement: Any
+    columns: dict[str, str]
+
+    def params(self, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+        """Parameter dicts (with the columns' keys) as one array literal per column."""
+        return {
+            name: literal([row[name] for row in rows], kind) for name, kind in self.columns.items()
+        }
 
 
-def unnest_update(table: str, key: str, columns: dict[str, str], sets: dict[str, str]) -> Any:
+def _bound(sql: str, columns: dict[str, str]) -> Unnest:
+    return Unnest(
+        sa.text(sql).bindparams(*(sa.bindparam(name, type_=sa.String()) for name in columns)),
+        columns,
+    )
+
+
+def unnest_update(table: str, key: str, columns: dict[str, str], sets: dict[str, str]) -> Unnest:
     """`UPDATE table SET column = u.name, … FROM unnest(arrays) WHERE table.id = u.key`. The
     keys must be unique in one call: an `UPDATE … FROM` updates a row once."""
     assignments = ", ".join(f"{column} = u.{name}" for column, name in sets.items())
@@ -108,13 +133,8 @@ def unnest_update(table: str, key: str, columns: dict[str, str], sets: dict[str,
     return _bound(sql, columns)
 
 
-def unnest_insert(table: str, columns: dict[str, str], tail: str = "") -> Any:
+def unnest_insert(table: str, columns: dict[str, str], tail: str = "") -> Unnest:
     """`INSERT INTO table (columns) SELECT * FROM unnest(arrays) tail` (`tail`: an ON CONFLICT
     and RETURNING clause); the parameters are named after the columns."""
     sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {_unnest(columns)} {tail}"  # noqa: S608
     return _bound(sql, columns)
-
-
-def as_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """Parameter dicts (all with the same keys) as one array literal per key."""
-    return {name: literal([row[name] for row in rows]) for name in rows[0]}

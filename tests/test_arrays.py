@@ -39,7 +39,9 @@ def _round_trip(url: str, kind: str, values: list[Any]) -> list[Any]:
                 statement = sa.text(f"SELECT {cast('v', kind)}").bindparams(
                     sa.bindparam("v", type_=sa.String())
                 )
-                return list((await conn.execute(statement, {"v": literal(values)})).scalar_one())
+                return list(
+                    (await conn.execute(statement, {"v": literal(values, kind)})).scalar_one()
+                )
         finally:
             await engine.dispose()
 
@@ -74,9 +76,15 @@ def test_literal_round_trips_through_postgresql(
 
 
 def test_literal_quotes_every_string() -> None:
-    assert literal(["NULL", None, 'say "hi"', "a\\b"]) == '{"NULL",NULL,"say \\"hi\\"","a\\\\b"}'
-    assert literal([True, 3, None]) == "{t,3,NULL}"
-    assert literal([]) == "{}"
+    assert (
+        literal(["NULL", None, 'say "hi"', "a\\b"], "text")
+        == '{"NULL",NULL,"say \\"hi\\"","a\\\\b"}'
+    )
+    assert literal([True, False, None], "bool") == "{t,f,NULL}"
+    assert literal([3, None], "numeric") == "{3,NULL}"
+    assert literal([], "uuid") == "{}"
+    with pytest.raises(ValueError, match="unknown array kind"):
+        literal([1], "float")
 
 
 def _transfer(n: int) -> dict[str, Any]:

@@ -127,12 +127,12 @@ async def record(session: AsyncSession, receipts: Sequence[Receipt]) -> None:
     connection = await session.connection()
     if on_postgresql(session):
         await connection.execute(
-            _RECORD_PG,
+            _RECORD_PG.statement,
             {
-                "oid": literal(r.order_id for r in receipts),
-                "received": literal(r.amount_received for r in receipts),
-                "flags": literal(r.payment_exceptions for r in receipts),
-                "at": literal([now] * len(receipts)),
+                "oid": literal([r.order_id for r in receipts], "uuid"),
+                "received": literal([r.amount_received for r in receipts], "numeric"),
+                "flags": literal([r.payment_exceptions for r in receipts], "text"),
+                "at": literal([now] * len(receipts), "time"),
             },
         )
         return

@@ -359,12 +359,12 @@ async def _band_orders_lateral(
         _BAND_LATERAL,
         {
             "chain": rules.blockchain,
-            "keys": literal(keys),
-            "tokens": literal(tokens),
-            "wallets": literal(wallets),
-            "lows": literal(lows),
-            "highs": literal(highs),
-            "befores": literal(befores),
+            "keys": literal(keys, "bigint"),
+            "tokens": literal(tokens, "text"),
+            "wallets": literal(wallets, "text"),
+            "lows": literal(lows, "numeric"),
+            "highs": literal(highs, "numeric"),
+            "befores": literal(befores, "time"),
         },
     )
     first: dict[int, uuid.UUID] = {}

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.arrays import as_arrays, on_postgresql, unnest_update
+from app.arrays import Unnest, on_postgresql, unnest_update
 from app.payments.models import Deposit, DepositStatus
 from app.transfers.models import Transfer
 
@@ -154,7 +154,7 @@ _DEPOSIT_MATCHED_PG = unnest_update(
 
 
 async def _write(
-    session: AsyncSession, statement: Any, on_pg: Any, params: list[dict[str, Any]]
+    session: AsyncSession, statement: Any, on_pg: Unnest, params: list[dict[str, Any]]
 ) -> None:
     """Run `statement` once per parameter set; on PostgreSQL, `on_pg` once with the parameter
     sets as arrays (`app.arrays`)."""
@@ -163,7 +163,7 @@ async def _write(
     if not on_postgresql(session):
         await _many(session, statement, params)
         return
-    await (await session.connection()).execute(on_pg, as_arrays(params))
+    await (await session.connection()).execute(on_pg.statement, on_pg.params(params))
 
 
 async def _many(session: AsyncSession, statement: Any, params: list[dict[str, Any]]) -> None:

@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
-from app.arrays import as_arrays, on_postgresql, unnest_insert
+from app.arrays import on_postgresql, unnest_insert
 from app.chains import Blockchain, Coin, canonical_tx_id
 from app.config import PaymentSettings, Settings
 from app.db import utcnow
@@ -127,7 +127,11 @@ async def ingest(
     for start in range(0, len(params), INSERT_BATCH):
         chunk = params[start : start + INSERT_BATCH]
         if on_postgresql(session):
-            found = (await (await session.connection()).execute(_INSERT_PG, as_arrays(chunk))).all()
+            found = (
+                await (await session.connection()).execute(
+                    _INSERT_PG.statement, _INSERT_PG.params(chunk)
+                )
+            ).all()
         else:
             found = (await session.execute(statement, chunk)).all()
         inserted.update(((h, i), tid) for tid, h, i in found)
