@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.answers import answer, retry_headers
 from app.errors import AppError
 from app.ids import new_id
-from app.orders.models import Order
+from app.orders.rows import OrderView
 from app.sessions.events import CheckoutSessionChanged, SessionEvent
 from app.sessions.models import CheckoutSession
 from app.sessions.routes import ANSWERS
@@ -34,7 +34,7 @@ log = logging.getLogger("app.dialects")
 Envelope = Callable[[int, str], dict[str, Any]]
 """A dialect's error body for an HTTP status and a message."""
 EventBody = Callable[
-    [CheckoutSession, SessionEvent, dt.datetime, str, Order | None], dict[str, Any] | None
+    [CheckoutSession, SessionEvent, dt.datetime, str, OrderView | None], dict[str, Any] | None
 ]
 """A dialect's webhook body for a session event (None: the dialect does not report it)."""
 

@@ -24,6 +24,7 @@ from app.dialects.trades import EPAY, EPUSDT, dialect_fields, trade_id
 from app.errors import DialectOrderUnpaid
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
+from app.orders.rows import OrderView
 from app.payments.quotes import current_deposit
 from app.payments.service import display_amount
 from app.transfers.models import Transfer
@@ -61,7 +62,7 @@ async def on_order_status_changed(
         await _write(session, order)
 
 
-async def _write(session: AsyncSession, order: Order) -> WebhookEvent:
+async def _write(session: AsyncSession, order: OrderView) -> WebhookEvent:
     payload = await (
         epusdt_payload(session, order) if order.integration == EPUSDT else epay_payload(order)
     )
@@ -83,7 +84,7 @@ async def resend(session: AsyncSession, order: Order) -> WebhookEvent:
     return await _write(session, order)
 
 
-async def epusdt_payload(session: AsyncSession, order: Order) -> dict[str, Any]:
+async def epusdt_payload(session: AsyncSession, order: OrderView) -> dict[str, Any]:
     """The seven signed fields; `amount` kept as decimal text (rendered as a JSON number)."""
     deposit = await current_deposit(session, order)
     tx_hash = await session.scalar(
@@ -103,7 +104,7 @@ async def epusdt_payload(session: AsyncSession, order: Order) -> dict[str, Any]:
     }
 
 
-async def epay_payload(order: Order) -> dict[str, Any]:
+async def epay_payload(order: OrderView) -> dict[str, Any]:
     fields = dialect_fields(order)
     params = {
         "trade_no": trade_id(order),

@@ -18,7 +18,7 @@ from litestar.params import FromPath
 from app.dialects import common
 from app.errors import SubscriptionRefused
 from app.http import Config, Db
-from app.orders.models import Order
+from app.orders.rows import OrderView
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
 from app.sessions.models import CheckoutSession, SessionStatus
@@ -45,7 +45,7 @@ def envelope(status: int, message: str) -> dict[str, Any]:
 
 
 def session_object(
-    cs: CheckoutSession, base_url: str, order: Order | None = None
+    cs: CheckoutSession, base_url: str, order: OrderView | None = None
 ) -> dict[str, Any]:
     """Seed 004's session: `url` (the hosted page) while open, its status words, ISO times; with
     its order, what arrived (`amount_received`, `amount_due` in minor units, `payment_exceptions`:
@@ -77,7 +77,7 @@ def event_body(
     event: SessionEvent,
     at: dt.datetime,
     event_id: str,
-    order: Order | None = None,
+    order: OrderView | None = None,
 ) -> dict[str, Any]:
     """`id`, `type`, `status`, `metadata` on top, the session under `session`. A payment that
     confirmed after the session ended reports `status: "completed"` (the money arrived)."""

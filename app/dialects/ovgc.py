@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from app.db import utcnow
 from app.dialects import common
 from app.http import Config, Db
-from app.orders.models import Order
+from app.orders.rows import OrderView
 from app.sessions import service, testmode
 from app.sessions.events import SessionEvent
 from app.sessions.models import CheckoutSession, SessionStatus
@@ -71,7 +71,7 @@ def expires_text(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def session_object(cs: CheckoutSession, order: Order | None = None) -> dict[str, Any]:
+def session_object(cs: CheckoutSession, order: OrderView | None = None) -> dict[str, Any]:
     """The `GET` object: seed 001's `id`, `amount`, `currency`, `status`, and what was sent; with
     its order, what arrived (minor units, docs/payments.md), additively."""
     product = cs.line_items[0]["price_data"]["product_data"]["name"] if cs.line_items else None
@@ -96,7 +96,7 @@ def event_body(
     event: SessionEvent,
     at: dt.datetime,
     event_id: str,
-    order: Order | None = None,
+    order: OrderView | None = None,
 ) -> dict[str, Any] | None:
     name = EVENTS.get(event)
     if name is None:

@@ -37,6 +37,7 @@ from app.errors import (
     UrlTooLong,
 )
 from app.orders.models import Order, OrderStatus
+from app.orders.rows import OrderView
 from app.orders.service import check_url
 from app.payments import service as payments
 from app.payments.quotes import current_deposit, fiat_price
@@ -99,7 +100,7 @@ def resolve_trade_type(settings: Settings, name: str | None) -> PaymentOption:
     return option
 
 
-def trade_id(order: Order) -> str:
+def trade_id(order: OrderView) -> str:
     """32 hex characters: free of `%` and `+` (WHMCS URL-decodes its pre-image)."""
     return order.id.hex
 
@@ -155,7 +156,7 @@ def timeout_of(value: Any) -> int:
     return seconds if MIN_TIMEOUT <= seconds <= MAX_TIMEOUT else DEFAULT_TIMEOUT
 
 
-def dialect_fields(order: Order) -> dict[str, str]:
+def dialect_fields(order: OrderView) -> dict[str, str]:
     data = (order.metadata_ or {}).get("dialect")
     return dict(data) if isinstance(data, dict) else {}
 

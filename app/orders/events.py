@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.events import DomainEvent
-from app.orders.models import Order
+from app.orders.rows import OrderView
 
 
 class Actor(StrEnum):
@@ -24,7 +24,7 @@ class Actor(StrEnum):
 class OrderStatusChanged(DomainEvent):
     """The order (as it now is, after the conditional UPDATE) moved to a new status."""
 
-    order: Order
+    order: OrderView
     by: Actor
 
 

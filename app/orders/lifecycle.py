@@ -26,7 +26,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,8 +43,10 @@ from app.orders.events import (
     OrderStatusChanged,
 )
 from app.orders.models import Order, OrderStatus
+from app.orders.rows import OrderRow, OrderView
 
 BATCH = 500
+OrderT = TypeVar("OrderT", Order, OrderRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +68,19 @@ class Request:
     """A chain payment: `[payments].accept_late` lets a payment made after expiry pay."""
 
 
-Guard = Callable[[Order, Request], bool]
+Guard = Callable[[OrderView, Request], bool]
 
 
-def always(order: Order, request: Request) -> bool:
+def always(order: OrderView, request: Request) -> bool:
     return True
 
 
-def covered(order: Order, request: Request) -> bool:
+def covered(order: OrderView, request: Request) -> bool:
     """A pending order is paid by a payment that covers it, or by an operator."""
     return request.by is Actor.OPERATOR or request.covers
 
 
-def paid_in_time_or_by_operator(order: Order, request: Request) -> bool:
+def paid_in_time_or_by_operator(order: OrderView, request: Request) -> bool:
     """An expired order is paid by a covering payment made while it was open (or a late one
     when `accept_late` is on), or by an operator."""
     if request.by is Actor.OPERATOR:
@@ -88,7 +90,7 @@ def paid_in_time_or_by_operator(order: Order, request: Request) -> bool:
     return request.payment_time <= order.expires_at or request.accept_late
 
 
-def by_operator(order: Order, request: Request) -> bool:
+def by_operator(order: OrderView, request: Request) -> bool:
     return request.by is Actor.OPERATOR
 
 
@@ -109,12 +111,12 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 
-def sources(order: Order, to: OrderStatus, request: Request) -> tuple[OrderStatus, ...]:
+def sources(order: OrderView, to: OrderStatus, request: Request) -> tuple[OrderStatus, ...]:
     """The statuses `order` may be moved from to `to` for `request` (guards evaluated)."""
     return tuple(t.source for t in TRANSITIONS if t.target is to and t.guard(order, request))
 
 
-def allows(order: Order, to: OrderStatus, request: Request) -> bool:
+def allows(order: OrderView, to: OrderStatus, request: Request) -> bool:
     """Would the order, in its current status, move to `to` for `request`?"""
     return OrderStatus(order.status) in sources(order, to, request)
 
@@ -126,20 +128,23 @@ def _event(to: OrderStatus) -> type[OrderStatusChanged]:
 async def apply(
     session: AsyncSession,
     to: OrderStatus,
-    requests: Sequence[tuple[Order, Request]],
+    requests: Sequence[tuple[OrderT, Request]],
     *,
     only_from: tuple[OrderStatus, ...] | None = None,
     locked: bool = False,
-) -> list[Order]:
+) -> list[OrderT]:
     """Move each order to `to` if the table allows it; returns the orders that moved (refreshed).
 
     One conditional UPDATE per group of equal (sources, request), batched; the winners' events are
     recorded before returning, in this transaction. `only_from` narrows the sources further (an
     explicit caller that knows which statuses it means). `locked`: the caller has just loaded
     the orders `FOR UPDATE`, so nothing else can have changed them; the UPDATE returns only their
-    ids and the columns it wrote are set on the objects given, rather than every row loaded again
-    as an ORM object (the watcher settles hundreds of orders per batch)."""
-    groups: dict[tuple[tuple[OrderStatus, ...], Request], list[Order]] = {}
+    ids and the columns it wrote are set on the orders given (ORM objects or `OrderRow`s), rather
+    than every row loaded again as an ORM object (the watcher settles hundreds of orders per
+    batch). Plain rows are only taken locked: they are not refreshed from the database."""
+    if not locked and any(isinstance(order, OrderRow) for order, _ in requests):
+        raise ValueError("lifecycle.apply takes OrderRows only with locked=True")
+    groups: dict[tuple[tuple[OrderStatus, ...], Request], list[OrderT]] = {}
     for order, request in requests:
         allowed = sources(order, to, request)
         if only_from is not None:
@@ -147,7 +152,7 @@ async def apply(
         if allowed:
             groups.setdefault((allowed, request), []).append(order)
     now = utcnow()
-    won: list[tuple[Order, Request]] = []
+    won: list[tuple[OrderT, Request]] = []
     for (allowed, request), orders in groups.items():
         values: dict[str, Any] = {"status": to, "updated_at": now, "status_reason": request.reason}
         if to is OrderStatus.PAID:
@@ -171,19 +176,25 @@ async def apply(
                         execution_options={"synchronize_session": False},
                     )
                 )
+                written = {
+                    key: value.value if isinstance(value, OrderStatus) else value
+                    for key, value in values.items()
+                }  # as loaded from the row: a status is its plain string
                 for order in chunk:
                     if order.id in moved_ids:
-                        for key, value in values.items():
-                            # As loaded from the row: a status is its plain string.
-                            plain = value.value if isinstance(value, OrderStatus) else value
-                            set_committed_value(order, key, plain)
+                        for key, value in written.items():
+                            if isinstance(order, OrderRow):
+                                setattr(order, key, value)
+                            else:
+                                set_committed_value(order, key, value)
                         won.append((order, request))
                 continue
             moved = await session.scalars(
                 statement.returning(Order),
                 execution_options={"synchronize_session": False, "populate_existing": True},
             )
-            won.extend((order, request) for order in moved)
+            refreshed: list[Any] = list(moved)  # ORM objects: rows never reach here
+            won.extend((order, request) for order in refreshed)
     event = _event(to)
     await events.record(session, [event(order=order, by=request.by) for order, request in won])
     return [order for order, _ in won]

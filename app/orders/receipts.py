@@ -21,6 +21,7 @@ from app.arrays import literal, on_postgresql, unnest_update
 from app.db import utcnow
 from app.money import Amount
 from app.orders.models import RECEIVED_DECIMALS, Order, OrderStatus, parse_exceptions
+from app.orders.rows import OrderView
 from app.rates.currencies import minor_units
 
 BATCH = 500
@@ -84,7 +85,7 @@ def receipt_fields(
     }
 
 
-def order_receipt(order: Order) -> dict[str, Any]:
+def order_receipt(order: OrderView) -> dict[str, Any]:
     """The additive order fields for `order`, as it is."""
     return receipt_fields(
         order.amount,

@@ -33,6 +33,7 @@ from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
 from app.orders.receipts import order_receipt
+from app.orders.rows import OrderView
 from app.orders.schemas import CreateOrderRequest, OrderResponse
 from app.payments.quotes import fiat_price, payment_fields, positive_amount
 from app.tokens import required_confirmations
@@ -64,7 +65,7 @@ def order_response(order: Order) -> OrderResponse:
     )
 
 
-def order_body(order: Order) -> dict[str, Any]:
+def order_body(order: OrderView) -> dict[str, Any]:
     """`order_response(order).model_dump(mode="json")`, built as a plain dict: the watcher pushes
     one per detected and per paid order, and the pydantic model and its JSON dump were a visible
     part of a batch's CPU (docs/benchmarks.md). Same keys, order and values (a test holds them
@@ -89,7 +90,7 @@ def order_body(order: Order) -> dict[str, Any]:
     }
 
 
-def order_message(order: Order) -> dict[str, Any]:
+def order_message(order: OrderView) -> dict[str, Any]:
     """The `status_update` frame pushed to the order's WebSocket clients."""
     return {"type": "status_update", "order": order_body(order)}
 

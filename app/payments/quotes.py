@@ -27,7 +27,8 @@ from app.errors import (
     NoRate,
 )
 from app.money import Amount, format_base_units
-from app.orders.models import Order, OrderStatus
+from app.orders.models import OrderStatus
+from app.orders.rows import OrderView
 from app.payments.models import Deposit, DepositStatus
 from app.rates.book import NoFreshRate, RateBook
 from app.rates.currencies import CurrencyError, check_fiat_amount, minor_units, normalize_currency
@@ -93,7 +94,7 @@ class Quote:
 
 
 def make_quote(
-    order: Order, coin: str, token_decimals: int, book: RateBook | None, now: dt.datetime
+    order: OrderView, coin: str, token_decimals: int, book: RateBook | None, now: dt.datetime
 ) -> Quote:
     """Quote a fiat order for `coin` now, or 503 when no fresh rate exists for the pair."""
     currency = order.currency
@@ -175,7 +176,7 @@ def quote_view(deposit: Deposit | None) -> dict[str, Any] | None:
 
 
 def base_units_for(
-    order: Order, coin: str, token_decimals: int, book: RateBook | None
+    order: OrderView, coin: str, token_decimals: int, book: RateBook | None
 ) -> tuple[int, Quote | None]:
     """What `_reserve` starts from: the order's own coin amount, or a fresh quote's."""
     if order.currency is None:
@@ -211,7 +212,7 @@ def fiat_price(amount_text: str, currency: str, settings: Settings) -> tuple[Amo
     return amount, code
 
 
-async def current_deposit(session: AsyncSession, order: Order) -> Deposit | None:
+async def current_deposit(session: AsyncSession, order: OrderView) -> Deposit | None:
     """The deposit an order is paid (or being paid) through: while it is pending the newest one
     still offered (a partly paid order's remainder), else the newest matched; else the newest."""
     first = DepositStatus.ACTIVE if order.status == OrderStatus.PENDING else DepositStatus.MATCHED
@@ -223,7 +224,7 @@ async def current_deposit(session: AsyncSession, order: Order) -> Deposit | None
     )
 
 
-async def payment_fields(session: AsyncSession, order: Order) -> dict[str, Any]:
+async def payment_fields(session: AsyncSession, order: OrderView) -> dict[str, Any]:
     """Additive order fields: `payment`, the deposit to pay now, for a fiat order (with its
     locked `quote`) and for a partly paid one (the remainder, so a page can ask for the rest)."""
     partly_paid = order.status == OrderStatus.PENDING and bool(order.amount_received)
@@ -245,7 +246,7 @@ async def payment_fields(session: AsyncSession, order: Order) -> dict[str, Any]:
     }
 
 
-async def webhook_fiat_fields(session: AsyncSession, order: Order) -> dict[str, object]:
+async def webhook_fiat_fields(session: AsyncSession, order: OrderView) -> dict[str, object]:
     """What `order_status_changed` adds for a fiat order: `currency` and the `quote` that was
     priced (whose `fiat_amount` is the order's price); nothing for coin orders (Ocrch's bytes)."""
     if order.currency is None:

@@ -32,6 +32,7 @@ from app.money import Amount, AmountError, format_base_units
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
 from app.orders.receipts import amount_at_received_scale
+from app.orders.rows import OrderView
 from app.payments.accounting import remainder_in_coin
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.payments.quotes import (
@@ -103,7 +104,7 @@ async def create_payment(
 async def _reserve(
     session: AsyncSession,
     settings: Settings,
-    order: Order,
+    order: OrderView,
     option: PaymentOption,
     rates: RateBook | None = None,
     *,
@@ -167,7 +168,7 @@ async def _reserve(
 
 
 async def reserve_remainder(
-    session: AsyncSession, settings: Settings, order: Order, paid: Deposit, due: int
+    session: AsyncSession, settings: Settings, order: OrderView, paid: Deposit, due: int
 ) -> Deposit | None:
     """A partly paid order's next deposit: what is `due`, on the chain, coin and wallet pool of
     the deposit `paid` (at its locked rate), with a fresh unique amount. The order's other open
@@ -215,7 +216,7 @@ async def _free_candidates(
     return [(w, a) for a in amounts for w in option.wallets if (w, a) not in taken]
 
 
-def display_amount(order: Order, units: int, decimals: int) -> str:
+def display_amount(order: OrderView, units: int, decimals: int) -> str:
     """The deposit amount in coin units, as short as possible but never shorter than the order's
     (a fiat order's quote: cents)."""
     text = format_base_units(units, decimals)
@@ -257,7 +258,7 @@ def payment_uri(
     )
 
 
-def payment_detail(order: Order, deposit: Deposit, option: PaymentOption) -> PaymentDetail:
+def payment_detail(order: OrderView, deposit: Deposit, option: PaymentOption) -> PaymentDetail:
     return PaymentDetail(
         order_id=order.id,
         wallet_address=deposit.wallet_address,
@@ -283,7 +284,7 @@ async def on_order_ended(session: AsyncSession, changes: Sequence[OrderStatusCha
     await close_order_deposits(session, [change.order for change in changes])
 
 
-async def close_order_deposits(session: AsyncSession, orders: Sequence[Order]) -> None:
+async def close_order_deposits(session: AsyncSession, orders: Sequence[OrderView]) -> None:
     """Stop offering ended orders' deposits (one statement, however many orders).
 
     Paid, expired or cancelled alike: the deposits still open linger, reserved until

@@ -28,7 +28,8 @@ from app import events
 from app.db import utcnow
 from app.events import DomainEvent
 from app.orders.events import OrderStatusChanged
-from app.orders.models import Order, OrderStatus
+from app.orders.models import OrderStatus
+from app.orders.rows import OrderView
 from app.sessions.models import INTEGRATION, CheckoutSession, PaymentStatus, SessionStatus
 
 
@@ -58,7 +59,7 @@ class CheckoutSessionChanged(DomainEvent):
     checkout: CheckoutSession
     event: SessionEvent
     at: dt.datetime
-    order: Order | None = None
+    order: OrderView | None = None
     """The session's order as it now is, when the move followed it (its receipt is shown)."""
 
 
@@ -127,7 +128,7 @@ async def announce(
     checkout: CheckoutSession,
     event: SessionEvent,
     now: dt.datetime,
-    order: Order | None = None,
+    order: OrderView | None = None,
 ) -> None:
     """Record that the session moved (the webhooks domain writes its outbox row)."""
     await events.record(

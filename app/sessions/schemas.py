@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from app.orders.models import RECEIVED_DECIMALS, Order, OrderStatus, parse_exceptions
+from app.orders.models import RECEIVED_DECIMALS, OrderStatus, parse_exceptions
+from app.orders.rows import OrderView
 from app.sessions.models import CheckoutSession
 
 MAX_AMOUNT_CENTS = 99_999_999_99
@@ -116,7 +117,7 @@ class SessionList(BaseModel):
     data: list[SessionOut]
 
 
-def receipt_in_minor_units(order: Order) -> dict[str, Any]:
+def receipt_in_minor_units(order: OrderView) -> dict[str, Any]:
     """The order's receipt fields in the session's terms (minor units of its currency)."""
     received = order.amount_received // 10 ** (RECEIVED_DECIMALS - order.amount_scale)
     paid = order.status == OrderStatus.PAID
@@ -128,7 +129,7 @@ def receipt_in_minor_units(order: Order) -> dict[str, Any]:
 
 
 def session_out(
-    cs: CheckoutSession, page_url: str | None, order: Order | None = None
+    cs: CheckoutSession, page_url: str | None, order: OrderView | None = None
 ) -> SessionOut:
     """`page_url` is the session's `url`; shown only while the session is open (as Stripe).
     With its `order`, the session also shows what the order received."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.events import DomainEvent
-from app.orders.models import Order
+from app.orders.rows import OrderView
 from app.transfers.models import Transfer
 from app.transfers.rows import TransferRow
 
@@ -14,7 +14,7 @@ from app.transfers.rows import TransferRow
 class PaymentDetected(DomainEvent):
     """A transfer that will pay `order` at depth was seen; `confirmations` of `required` so far."""
 
-    order: Order
+    order: OrderView
     transfer: Transfer | TransferRow
     confirmations: int
     required: int
@@ -24,7 +24,7 @@ class PaymentDetected(DomainEvent):
 class PaymentWithdrawn(DomainEvent):
     """A reorg removed the block of the transfer that was paying `order` (not yet at depth)."""
 
-    order: Order
+    order: OrderView
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +41,7 @@ class TransferUnmatched(DomainEvent):
 class LatePaymentLinked(DomainEvent):
     """A transfer was linked to an order that had ended unpaid (it will not pay it)."""
 
-    order: Order
+    order: OrderView
     transfer: Transfer | TransferRow
 
 
@@ -49,7 +49,7 @@ class LatePaymentLinked(DomainEvent):
 class DuplicatePaymentLinked(DomainEvent):
     """A transfer was linked to an order that was already paid (a repeat or overpayment)."""
 
-    order: Order
+    order: OrderView
     transfer: Transfer | TransferRow
 
 
@@ -59,7 +59,7 @@ class PaymentExceptionRecorded(DomainEvent):
     is underpaid, overpaid, partial, late or duplicate (`app.orders.models.PaymentException`).
     `decimals` are the token's, to show `transfer.amount` in coin units."""
 
-    order: Order
+    order: OrderView
     transfer: Transfer | TransferRow
     kind: str
     decimals: int

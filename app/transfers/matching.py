@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.arrays import among, array_param, cast, literal
 from app.orders.models import Order
+from app.orders.rows import ORDER_COLUMNS, OrderRow
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
 from app.transfers.rows import DEPOSIT_COLUMNS, DepositRow, TransferRow
 
@@ -44,7 +45,7 @@ _RESERVED = sa.text(
 )
 """Reserved, as constant SQL: a bound IN list would be expanded anew in each of a batch's
 UNION ALL members."""
-Hit = tuple[DepositRow, Order]
+Hit = tuple[DepositRow, OrderRow]
 
 
 async def attribute(
@@ -158,13 +159,19 @@ async def _exact(
 
 
 def _with_orders() -> Any:
-    """Reserved deposits as plain rows, each with its order (an ORM object: the lifecycle and
-    the subscribers read it)."""
-    return sa.select(Order, *DEPOSIT_COLUMNS).join(Order, Order.id == Deposit.order_id)
+    """Reserved deposits, each with its order, as plain rows (`app.orders.rows`)."""
+    return (
+        sa.select(*ORDER_COLUMNS, *DEPOSIT_COLUMNS)
+        .select_from(Deposit)
+        .join(Order, Order.id == Deposit.order_id)
+    )
+
+
+_ORDER_WIDTH = len(ORDER_COLUMNS)
 
 
 def _hits(rows: Iterable[Any]) -> list[Hit]:
-    return [(DepositRow(*row[1:]), row[0]) for row in rows]
+    return [(DepositRow(*row[_ORDER_WIDTH:]), OrderRow(*row[:_ORDER_WIDTH])) for row in rows]
 
 
 def _bounds(rules: MatchRules, transfer: TransferRow) -> tuple[int, int]:

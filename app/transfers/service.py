@@ -43,6 +43,7 @@ from app.money import Margin
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
+from app.orders.rows import OrderView
 from app.tokens import required_confirmations, resolve_token
 from app.transfers import matching, settle
 from app.transfers.events import (
@@ -304,7 +305,7 @@ async def _link(
     await events.record(session, linked)
 
 
-def _pays(rules: MatchRules, order: Order, transfer: TransferRow) -> bool:
+def _pays(rules: MatchRules, order: OrderView, transfer: TransferRow) -> bool:
     """Would this transfer, at depth, count toward its order? The lifecycle table decides
     (pending, or expired but paid while it was open or accepted late)."""
     return lifecycle.allows(

@@ -23,6 +23,7 @@ orders.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable
@@ -31,7 +32,6 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import events
 from app.arrays import among
@@ -40,6 +40,7 @@ from app.errors import NoFreeAmount
 from app.orders import lifecycle, receipts
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus, PaymentException, join_exceptions
+from app.orders.rows import ORDER_COLUMNS, OrderRow, order_rows
 from app.payments import accounting
 from app.payments.models import Deposit
 from app.payments.service import reserve_remainder
@@ -62,7 +63,7 @@ Kind = PaymentException
 class Book:
     """One order while a batch is settled: its totals as the batch's transfers change them."""
 
-    order: Order
+    order: OrderRow
     status: OrderStatus
     received: int
     credit: int
@@ -108,8 +109,8 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
     )
     for book in books.values():
         if book.changed:
-            set_committed_value(book.order, "amount_received", book.received)
-            set_committed_value(book.order, "payment_exceptions", join_exceptions(book.flags))
+            book.order.amount_received = book.received
+            book.order.payment_exceptions = join_exceptions(book.flags)
     paying = [(b.order, b.request) for b in books.values() if b.pays and b.request]
     won = {o.id for o in await lifecycle.apply(session, OrderStatus.PAID, paying, locked=True)}
     for book in books.values():
@@ -230,11 +231,11 @@ def _asked(rules: MatchRules, book: Book, deposit: Deposit) -> int:
     return due + min(max(deposit.amount - due, 0), step)
 
 
-def _as(order: Order, status: OrderStatus) -> Order:
+def _as(order: OrderRow, status: OrderStatus) -> OrderRow:
     """The order as the batch has left it (the guard reads its status and `expires_at`)."""
     if order.status == status:
         return order
-    return Order(id=order.id, status=status, expires_at=order.expires_at)
+    return dataclasses.replace(order, status=status)
 
 
 def _credit(
@@ -322,19 +323,18 @@ def _deposit_for(transfer: TransferRow, deposits: list[Deposit]) -> Deposit | No
     return min(same, key=lambda d: abs(d.amount - transfer.amount), default=None)
 
 
-async def _lock_orders(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Order]:
+async def _lock_orders(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, OrderRow]:
     """The orders, locked (in id order) so no other writer moves them while the rules decide."""
-    found: dict[uuid.UUID, Order] = {}
+    found: dict[uuid.UUID, OrderRow] = {}
     ordered = sorted(ids)
     for start in range(0, len(ordered), BATCH):
-        rows = await session.scalars(
-            sa.select(Order)
+        rows = await session.execute(
+            sa.select(*ORDER_COLUMNS)
             .where(among(session, Order.id, "uuid", ordered[start : start + BATCH]))
             .order_by(Order.id)
             .with_for_update()
-            .execution_options(populate_existing=True)
         )
-        found.update((o.id, o) for o in rows)
+        found.update((o.id, o) for o in order_rows(rows.all()))
     return found
 
 
@@ -354,7 +354,9 @@ async def _deposits_of(
 
 
 async def _books(
-    session: AsyncSession, orders: dict[uuid.UUID, Order], deposits: dict[uuid.UUID, list[Deposit]]
+    session: AsyncSession,
+    orders: dict[uuid.UUID, OrderRow],
+    deposits: dict[uuid.UUID, list[Deposit]],
 ) -> dict[uuid.UUID, Book]:
     """Each order's starting totals. A pending order's received amount is all credit (parts);
     an ended one credits only its open `expired_partial` items: paying it takes them back off

@@ -29,6 +29,7 @@ from app.money import format_base_units
 from app.orders.events import OrderStatusChanged
 from app.orders.models import SERVICE_API, Order
 from app.orders.receipts import order_receipt
+from app.orders.rows import OrderView
 from app.payments.quotes import webhook_fiat_fields
 from app.sessions.events import (
     TERMINAL_EVENT,
@@ -50,7 +51,9 @@ SESSION_FORMATS = (formats.CHECKOUT_SESSION, formats.OPENCHECKOUT, formats.OVGC)
 """Formats of a session's own events: ours and the API dialects' (`app.dialects`)."""
 
 
-def order_status_payload(order: Order, fiat: dict[str, object] | None = None) -> dict[str, object]:
+def order_status_payload(
+    order: OrderView, fiat: dict[str, object] | None = None
+) -> dict[str, object]:
     """Fields of `order_status_changed` in Ocrch's order, without the per-attempt `timestamp`;
     then the additive ones: a fiat order's `currency` and locked `quote` (`app.payments.quotes`),
     and what the order received (`amount_received`, `amount_due`, `payment_exceptions`), as the
@@ -177,7 +180,7 @@ def write_session_event(
     checkout: CheckoutSession,
     event: SessionEvent,
     now: dt.datetime,
-    order: Order | None = None,
+    order: OrderView | None = None,
     fiat: dict[str, object] | None = None,
 ) -> WebhookEvent | None:
     """The session event's outbox row; a session priced in a fiat currency other than usd also
