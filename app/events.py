@@ -53,7 +53,11 @@ async def record(session: AsyncSession, events: Sequence[DomainEvent]) -> None:
     if not events:
         return
     _load_subscriptions()
+    types = {type(e) for e in events}
     for event_type, handler in list(_handlers):
-        matching = [e for e in events if isinstance(e, event_type)]
-        if matching:
-            await handler(session, matching)
+        wanted = {t for t in types if issubclass(t, event_type)}
+        if not wanted:
+            continue
+        # A batch is mostly of one type: test each type once, not each event per handler.
+        matching = events if wanted == types else [e for e in events if type(e) in wanted]
+        await handler(session, matching)

@@ -37,10 +37,13 @@ RECEIVED_DECIMALS = 18
 than this, and a fiat credit is kept far below a cent."""
 
 
+_EXCEPTION_ORDER = tuple(kind.value for kind in PaymentException)
+
+
 def parse_exceptions(text: str | None) -> list[str]:
     """`orders.payment_exceptions` as a list, in the enum's order."""
     flags = set((text or "").split(","))
-    return [kind.value for kind in PaymentException if kind.value in flags]
+    return [value for value in _EXCEPTION_ORDER if value in flags]
 
 
 def join_exceptions(*groups: object) -> str:
@@ -50,8 +53,8 @@ def join_exceptions(*groups: object) -> str:
         if isinstance(group, str):
             flags.update(group.split(","))
         elif isinstance(group, list | tuple | set | frozenset):
-            flags.update(str(g) for g in group)
-    return ",".join(kind.value for kind in PaymentException if kind.value in flags)
+            flags.update(map(str, group))
+    return ",".join(value for value in _EXCEPTION_ORDER if value in flags)
 
 
 SERVICE_API = "ocrch"

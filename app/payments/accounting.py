@@ -18,11 +18,11 @@ from app.money import Amount, Margin
 from app.orders.models import RECEIVED_DECIMALS
 from app.orders.receipts import amount_at_received_scale
 from app.orders.rows import OrderView
-from app.payments.models import Deposit
 from app.payments.quotes import COIN_DISPLAY_DECIMALS, coin_base_units
+from app.payments.rows import DepositView
 
 
-def price_in_coin(order: OrderView, deposit: Deposit) -> int:
+def price_in_coin(order: OrderView, deposit: DepositView) -> int:
     """The order's whole amount in the deposit's coin (base units, before any uniqueness step)."""
     if order.currency is None or deposit.quote_rate is None:
         return order.amount.to_base_units(deposit.decimals)
@@ -35,7 +35,7 @@ def price_in_coin(order: OrderView, deposit: Deposit) -> int:
     )
 
 
-def credit(order: OrderView, deposit: Deposit, base_units: int) -> int:
+def credit(order: OrderView, deposit: DepositView, base_units: int) -> int:
     """`base_units` of the deposit's coin in the order's received units (rounded down)."""
     if order.currency is None or deposit.quote_rate is None:
         return int(base_units * 10 ** (RECEIVED_DECIMALS - deposit.decimals))
@@ -43,7 +43,7 @@ def credit(order: OrderView, deposit: Deposit, base_units: int) -> int:
     return int(base_units * amount_at_received_scale(order.amount) // max(price, 1))
 
 
-def coin_for(order: OrderView, deposit: Deposit, units: int, *, round_up: bool) -> int:
+def coin_for(order: OrderView, deposit: DepositView, units: int, *, round_up: bool) -> int:
     """Order units (received scale) in base units of the deposit's coin."""
     if order.currency is None or deposit.quote_rate is None:
         numerator, denominator = units, 10 ** (RECEIVED_DECIMALS - deposit.decimals)
@@ -53,7 +53,7 @@ def coin_for(order: OrderView, deposit: Deposit, units: int, *, round_up: bool) 
     return int(-(-numerator // denominator) if round_up else numerator // denominator)
 
 
-def tolerance(order: OrderView, deposit: Deposit, margin: Margin) -> int:
+def tolerance(order: OrderView, deposit: DepositView, margin: Margin) -> int:
     """The underpayment tolerance in order units (received scale): a percentage of the order's
     amount, or a coin amount converted like a credit."""
     if margin.percent:
@@ -61,7 +61,7 @@ def tolerance(order: OrderView, deposit: Deposit, margin: Margin) -> int:
     return credit(order, deposit, margin.allowance(0, deposit.decimals))
 
 
-def rounding_unit(order: OrderView, deposit: Deposit) -> int:
+def rounding_unit(order: OrderView, deposit: DepositView) -> int:
     """The coin's display unit a fiat quote rounds up to (base units); 0 for a coin order."""
     if order.currency is None or deposit.quote_rate is None:
         return 0
@@ -69,7 +69,7 @@ def rounding_unit(order: OrderView, deposit: Deposit) -> int:
     return int(10 ** (deposit.decimals - places))
 
 
-def remainder_in_coin(order: OrderView, deposit: Deposit, due: int) -> int:
+def remainder_in_coin(order: OrderView, deposit: DepositView, due: int) -> int:
     """What a remainder deposit asks for `due` (order units): exact for a coin order; for a fiat
     order, the nearest base unit (credits were rounded down, so `due` may exceed the truth by a
     few 10^-18; a shortfall under one base unit is none) rounded up to the coin's display

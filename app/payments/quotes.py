@@ -30,6 +30,7 @@ from app.money import Amount, format_base_units
 from app.orders.models import OrderStatus
 from app.orders.rows import OrderView
 from app.payments.models import Deposit, DepositStatus
+from app.payments.rows import DepositView
 from app.rates.book import NoFreshRate, RateBook
 from app.rates.currencies import CurrencyError, check_fiat_amount, minor_units, normalize_currency
 from app.rates.sources import Pair
@@ -150,7 +151,7 @@ QUOTE_COLUMNS = (
 )
 
 
-def copy_quote(source: Deposit, target: Deposit) -> None:
+def copy_quote(source: DepositView, target: Deposit) -> None:
     """The same locked quote on another deposit (a remainder keeps the rate it started with)."""
     for column in QUOTE_COLUMNS:
         setattr(target, column, getattr(source, column))

@@ -43,6 +43,7 @@ from app.payments.quotes import (
     quote_view,
     stamp,
 )
+from app.payments.rows import DepositView
 from app.payments.schemas import ChainCoinPair, PaymentDetail
 from app.rates.book import RateBook
 from app.sessions.testmode import is_test_order
@@ -109,7 +110,7 @@ async def _reserve(
     rates: RateBook | None = None,
     *,
     due: int | None = None,
-    quote_from: Deposit | None = None,
+    quote_from: DepositView | None = None,
 ) -> Deposit:
     """Reserve a unique amount for `order` on `option`: its whole amount, or what is `due` (order
     units at the received scale) of a partly paid order. `quote_from`: a remainder deposit keeps
@@ -168,7 +169,7 @@ async def _reserve(
 
 
 async def reserve_remainder(
-    session: AsyncSession, settings: Settings, order: OrderView, paid: Deposit, due: int
+    session: AsyncSession, settings: Settings, order: OrderView, paid: DepositView, due: int
 ) -> Deposit | None:
     """A partly paid order's next deposit: what is `due`, on the chain, coin and wallet pool of
     the deposit `paid` (at its locked rate), with a fresh unique amount. The order's other open
@@ -186,7 +187,7 @@ async def reserve_remainder(
     return await _reserve(session, settings, order, option, due=due, quote_from=paid)
 
 
-def _pool_of(settings: Settings, deposit: Deposit) -> PaymentOption | None:
+def _pool_of(settings: Settings, deposit: DepositView) -> PaymentOption | None:
     for test in (False, True):
         option = find_option(
             settings, Blockchain(deposit.blockchain), Coin(deposit.token), test=test

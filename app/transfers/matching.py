@@ -29,7 +29,8 @@ from app.arrays import among, array_param, cast, literal
 from app.orders.models import Order
 from app.orders.rows import ORDER_COLUMNS, OrderRow
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
-from app.transfers.rows import DEPOSIT_COLUMNS, DepositRow, TransferRow
+from app.payments.rows import DEPOSIT_COLUMNS, DepositRow
+from app.transfers.rows import TransferRow
 
 if TYPE_CHECKING:
     from app.transfers.service import MatchRules

@@ -17,10 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.arrays import Unnest, on_postgresql, unnest_update
 from app.payments.models import Deposit, DepositStatus
+from app.payments.rows import DepositRow
 from app.transfers.models import Transfer
 
 BATCH = 500
@@ -59,25 +59,6 @@ TRANSFER_COLUMNS = tuple(Transfer.__table__.c[name] for name in TransferRow.__sl
 def transfer_rows(rows: Sequence[Any]) -> list[TransferRow]:
     """Rows selected as `TRANSFER_COLUMNS`, as `TransferRow`s."""
     return [TransferRow(*row) for row in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class DepositRow:
-    """What attribution reads of a reserved deposit."""
-
-    id: int
-    order_id: uuid.UUID
-    blockchain: str
-    token: str
-    wallet_address: str
-    amount: int
-    decimals: int
-    status: str
-    started_at: dt.datetime
-    reference: str | None
-
-
-DEPOSIT_COLUMNS = tuple(Deposit.__table__.c[name] for name in DepositRow.__slots__)  # type: ignore[attr-defined]
 
 
 _LINK = (
@@ -216,13 +197,12 @@ async def write_settled(session: AsyncSession, transfers: Sequence[TransferRow])
     )
 
 
-async def write_matched(session: AsyncSession, credited: Sequence[tuple[TransferRow, Any]]) -> None:
-    """Mark each credited deposit (an ORM `Deposit`, loaded by `settle`) matched by its transfer:
-    one statement, and the objects told the values as committed, where setting them dirty cost
-    a unit-of-work flush per deposit. In order: a deposit credited twice keeps the later one."""
+async def write_matched(
+    session: AsyncSession, credited: Sequence[tuple[TransferRow, DepositRow]]
+) -> None:
+    """Mark each credited deposit matched by its transfer: one statement, where a dirty ORM
+    object cost a unit-of-work flush per deposit. In order: a deposit credited twice keeps the
+    later one."""
     last = {d.id: t.id for t, d in credited}
     params = [{"did": d, "st": DepositStatus.MATCHED.value, "tid": t} for d, t in last.items()]
     await _write(session, _DEPOSIT_MATCHED, _DEPOSIT_MATCHED_PG, params)
-    for transfer, deposit in credited:
-        set_committed_value(deposit, "status", DepositStatus.MATCHED.value)
-        set_committed_value(deposit, "transfer_id", transfer.id)

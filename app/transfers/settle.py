@@ -43,6 +43,7 @@ from app.orders.models import Order, OrderStatus, PaymentException, join_excepti
 from app.orders.rows import ORDER_COLUMNS, OrderRow, order_rows
 from app.payments import accounting
 from app.payments.models import Deposit
+from app.payments.rows import DEPOSIT_COLUMNS, DepositRow, deposit_rows
 from app.payments.service import reserve_remainder
 from app.refunds.models import RefundKind
 from app.refunds.service import NewItem, add_items, open_items
@@ -71,13 +72,13 @@ class Book:
     flags: set[str]
     pays: TransferRow | None = None
     request: lifecycle.Request | None = None
-    remainder_from: Deposit | None = None
+    remainder_from: DepositRow | None = None
     changed: bool = False
 
 
 @dataclass
 class Outcome:
-    credited: list[tuple[TransferRow, Deposit]] = field(default_factory=list)
+    credited: list[tuple[TransferRow, DepositRow]] = field(default_factory=list)
     items: list[NewItem] = field(default_factory=list)
     flagged: list[tuple[Book, TransferRow, str, int]] = field(default_factory=list)
     unmatched: list[TransferRow] = field(default_factory=list)
@@ -99,18 +100,14 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
             _unattributed(rules, transfer, outcome)
             continue
         _settle_one(rules, book, transfer, deposit, outcome)
+    changed = [b for b in books.values() if b.changed]
+    for book in changed:
+        book.order.amount_received = book.received
+        book.order.payment_exceptions = join_exceptions(book.flags)
     await receipts.record(
         session,
-        [
-            receipts.Receipt(b.order.id, b.received, join_exceptions(sorted(b.flags)))
-            for b in books.values()
-            if b.changed
-        ],
+        [receipts.Receipt(b.order.id, b.received, b.order.payment_exceptions) for b in changed],
     )
-    for book in books.values():
-        if book.changed:
-            book.order.amount_received = book.received
-            book.order.payment_exceptions = join_exceptions(book.flags)
     paying = [(b.order, b.request) for b in books.values() if b.pays and b.request]
     won = {o.id for o in await lifecycle.apply(session, OrderStatus.PAID, paying, locked=True)}
     for book in books.values():
@@ -144,7 +141,7 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
 
 
 def _settle_one(
-    rules: MatchRules, book: Book, transfer: TransferRow, deposit: Deposit, outcome: Outcome
+    rules: MatchRules, book: Book, transfer: TransferRow, deposit: DepositRow, outcome: Outcome
 ) -> None:
     order = book.order
     units = accounting.credit(order, deposit, transfer.amount)
@@ -214,7 +211,7 @@ def _settle_one(
         _flag(book, transfer, kinds[0], deposit, outcome)
 
 
-def _asked(rules: MatchRules, book: Book, deposit: Deposit) -> int:
+def _asked(rules: MatchRules, book: Book, deposit: DepositRow) -> int:
     """What the shopper may send to `deposit` now without overpaying: what is still due, plus
     the deposit's uniqueness step (a deposit shows the due amount plus at most
     `amount_step * amount_step_max_tries`, and a fiat remainder its rounding up to cents). A
@@ -239,14 +236,16 @@ def _as(order: OrderRow, status: OrderStatus) -> OrderRow:
 
 
 def _credit(
-    book: Book, transfer: TransferRow, deposit: Deposit, units: int, outcome: Outcome
+    book: Book, transfer: TransferRow, deposit: DepositRow, units: int, outcome: Outcome
 ) -> None:
     book.received += units
     book.changed = True
     outcome.credited.append((transfer, deposit))
 
 
-def _flag(book: Book, transfer: TransferRow, kind: str, deposit: Deposit, outcome: Outcome) -> None:
+def _flag(
+    book: Book, transfer: TransferRow, kind: str, deposit: DepositRow, outcome: Outcome
+) -> None:
     transfer.exception = kind
     outcome.flagged.append((book, transfer, kind, deposit.decimals))
 
@@ -254,7 +253,7 @@ def _flag(book: Book, transfer: TransferRow, kind: str, deposit: Deposit, outcom
 def _listed(
     book: Book,
     transfer: TransferRow,
-    deposit: Deposit,
+    deposit: DepositRow,
     units: int,
     kind: str,
     refund: RefundKind,
@@ -290,7 +289,7 @@ def _unattributed(rules: MatchRules, transfer: TransferRow, outcome: Outcome) ->
     log.info("matcher.unmatched transfer_id=%s", transfer.id)
 
 
-def _item(transfer: TransferRow, deposit: Deposit, amount: int, kind: RefundKind) -> NewItem:
+def _item(transfer: TransferRow, deposit: DepositRow, amount: int, kind: RefundKind) -> NewItem:
     return NewItem(
         transfer_id=transfer.id,
         kind=kind,
@@ -304,7 +303,7 @@ def _item(transfer: TransferRow, deposit: Deposit, amount: int, kind: RefundKind
     )
 
 
-def _deposit_for(transfer: TransferRow, deposits: list[Deposit]) -> Deposit | None:
+def _deposit_for(transfer: TransferRow, deposits: list[DepositRow]) -> DepositRow | None:
     """The deposit a linked transfer was attributed to (or, for a late or repeat payment that
     keeps none, the order's deposit on its chain, token and wallet nearest its amount)."""
     same = [
@@ -340,15 +339,15 @@ async def _lock_orders(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid
 
 async def _deposits_of(
     session: AsyncSession, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[Deposit]]:
-    found: dict[uuid.UUID, list[Deposit]] = {}
+) -> dict[uuid.UUID, list[DepositRow]]:
+    found: dict[uuid.UUID, list[DepositRow]] = {}
     for start in range(0, len(ids), BATCH):
-        rows = await session.scalars(
-            sa.select(Deposit)
-            .where(among(session, Deposit.order_id, "uuid", ids[start : start + BATCH]))
-            .execution_options(populate_existing=True)
+        rows = await session.execute(
+            sa.select(*DEPOSIT_COLUMNS).where(
+                among(session, Deposit.order_id, "uuid", ids[start : start + BATCH])
+            )
         )
-        for deposit in rows:
+        for deposit in deposit_rows(rows.all()):
             found.setdefault(deposit.order_id, []).append(deposit)
     return found
 
@@ -356,7 +355,7 @@ async def _deposits_of(
 async def _books(
     session: AsyncSession,
     orders: dict[uuid.UUID, OrderRow],
-    deposits: dict[uuid.UUID, list[Deposit]],
+    deposits: dict[uuid.UUID, list[DepositRow]],
 ) -> dict[uuid.UUID, Book]:
     """Each order's starting totals. A pending order's received amount is all credit (parts);
     an ended one credits only its open `expired_partial` items: paying it takes them back off
