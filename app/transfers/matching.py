@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.arrays import among, array_param, cast, literal
+from app.db import core
 from app.orders.models import Order
 from app.orders.rows import ORDER_COLUMNS, OrderRow
 from app.payments.models import RESERVED_STATUSES, Deposit, DepositStatus
@@ -95,7 +96,7 @@ async def _by_reference(
     if not references:
         return {}
     rows = (
-        await session.execute(
+        await (await core(session)).execute(
             _with_orders().where(
                 Deposit.blockchain == rules.blockchain,
                 Deposit.status.in_(RESERVED_STATUSES),
@@ -155,7 +156,7 @@ async def _exact(
         query = query.where(
             sa.tuple_(Deposit.token, Deposit.wallet_address, Deposit.amount).in_(wanted)
         )
-    rows = (await session.execute(query)).all()
+    rows = (await (await core(session)).execute(query)).all()
     return {(d.token, d.wallet_address.lower(), d.amount): (d, o) for d, o in _hits(rows)}
 
 
@@ -238,7 +239,7 @@ async def _one_each(
         for key, conditions in queries
     ]
     statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-    rows = await session.execute(statement)
+    rows = await (await core(session)).execute(statement)
     return {int(k): order_id for k, order_id in rows.all()}
 
 
@@ -262,7 +263,7 @@ async def _within_band(
         alone = {key: order for key, order in first.items() if key not in other}
         if not alone:
             continue
-        rows = await session.execute(
+        rows = await (await core(session)).execute(
             _with_orders().where(
                 among(session, Deposit.order_id, "uuid", list(set(alone.values()))),
                 Deposit.blockchain == rules.blockchain,
@@ -363,7 +364,7 @@ async def _band_orders_lateral(
         lows.append(low)
         highs.append(high)
         befores.append(transfer.block_time + slack)
-    rows = await session.execute(
+    rows = await (await core(session)).execute(
         _BAND_LATERAL,
         {
             "chain": rules.blockchain,

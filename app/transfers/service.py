@@ -35,10 +35,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
-from app.arrays import on_postgresql, unnest_insert
+from app.arrays import among, on_postgresql, unnest_insert
 from app.chains import Blockchain, Coin, canonical_tx_id
 from app.config import PaymentSettings, Settings
-from app.db import utcnow
+from app.db import core, utcnow
 from app.money import Margin
 from app.orders import lifecycle
 from app.orders.events import Actor
@@ -364,10 +364,10 @@ async def confirm(session: AsyncSession, rules: MatchRules, transfer_ids: Sequen
     table = Transfer.__table__
     for start in range(0, len(transfer_ids), INSERT_BATCH):
         chunk = list(transfer_ids[start : start + INSERT_BATCH])
-        found = await session.execute(
+        found = await (await core(session)).execute(
             sa.select(*TRANSFER_COLUMNS)
             .where(
-                table.c.id.in_(chunk),
+                among(session, table.c.id, "bigint", chunk),
                 table.c.status == TransferStatus.WAITING_FOR_CONFIRMATION,
             )
             .with_for_update()

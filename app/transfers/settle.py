@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
 from app.arrays import among
-from app.db import utcnow
+from app.db import core, utcnow
 from app.errors import NoFreeAmount
 from app.orders import lifecycle, receipts
 from app.orders.events import Actor
@@ -327,7 +327,7 @@ async def _lock_orders(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid
     found: dict[uuid.UUID, OrderRow] = {}
     ordered = sorted(ids)
     for start in range(0, len(ordered), BATCH):
-        rows = await session.execute(
+        rows = await (await core(session)).execute(
             sa.select(*ORDER_COLUMNS)
             .where(among(session, Order.id, "uuid", ordered[start : start + BATCH]))
             .order_by(Order.id)
@@ -342,7 +342,7 @@ async def _deposits_of(
 ) -> dict[uuid.UUID, list[DepositRow]]:
     found: dict[uuid.UUID, list[DepositRow]] = {}
     for start in range(0, len(ids), BATCH):
-        rows = await session.execute(
+        rows = await (await core(session)).execute(
             sa.select(*DEPOSIT_COLUMNS).where(
                 among(session, Deposit.order_id, "uuid", ids[start : start + BATCH])
             )
