@@ -32,6 +32,7 @@ class DepositRow:
     status: str
     started_at: dt.datetime
     reference: str | None
+    transfer_id: int | None
     quote_currency: str | None
     quote_fiat_units: int | None
     quote_fiat_scale: int | None

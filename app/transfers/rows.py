@@ -206,3 +206,10 @@ async def write_matched(
     last = {d.id: t.id for t, d in credited}
     params = [{"did": d, "st": DepositStatus.MATCHED.value, "tid": t} for d, t in last.items()]
     await _write(session, _DEPOSIT_MATCHED, _DEPOSIT_MATCHED_PG, params)
+
+
+async def restore_deposits(session: AsyncSession, deposits: Sequence[DepositRow]) -> None:
+    """Put deposits back as they were read (status and matching transfer): a credit the
+    lifecycle refused after `write_matched` marked its deposit."""
+    params = [{"did": d.id, "st": d.status, "tid": d.transfer_id} for d in deposits]
+    await _write(session, _DEPOSIT_MATCHED, _DEPOSIT_MATCHED_PG, params)

@@ -49,7 +49,7 @@ from app.refunds.models import RefundKind
 from app.refunds.service import NewItem, add_items, open_items
 from app.transfers.events import PaymentExceptionRecorded, TransferUnmatched
 from app.transfers.models import TransferStatus
-from app.transfers.rows import TransferRow, write_matched, write_settled
+from app.transfers.rows import TransferRow, restore_deposits, write_matched, write_settled
 
 if TYPE_CHECKING:
     from app.transfers.service import MatchRules
@@ -108,19 +108,27 @@ async def settle(session: AsyncSession, rules: MatchRules, ordered: list[Transfe
         session,
         [receipts.Receipt(b.order.id, b.received, b.order.payment_exceptions) for b in changed],
     )
+    # Credited deposits are marked before the lifecycle moves their orders, so closing a paid
+    # order's deposits (a subscriber) finds the credited one matched already: one write of it,
+    # not "lingering" and then "matched".
+    await write_matched(session, outcome.credited)
     paying = [(b.order, b.request) for b in books.values() if b.pays and b.request]
     won = {o.id for o in await lifecycle.apply(session, OrderStatus.PAID, paying, locked=True)}
+    refused: list[DepositRow] = []
     for book in books.values():
         if book.pays is not None and book.order.id not in won:
             # The order's row is locked, so the table decided as `_settle_one` did; kept as a
             # guard: the transfer then pays nothing and is reported.
             log.critical("matcher.pay_refused order_id=%s", book.order.id)
+            refused.extend(d for t, d in outcome.credited if t is book.pays)
             outcome.credited = [(t, d) for t, d in outcome.credited if t is not book.pays]
             _unattributed(rules, book.pays, outcome)
+    if refused:
+        await restore_deposits(session, refused)
+        await write_matched(session, outcome.credited)
     for transfer, deposit in outcome.credited:
         transfer.status, transfer.deposit_id = TransferStatus.MATCHED, deposit.id
         log.info("matcher.credited order_id=%s transfer_id=%s", transfer.order_id, transfer.id)
-    await write_matched(session, outcome.credited)
     await write_settled(session, ordered)
     await session.flush()
     await _remainders(session, rules, books.values())
