@@ -379,3 +379,27 @@ async def _check_0008(url: str) -> None:
     assert found == {plain: "ocrch", behind: "checkout_session"}, url
     assert formats == {plain: "ocrch", behind: "checkout_session"}, url
     await engine.dispose()
+
+
+async def test_utc_datetimes_read_back_aware_utc_whatever_the_session_zone(
+    database_url: str,
+) -> None:
+    """On asyncpg `UtcDateTime` reads values as the driver decodes them (no per-value
+    processing): still aware and in UTC, even when the session's TimeZone is not UTC."""
+    engine = create_engine(database_url)
+    stored = dt.datetime(2026, 12, 1, 23, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    table = sa.table("t_utc", sa.column("at", UtcDateTime()))
+    try:
+        async with engine.begin() as conn:
+            if database_url.startswith("postgresql"):
+                await conn.execute(sa.text("SET LOCAL TimeZone = 'America/New_York'"))
+                await conn.execute(sa.text("CREATE TEMP TABLE t_utc (at timestamptz)"))
+            else:
+                await conn.execute(sa.text("CREATE TEMP TABLE t_utc (at DATETIME)"))
+            await conn.execute(sa.insert(table), [{"at": stored}])
+            back = (await conn.execute(sa.select(table.c.at))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert back == stored
+    assert back.utcoffset() == dt.timedelta(0)
+    assert back.hour == 18
