@@ -6,9 +6,7 @@ the `[api_keys]` table is accepted and ignored. Precedence: environment > file >
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app import secret_policy
+from app.addresses import normalize_address
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
 from app.money import AmountError, Margin
 
@@ -572,95 +571,12 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-# -- addresses
-
-_BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_BASE58_INDEX = {char: index for index, char in enumerate(_BASE58_ALPHABET)}
-_EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_HEX_TRON = re.compile(r"^(0x)?41[0-9a-fA-F]{40}$")
-_EVM_EXAMPLE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-_TRON_EXAMPLE = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
-
-
 def _error(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
     return InitErrorDetails(
         type=PydanticCustomError("address", "{message}", {"message": message}),
         loc=loc,
         input=value,
     )
-
-
-def _base58_decode(text: str) -> bytes:
-    number = 0
-    for char in text:
-        digit = _BASE58_INDEX.get(char)
-        if digit is None:
-            raise ValueError(f"{char!r} is not a base58 character")
-        number = number * 58 + digit
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
-    return b"\x00" * (len(text) - len(text.lstrip("1"))) + body
-
-
-def tron_address_problem(address: str) -> str | None:
-    """Why `address` is not a base58check TRON address (T…), or None if it is one."""
-    if _HEX_TRON.match(address):
-        return "is a hex TRON address: write its base58 form (T…)"
-    if not address.startswith("T") or len(address) != 34:
-        return f"is not a TRON address (base58, 34 characters from T, e.g. {_TRON_EXAMPLE})"
-    try:
-        raw = _base58_decode(address)
-    except ValueError as exc:
-        return f"is not a TRON address ({exc})"
-    if len(raw) != 25 or raw[0] != 0x41:
-        return "is not a TRON address (wrong length or prefix)"
-    digest = hashlib.sha256(hashlib.sha256(raw[:21]).digest()).digest()
-    if digest[:4] != raw[21:]:
-        return "has a wrong base58check checksum (a typo?)"
-    return None
-
-
-def solana_address_problem(address: str) -> str | None:
-    """Why `address` is not a Solana public key (32 bytes in base58), or None if it is one."""
-    if not 32 <= len(address) <= 44:
-        return "is not a Solana address (base58, 32 to 44 characters)"
-    try:
-        raw = _base58_decode(address)
-    except ValueError as exc:
-        return f"is not a Solana address ({exc})"
-    if len(raw) != 32:
-        return f"is not a Solana address (decodes to {len(raw)} bytes, not 32)"
-    return None
-
-
-def normalize_address(blockchain: Blockchain, address: str) -> str:
-    """The canonical spelling of a wallet or contract address on `blockchain`.
-
-    TRON: a valid base58check address, returned as given (base58 has one spelling). Solana: a
-    base58 public key of 32 bytes (an owner wallet or a mint), returned as given. EVM: 0x + 40
-    hex digits; a mixed-case address must carry a valid EIP-55 checksum, and the result is the
-    checksummed form. Raises ValueError with a message fit for the operator.
-    """
-    value = address.strip()
-    if CHAINS[blockchain].family is ChainFamily.SOLANA:
-        problem = solana_address_problem(value)
-        if problem is not None:
-            raise ValueError(f"{address!r} {problem}")
-        return value
-    if CHAINS[blockchain].family is ChainFamily.TRON:
-        problem = tron_address_problem(value)
-        if problem is not None:
-            raise ValueError(f"{address!r} {problem}")
-        return value
-    if not _EVM_ADDRESS.match(value):
-        raise ValueError(
-            f"{address!r} is not an EVM address (0x followed by 40 hex digits, e.g. {_EVM_EXAMPLE})"
-        )
-    from eth_utils.address import is_checksum_address, to_checksum_address
-
-    body = value[2:]
-    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
-        raise ValueError(f"{address!r} has an invalid EIP-55 checksum (a typo?)")
-    return str(to_checksum_address(value))
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.config import ConfigError, load_settings, normalize_address, tron_address_problem
+from app.addresses import normalize_address, tron_address_problem
+from app.config import ConfigError, load_settings
 from tests.conftest import TEST_WALLET_ETH, TEST_WALLET_TRON, settings_dict, write_config
 
 USDT_TRON = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"

@@ -10,8 +10,9 @@ claim are judged by the same code.
 
 from __future__ import annotations
 
+from app.addresses import normalize_address
 from app.chains import CHAINS, Blockchain, ChainFamily, Coin
-from app.config import Settings, normalize_address
+from app.config import Settings
 from app.tokens import resolve_token
 
 _EVM_ZERO = "0x" + "0" * 40
