@@ -30,8 +30,9 @@ KINDS: dict[str, str] = {
     "text": "varchar",
     "numeric": "numeric",
     "time": "timestamptz",
+    "json": "json",
 }
-"""Column kinds: the SQL array element type each array is cast to."""
+"""Column kinds: the SQL array element type each array is cast to (`json`: JSON text)."""
 
 
 def on_postgresql(session: AsyncSession) -> bool:
@@ -61,7 +62,7 @@ def literal(values: Iterable[Any], kind: str) -> str:
         values = list(values)
         texts = {v: f'"{v.isoformat()}"' for v in set(values) if v is not None}
         parts = ["NULL" if v is None else texts[v] for v in values]
-    elif kind == "text":
+    elif kind in ("text", "json"):
         parts = ["NULL" if v is None else _quoted(str(v)) for v in values]
     else:
         raise ValueError(f"unknown array kind {kind!r}")
