@@ -139,3 +139,35 @@ def unnest_insert(table: str, columns: dict[str, str], tail: str = "") -> Unnest
     and RETURNING clause); the parameters are named after the columns."""
     sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {_unnest(columns)} {tail}"  # noqa: S608
     return _bound(sql, columns)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchUpdate:
+    """One UPDATE of many rows keyed by id, declared once: over `unnest` of one array per
+    column on PostgreSQL, run with many parameter sets (500 at a time) elsewhere."""
+
+    arrays: Unnest
+    each: Any
+
+    async def run(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        connection = await session.connection()
+        if on_postgresql(session):
+            await connection.execute(self.arrays.statement, self.arrays.params(rows))
+            return
+        for start in range(0, len(rows), 500):
+            await connection.execute(self.each, rows[start : start + 500])
+
+
+def batch_update(
+    table: sa.Table, key: str, columns: dict[str, str], sets: dict[str, str]
+) -> BatchUpdate:
+    """`UPDATE table SET column = :name, … WHERE id = :key` for many rows: `columns` names each
+    parameter and its kind, `sets` each column and the parameter it takes."""
+    each = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam(key))
+        .values({column: sa.bindparam(name) for column, name in sets.items()})
+    )
+    return BatchUpdate(unnest_update(table.name, key, columns, sets), each)

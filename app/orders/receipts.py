@@ -14,17 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.arrays import literal, on_postgresql, unnest_update
+from app.arrays import batch_update
 from app.db import utcnow
 from app.money import Amount
 from app.orders.models import RECEIVED_DECIMALS, Order, OrderStatus, parse_exceptions
 from app.orders.rows import OrderView
 from app.rates.currencies import minor_units
-
-BATCH = 500
 
 
 def amount_at_received_scale(amount: Amount) -> int:
@@ -111,40 +108,23 @@ async def record(session: AsyncSession, receipts: Sequence[Receipt]) -> None:
     if not receipts:
         return
     now = utcnow()
-    statement = (
-        sa.update(Order)
-        .where(Order.id == sa.bindparam("oid"))
-        .values(
-            amount_received=sa.bindparam("received", type_=Order.amount_received.type),
-            payment_exceptions=sa.bindparam("flags"),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    rows = [
-        {"oid": r.order_id, "received": r.amount_received, "flags": r.payment_exceptions}
-        for r in receipts
-    ]
-    connection = await session.connection()
-    if on_postgresql(session):
-        await connection.execute(
-            _RECORD_PG.statement,
+    await _RECORD.run(
+        session,
+        [
             {
-                "oid": literal([r.order_id for r in receipts], "uuid"),
-                "received": literal([r.amount_received for r in receipts], "numeric"),
-                "flags": literal([r.payment_exceptions for r in receipts], "text"),
-                "at": literal([now] * len(receipts), "time"),
-            },
-        )
-        return
-    for start in range(0, len(rows), BATCH):
-        await connection.execute(statement, rows[start : start + BATCH])
+                "oid": r.order_id,
+                "received": r.amount_received,
+                "flags": r.payment_exceptions,
+                "at": now,
+            }
+            for r in receipts
+        ],
+    )
 
 
-_RECORD_PG = unnest_update(
-    "orders",
+_RECORD = batch_update(
+    Order.__table__,  # type: ignore[arg-type]
     "oid",
     {"oid": "uuid", "received": "numeric", "flags": "text", "at": "time"},
     {"amount_received": "received", "payment_exceptions": "flags", "updated_at": "at"},
 )
-"""PostgreSQL: the same UPDATE with the totals as arrays (`app.arrays`); one row per order."""

@@ -15,15 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.arrays import Unnest, on_postgresql, unnest_update
+from app.arrays import batch_update
 from app.payments.models import Deposit, DepositStatus
 from app.payments.rows import DepositRow
 from app.transfers.models import Transfer
-
-BATCH = 500
 
 
 @dataclass(slots=True)
@@ -61,48 +58,14 @@ def transfer_rows(rows: Sequence[Any]) -> list[TransferRow]:
     return [TransferRow(*row) for row in rows]
 
 
-_LINK = (
-    sa.update(Transfer)
-    .where(Transfer.id == sa.bindparam("tid"))
-    .values(
-        order_id=sa.bindparam("oid"),
-        deposit_id=sa.bindparam("did"),
-        late=sa.bindparam("late"),
-        duplicate=sa.bindparam("dup"),
-    )
-)
-
-_SETTLED = (
-    sa.update(Transfer)
-    .where(Transfer.id == sa.bindparam("tid"))
-    .values(
-        status=sa.bindparam("st"),
-        confirmed=sa.bindparam("conf"),
-        order_id=sa.bindparam("oid"),
-        deposit_id=sa.bindparam("did"),
-        late=sa.bindparam("late"),
-        duplicate=sa.bindparam("dup"),
-        exception=sa.bindparam("exc"),
-        updated_at=sa.bindparam("at"),
-    )
-)
-
-
-_DEPOSIT_MATCHED = (
-    sa.update(Deposit)
-    .where(Deposit.id == sa.bindparam("did"))
-    .values(status=sa.bindparam("st"), transfer_id=sa.bindparam("tid"))
-)
-
-
-_LINK_PG = unnest_update(
-    "transfers",
+_LINK = batch_update(
+    Transfer.__table__,  # type: ignore[arg-type]
     "tid",
     {"tid": "bigint", "oid": "uuid", "did": "bigint", "late": "bool", "dup": "bool"},
     {"order_id": "oid", "deposit_id": "did", "late": "late", "duplicate": "dup"},
 )
-_SETTLED_PG = unnest_update(
-    "transfers",
+_SETTLED = batch_update(
+    Transfer.__table__,  # type: ignore[arg-type]
     "tid",
     {
         "tid": "bigint",
@@ -126,41 +89,18 @@ _SETTLED_PG = unnest_update(
         "updated_at": "at",
     },
 )
-_DEPOSIT_MATCHED_PG = unnest_update(
-    "deposits",
+_DEPOSIT_STATE = batch_update(
+    Deposit.__table__,  # type: ignore[arg-type]
     "did",
     {"did": "bigint", "st": "text", "tid": "bigint"},
     {"status": "st", "transfer_id": "tid"},
 )
 
 
-async def _write(
-    session: AsyncSession, statement: Any, on_pg: Unnest, params: list[dict[str, Any]]
-) -> None:
-    """Run `statement` once per parameter set; on PostgreSQL, `on_pg` once with the parameter
-    sets as arrays (`app.arrays`)."""
-    if not params:
-        return
-    if not on_postgresql(session):
-        await _many(session, statement, params)
-        return
-    await (await session.connection()).execute(on_pg.statement, on_pg.params(params))
-
-
-async def _many(session: AsyncSession, statement: Any, params: list[dict[str, Any]]) -> None:
-    if not params:
-        return
-    connection = await session.connection()
-    for start in range(0, len(params), BATCH):
-        await connection.execute(statement, params[start : start + BATCH])
-
-
 async def write_links(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
     """Store what attribution decided (order, deposit, late, duplicate): one statement."""
-    await _write(
+    await _LINK.run(
         session,
-        _LINK,
-        _LINK_PG,
         [
             {
                 "tid": t.id,
@@ -176,10 +116,8 @@ async def write_links(session: AsyncSession, transfers: Sequence[TransferRow]) -
 
 async def write_settled(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
     """Store what the money rules decided for each transfer: one statement."""
-    await _write(
+    await _SETTLED.run(
         session,
-        _SETTLED,
-        _SETTLED_PG,
         [
             {
                 "tid": t.id,
@@ -205,11 +143,11 @@ async def write_matched(
     later one."""
     last = {d.id: t.id for t, d in credited}
     params = [{"did": d, "st": DepositStatus.MATCHED.value, "tid": t} for d, t in last.items()]
-    await _write(session, _DEPOSIT_MATCHED, _DEPOSIT_MATCHED_PG, params)
+    await _DEPOSIT_STATE.run(session, params)
 
 
 async def restore_deposits(session: AsyncSession, deposits: Sequence[DepositRow]) -> None:
     """Put deposits back as they were read (status and matching transfer): a credit the
     lifecycle refused after `write_matched` marked its deposit."""
     params = [{"did": d.id, "st": d.status, "tid": d.transfer_id} for d in deposits]
-    await _write(session, _DEPOSIT_MATCHED, _DEPOSIT_MATCHED_PG, params)
+    await _DEPOSIT_STATE.run(session, params)
