@@ -91,20 +91,32 @@ def redis_url() -> str:
 def database_url(request: pytest.FixtureRequest) -> str:
     """Both databases, each emptied before the test."""
     url: str = request.getfixturevalue(f"{request.param}_database_url")
-    asyncio.run(_truncate(url))
+    asyncio.run(empty_database(url))
     return url
 
 
-async def _truncate(url: str) -> None:
+async def empty_database(url: str) -> None:
+    """Empties every table. On PostgreSQL a previous test's last transaction (a server process
+    still shutting down) can hold a lock TRUNCATE waits for; when PostgreSQL picks TRUNCATE as the
+    deadlock victim, it is tried again once the other side has finished."""
     engine = create_engine(url)
+    names = [t.name for t in reversed(Base.metadata.sorted_tables)]
     try:
-        async with engine.begin() as conn:
-            names = [t.name for t in reversed(Base.metadata.sorted_tables)]
-            if url.startswith("postgresql"):
-                await conn.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-            else:
-                for name in names:
-                    await conn.execute(sa.text(f"DELETE FROM {name}"))
+        for attempt in range(5):
+            try:
+                async with engine.begin() as conn:
+                    if url.startswith("postgresql"):
+                        await conn.execute(
+                            sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+                        )
+                    else:
+                        for name in names:
+                            await conn.execute(sa.text(f"DELETE FROM {name}"))
+                return
+            except sa.exc.DBAPIError as exc:
+                if "deadlock detected" not in str(exc) or attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
     finally:
         await engine.dispose()
 

@@ -27,7 +27,6 @@ from devkit.chain.anvil import (
     mine,
     transfer_tokens,
 )
-from devkit.harness import create_api_key
 from devkit.hooks import HookReceiver
 from tests.conftest import (
     ServerProcess,
@@ -36,6 +35,7 @@ from tests.conftest import (
     unavailable,
     write_config,
 )
+from tests.in_process_cli import create_api_key
 from tests.watchers.conftest import PAYER, PAYER_FUNDS
 
 

@@ -13,6 +13,7 @@ from app.config import ConfigError, load_settings
 from app.secret_policy import MIN_MERCHANT_SECRET, new_secret
 from app.security.admin_auth import hash_secret
 from tests.conftest import ADMIN_SECRET, K1, REPO, free_port, settings_dict, write_config
+from tests.in_process_cli import run_cli as in_process
 from tests.test_config import OCRCH_EXAMPLE
 
 HOOK = "whsec_" + "Q" * 40
@@ -95,8 +96,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_gen_secret_prints_fresh_strong_secrets() -> None:
-    first, second = run_cli("gen-secret"), run_cli("gen-secret")
-    hook = run_cli("gen-secret", "--webhook")
+    first, second = in_process("gen-secret"), in_process("gen-secret")
+    hook = in_process("gen-secret", "--webhook")
     assert first.returncode == second.returncode == hook.returncode == 0
     a, b, h = first.stdout.strip(), second.stdout.strip(), hook.stdout.strip()
     assert a != b and len(a) >= MIN_MERCHANT_SECRET and "\n" not in a

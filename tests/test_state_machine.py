@@ -27,6 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -275,13 +276,26 @@ class CheckoutAcceptingLate(Checkout):
     ACCEPT_LATE = True
 
 
-RUNS = settings(
-    max_examples=25,
-    stateful_step_count=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-TestCheckout = Checkout.TestCase
-TestCheckout.settings = RUNS
-TestCheckoutAcceptingLate = CheckoutAcceptingLate.TestCase
-TestCheckoutAcceptingLate.settings = RUNS
+def runs(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        stateful_step_count=30,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+def case(machine: type[RuleBasedStateMachine], examples: int) -> Any:
+    """A unittest class of its own for `machine` running `examples` (hypothesis hands out one
+    `.TestCase` per machine, so it is subclassed rather than configured)."""
+    return type(
+        f"{machine.__name__}Runs{examples}", (machine.TestCase,), {"settings": runs(examples)}
+    )
+
+
+# `make test`: ten interleavings per setting (about fifteen seconds each); CI's `make test-slow`
+# runs six times as many.
+TestCheckout = case(Checkout, 10)
+TestCheckoutAcceptingLate = case(CheckoutAcceptingLate, 10)
+TestCheckoutDeep = pytest.mark.slow(case(Checkout, 60))
+TestCheckoutAcceptingLateDeep = pytest.mark.slow(case(CheckoutAcceptingLate, 60))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,21 +12,14 @@ from typing import Any
 from app.db import unit_of_work, utcnow
 from app.ids import new_id
 from app.models import Order, Transfer
-from tests.conftest import REPO, TEST_WALLET_ETH, settings_dict, write_config
+from tests.conftest import TEST_WALLET_ETH, settings_dict, write_config
+from tests.in_process_cli import run_cli
 
 TX = "0x" + "5e" * 32
 
 
 def admin(config: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", "admin", *args, "-c", str(config)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "DATABASE_URL": database_url},
-        check=False,
-    )
+    return run_cli("admin", *args, "-c", str(config), database_url=database_url)
 
 
 async def test_customer_says_they_paid(database_url: str, db: Any, tmp_path: Path) -> None:

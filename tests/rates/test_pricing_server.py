@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from app.db import create_engine, create_sessionmaker
 from app.payments.models import Deposit, DepositStatus
-from tests.conftest import ServerProcess, _truncate, settings_dict, start_server, write_config
+from tests.conftest import ServerProcess, empty_database, settings_dict, start_server, write_config
 from tests.helpers import body_bytes, checkout_url, order_body, signed_headers, user_headers
 from tests.rates.rate_server import RateServer
 
@@ -27,7 +27,7 @@ MAX_AGE = 3
 def pricing_server(
     _rate_server_process: RateServer, postgresql_database_url: str, tmp_path_factory: Any
 ) -> Iterator[ServerProcess]:
-    asyncio.run(_truncate(postgresql_database_url))
+    asyncio.run(empty_database(postgresql_database_url))
     source = {"url": _rate_server_process.url, "timeout_seconds": 0.5}
     data = settings_dict(
         postgresql_database_url,

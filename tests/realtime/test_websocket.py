@@ -129,9 +129,9 @@ async def test_refused_upgrades_are_plain_http(
 def two_servers_over_redis(
     postgresql_database_url: str, redis_url: str, tmp_path: Path
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    from tests.conftest import _truncate
+    from tests.conftest import empty_database
 
-    asyncio.run(_truncate(postgresql_database_url))
+    asyncio.run(empty_database(postgresql_database_url))
     config = write_config(tmp_path / "config.toml", settings_dict(postgresql_database_url))
     env = {"REDIS_URL": redis_url}
     a = start_server(config, postgresql_database_url, tmp_path / "a.log", env=env)

@@ -25,12 +25,12 @@ from playwright.async_api import Browser, Route, expect
 
 from app.security.signatures import sign_url
 from devkit.chain.anvil import mine, transfer_tokens
-from devkit.harness import create_api_key
 from devkit.hooks import HookReceiver
 from tests.conftest import K1, free_port, write_config
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Chain, Shop, Tab, open_tab
 from tests.e2e.test_checkout_page import CHAIN_WAIT, choose
+from tests.in_process_cli import create_api_key
 from tests.sessions.conftest import session_settings_dict
 from tests.watchers.conftest import PAYER, WALLET
 

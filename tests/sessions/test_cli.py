@@ -16,8 +16,8 @@ from app.config import load_settings
 from app.main import create_app
 from app.models import ApiKey
 from app.sessions.keys import hash_secret
-from devkit.harness import run_cli
 from tests.conftest import write_config
+from tests.in_process_cli import run_cli
 from tests.sessions.conftest import bearer, cart_body, create, session_settings_dict
 
 

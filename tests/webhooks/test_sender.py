@@ -255,9 +255,9 @@ async def test_receiver_down_across_a_sender_restart(database_url: str) -> None:
 async def test_two_senders_never_make_the_same_attempt(
     postgresql_database_url: str, receiver: Receiver
 ) -> None:
-    from tests.conftest import _truncate
+    from tests.conftest import empty_database
 
-    await _truncate(postgresql_database_url)
+    await empty_database(postgresql_database_url)
     services = [make_services(postgresql_database_url, concurrency=10) for _ in range(2)]
     for i in range(100):
         await paid_order(services[0], receiver.url, amount=100 + i)
