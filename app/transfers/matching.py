@@ -56,7 +56,8 @@ async def attribute(
     transfers: Sequence[TransferRow],
     references: dict[tuple[str, int], tuple[str, ...]],
 ) -> dict[int, Hit]:
-    """The deposit (with its order) each transfer belongs to, keyed by the transfer's id."""
+    """The deposit (with its order) each transfer belongs to, keyed by the transfer's id (any
+    distinct integer: `ingest` attributes transfers before storing them)."""
     by_reference = await _by_reference(
         session, rules, {r for refs in references.values() for r in refs}
     )
@@ -77,6 +78,11 @@ async def attribute(
     return hits
 
 
+def _tx(transfer: TransferRow) -> str:
+    """How the logs name a transfer here: attribution runs before it is stored (no id yet)."""
+    return f"{transfer.tx_hash}:{transfer.log_index}"
+
+
 def _is_zero(rules: MatchRules) -> bool:
     return rules.payments.match_band.value == 0
 
@@ -84,7 +90,7 @@ def _is_zero(rules: MatchRules) -> bool:
 def _opened_in_time(rules: MatchRules, transfer: TransferRow, deposit: DepositRow) -> bool:
     # Block times are whole seconds: compare against the second the deposit began.
     if transfer.block_time < deposit.started_at.replace(microsecond=0) - rules.clock_skew:
-        log.info("matcher.before_deposit transfer_id=%s deposit_id=%s", transfer.id, deposit.id)
+        log.info("matcher.before_deposit tx=%s deposit_id=%s", _tx(transfer), deposit.id)
         return False
     return True
 
@@ -259,7 +265,7 @@ async def _within_band(
         else:
             first, other = await _band_orders_union(session, rules, dialect, chunk)
         for key in other:
-            log.warning("matcher.ambiguous transfer_id=%s", key)
+            log.warning("matcher.ambiguous tx=%s", _tx(chunk[key]))
         alone = {key: order for key, order in first.items() if key not in other}
         if not alone:
             continue
@@ -292,7 +298,7 @@ async def _within_band(
                     c[0].status != DepositStatus.ACTIVE,
                 ),
             )
-            log.info("matcher.within_band transfer_id=%s deposit_id=%s", key, hits[key][0].id)
+            log.info("matcher.within_band tx=%s deposit_id=%s", _tx(transfer), hits[key][0].id)
     return hits
 
 

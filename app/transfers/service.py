@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
@@ -43,7 +43,7 @@ from app.money import Margin
 from app.orders import lifecycle
 from app.orders.events import Actor
 from app.orders.models import Order, OrderStatus
-from app.orders.rows import OrderView
+from app.orders.rows import OrderRow, OrderView
 from app.tokens import required_confirmations, resolve_token
 from app.transfers import matching, settle
 from app.transfers.events import (
@@ -100,29 +100,38 @@ def confirmations(head: int, block_number: int) -> int:
     return max(0, head - block_number + 1)
 
 
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 async def ingest(
     session: AsyncSession, rules: MatchRules, observed: Sequence[ObservedTransfer], head: int
 ) -> list[TransferRow]:
-    """Store observed transfers (idempotently) and link new ones to deposits; returns new rows.
+    """Store observed transfers (idempotently), each linked to its deposit; returns new rows.
 
-    Without the ORM (`app.transfers.rows`): the INSERT returns the ids of the rows it made, and
-    only transfers already stored (a re-read block, a re-mined orphan) are read back."""
+    Without the ORM (`app.transfers.rows`). Attribution runs first, on the batch as observed, so
+    each row is inserted with its link (order, deposit, late, duplicate) and never updated for
+    it; the INSERT returns the ids of the rows it made, and only transfers already stored (a
+    re-read block, a re-mined orphan) are read back."""
     fresh = [t for t in observed if not t.removed]
     if not fresh:
         return []
     now = utcnow()
     rows = {(canonical_tx_id(t.tx_hash), t.log_index): _row(t, now) for t in fresh}
-    # One statement compiled once and run with many parameter sets (the driver batches them),
-    # rather than a fresh 500-row VALUES list to compile for every batch.
-    statement = (
-        _insert(session)(Transfer)
-        .on_conflict_do_nothing(index_elements=["blockchain", "tx_hash", "log_index"])
-        .returning(Transfer.id, Transfer.tx_hash, Transfer.log_index)
-    )
+    # Until stored, a transfer is known by its negative position in the batch.
+    seen = {
+        key: TransferRow(id=-n, **row)  # type: ignore[arg-type]
+        for n, (key, row) in enumerate(rows.items(), start=1)
+    }
+    references = {
+        (canonical_tx_id(t.tx_hash), t.log_index): t.references for t in fresh if t.references
+    }
+    hits = await matching.attribute(session, rules, list(seen.values()), references)
+    links = {
+        key: _linked(rules, transfer, hits[transfer.id])
+        for key, transfer in seen.items()
+        if transfer.id in hits
+    }
+    for key, (transfer, _, _) in links.items():
+        row = rows[key]
+        row["order_id"], row["deposit_id"] = transfer.order_id, transfer.deposit_id
+        row["late"], row["duplicate"] = transfer.late, transfer.duplicate
     params = list(rows.values())
     inserted: dict[tuple[str, int], int] = {}
     for start in range(0, len(params), INSERT_BATCH):
@@ -134,21 +143,36 @@ async def ingest(
                 )
             ).all()
         else:
-            found = (await session.execute(statement, chunk)).all()
+            found = (await session.execute(_INSERT_SQLITE, chunk)).all()
         inserted.update(((h, i), tid) for tid, h, i in found)
-    new = [
-        TransferRow(id=tid, **rows[key])  # type: ignore[arg-type]
-        for key, tid in inserted.items()
-    ]
+    new: list[TransferRow] = []
+    for key, tid in inserted.items():
+        transfer = seen[key]
+        transfer.id = tid
+        new.append(transfer)
     seen_before = [key for key in rows if key not in inserted]
     if seen_before:
-        new.extend(await _reseen(session, rules, rows, seen_before, now))
+        back = await _reseen(session, rules, rows, seen_before, now)
+        for transfer in back:
+            link = links.get((transfer.tx_hash, transfer.log_index))
+            if link is not None:
+                linked = link[0]
+                transfer.order_id, transfer.deposit_id = linked.order_id, linked.deposit_id
+                transfer.late, transfer.duplicate = linked.late, linked.duplicate
+                links[(transfer.tx_hash, transfer.log_index)] = (transfer, link[1], link[2])
+        await write_links(session, [t for t in back if t.order_id is not None])
+        new.extend(back)
     new.sort(key=lambda t: t.id)
-    references = {
-        (canonical_tx_id(t.tx_hash), t.log_index): t.references for t in fresh if t.references
-    }
-    await _link(session, rules, new, head, references)
+    await _announce(rules, session, new, links, head)
     return new
+
+
+_INSERT_SQLITE = (
+    sqlite.insert(Transfer)
+    .on_conflict_do_nothing(index_elements=["blockchain", "tx_hash", "log_index"])
+    .returning(Transfer.id, Transfer.tx_hash, Transfer.log_index)
+)
+"""SQLite: one statement run with many parameter sets (the driver batches them)."""
 
 
 _INSERT_PG = unnest_insert(
@@ -253,55 +277,62 @@ async def _reseen(
     return back
 
 
-async def _link(
-    session: AsyncSession,
-    rules: MatchRules,
-    transfers: list[TransferRow],
-    head: int,
-    references: dict[tuple[str, int], tuple[str, ...]] | None = None,
-) -> None:
-    """Attribute each transfer (`app.transfers.matching`) and link it to its order.
+Link = tuple[TransferRow, OrderRow, str]
+"""A transfer as attribution linked it, its order, and how it counts: `pays` (it would count
+toward the order at depth), `duplicate` (the order is paid) or `late` (it ended)."""
+
+
+def _linked(rules: MatchRules, transfer: TransferRow, hit: matching.Hit) -> Link:
+    """Link a transfer to the order of the deposit it was attributed to (`app.transfers.matching`).
 
     One that would count toward its order (pending, or expired but paid in time or accepted
-    late) keeps its deposit and the page is told "detected" — a part payment too: the rules decide
-    at depth. One for a paid or ended order is linked as a repeat or late payment. The links are
-    written with one statement.
-    """
-    if not transfers:
-        return
-    hits = await matching.attribute(session, rules, transfers, references or {})
+    late) keeps its deposit; the rules decide at depth, a part payment too. One for a paid or
+    ended order is linked as a repeat or late payment."""
+    deposit, order = hit
+    transfer.order_id = order.id
+    if _pays(rules, order, transfer):
+        transfer.deposit_id = deposit.id
+        return transfer, order, "pays"
+    if order.status == OrderStatus.PAID:
+        transfer.duplicate = True
+        return transfer, order, "duplicate"
+    transfer.late = True
+    return transfer, order, "late"
+
+
+async def _announce(
+    rules: MatchRules,
+    session: AsyncSession,
+    new: list[TransferRow],
+    links: dict[tuple[str, int], Link],
+    head: int,
+) -> None:
+    """The events of the newly stored transfers that were linked: the page is told "detected",
+    a repeat or late payment is reported."""
     linked: list[events.DomainEvent] = []
-    changed: list[TransferRow] = []
-    for transfer in transfers:
-        hit = hits.get(transfer.id)
-        if hit is None:
+    for transfer in new:
+        link = links.get((transfer.tx_hash, transfer.log_index))
+        if link is None:
             continue
-        deposit, order = hit
-        transfer.order_id = order.id
-        changed.append(transfer)
-        if _pays(rules, order, transfer):
-            transfer.deposit_id = deposit.id
-            seen = confirmations(head, transfer.block_number)
+        _, order, how = link
+        if how == "pays":
             linked.append(
                 PaymentDetected(
                     order=order,
                     transfer=transfer,
-                    confirmations=seen,
+                    confirmations=confirmations(head, transfer.block_number),
                     required=rules.required_confirmations,
                 )
             )
             log.info("matcher.detected order_id=%s transfer_id=%s", order.id, transfer.id)
-        elif order.status == OrderStatus.PAID:
-            transfer.duplicate = True
+        elif how == "duplicate":
             linked.append(DuplicatePaymentLinked(order=order, transfer=transfer))
             log.warning(
                 "matcher.duplicate_payment order_id=%s transfer_id=%s", order.id, transfer.id
             )
         else:
-            transfer.late = True
             linked.append(LatePaymentLinked(order=order, transfer=transfer))
             log.info("matcher.late_payment order_id=%s transfer_id=%s", order.id, transfer.id)
-    await write_links(session, changed)
     await events.record(session, linked)
 
 
