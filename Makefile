@@ -30,11 +30,12 @@ serve: install  ## just the server on SQLite, on a copy of the example config wi
 	cd .stablecheckout-serve && $(UV) run stablecheckout serve -c config.toml --listen $(LISTEN)
 
 # `make test`: every test a contributor needs, on TEST_WORKERS pytest-xdist workers (whole files per
-# worker, tests/xdist_groups.py); TEST_WORKERS=0 runs them in one process. `make test-slow`: the
+# worker, tests/xdist_groups.py; 3 on 2 cores, since a third of the time is waiting on servers,
+# blocks and leases); TEST_WORKERS=0 runs them in one process. `make test-slow`: the
 # multi-minute fault-injection runs (marker `slow`), one at a time. CI runs both. PYTEST_ARGS is
 # passed on (e.g. PYTEST_ARGS="-x tests/watchers"). pytest's exit code 5 (no test collected) fails
 # with a message: a marker or path that selects nothing must not look like a pass.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 define run_pytest
 	@$(UV) run python -m compileall -q app watchers sdk/python/src
