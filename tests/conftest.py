@@ -95,28 +95,34 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+_TABLES = [t.name for t in reversed(Base.metadata.sorted_tables)]
+_EMPTY_PG = "; ".join(
+    [
+        # Foreign keys are triggers: off for this transaction, so the order (and the cycle
+        # between deposits and transfers) does not matter.
+        "SET LOCAL session_replication_role = replica",
+        *(f"DELETE FROM {name}" for name in _TABLES),
+        "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = current_schema()",
+    ]
+)
+"""PostgreSQL: every table emptied and every id sequence restarted, in one round trip. DELETE
+rather than TRUNCATE: on a test's handful of rows it takes 30 ms where TRUNCATE's new files and
+their fsync took 120 ms, and it takes no ACCESS EXCLUSIVE lock, which a server still shutting
+down from the previous test could hold up (PostgreSQL then cancelled one side as a deadlock)."""
+
+
 async def empty_database(url: str) -> None:
-    """Empties every table. On PostgreSQL a previous test's last transaction (a server process
-    still shutting down) can hold a lock TRUNCATE waits for; when PostgreSQL picks TRUNCATE as the
-    deadlock victim, it is tried again once the other side has finished."""
+    """Empties every table (ids start at 1 again on PostgreSQL)."""
     engine = create_engine(url)
-    names = [t.name for t in reversed(Base.metadata.sorted_tables)]
     try:
-        for attempt in range(5):
-            try:
-                async with engine.begin() as conn:
-                    if url.startswith("postgresql"):
-                        await conn.execute(
-                            sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
-                        )
-                    else:
-                        for name in names:
-                            await conn.execute(sa.text(f"DELETE FROM {name}"))
-                return
-            except sa.exc.DBAPIError as exc:
-                if "deadlock detected" not in str(exc) or attempt == 4:
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))
+        async with engine.begin() as conn:
+            if url.startswith("postgresql"):
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.execute(_EMPTY_PG)  # type: ignore[union-attr]
+            else:
+                for name in _TABLES:
+                    await conn.execute(sa.text(f"DELETE FROM {name}"))
     finally:
         await engine.dispose()
 
