@@ -8,6 +8,8 @@ the quote's expiry are stored on the deposit, so every deposit can be shown to a
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.arrays import among
 from app.config import Settings
 from app.db import utcnow
 from app.errors import (
@@ -216,24 +219,42 @@ def fiat_price(amount_text: str, currency: str, settings: Settings) -> tuple[Amo
 async def current_deposit(session: AsyncSession, order: OrderView) -> Deposit | None:
     """The deposit an order is paid (or being paid) through: while it is pending the newest one
     still offered (a partly paid order's remainder), else the newest matched; else the newest."""
-    first = DepositStatus.ACTIVE if order.status == OrderStatus.PENDING else DepositStatus.MATCHED
-    return await session.scalar(
-        sa.select(Deposit)
-        .where(Deposit.order_id == order.id)
-        .order_by((Deposit.status == first).desc(), Deposit.id.desc())
-        .limit(1)
-    )
+    return (await current_deposits(session, [order])).get(order.id)
 
 
-async def payment_fields(session: AsyncSession, order: OrderView) -> dict[str, Any]:
-    """Additive order fields: `payment`, the deposit to pay now, for a fiat order (with its
-    locked `quote`) and for a partly paid one (the remainder, so a page can ask for the rest)."""
+async def current_deposits(
+    session: AsyncSession, orders: Sequence[OrderView]
+) -> dict[uuid.UUID, Deposit]:
+    """`current_deposit` of each order that has one, in one statement: a batch of payments
+    settled together builds its webhooks and pushes without a query per order."""
+    if not orders:
+        return {}
+    ids = list({order.id for order in orders})
+    by_order: dict[uuid.UUID, list[Deposit]] = {}
+    for deposit in await session.scalars(
+        sa.select(Deposit).where(among(session, Deposit.order_id, "uuid", ids))
+    ):
+        by_order.setdefault(deposit.order_id, []).append(deposit)
+    chosen: dict[uuid.UUID, Deposit] = {}
+    for order in orders:
+        candidates = by_order.get(order.id)
+        if candidates:
+            first = (
+                DepositStatus.ACTIVE
+                if order.status == OrderStatus.PENDING
+                else DepositStatus.MATCHED
+            )
+            chosen[order.id] = max(candidates, key=lambda d: (d.status == first, d.id))
+    return chosen
+
+
+def _wants_payment(order: OrderView) -> bool:
+    """A fiat order, or a partly paid one: its `payment` is shown."""
     partly_paid = order.status == OrderStatus.PENDING and bool(order.amount_received)
-    if order.currency is None and not partly_paid:
-        return {}
-    deposit = await current_deposit(session, order)
-    if deposit is None:
-        return {}
+    return order.currency is not None or partly_paid
+
+
+def _payment(deposit: Deposit) -> dict[str, Any]:
     return {
         "payment": {
             "blockchain": deposit.blockchain,
@@ -247,12 +268,36 @@ async def payment_fields(session: AsyncSession, order: OrderView) -> dict[str, A
     }
 
 
+async def payment_fields(session: AsyncSession, order: OrderView) -> dict[str, Any]:
+    """Additive order fields: `payment`, the deposit to pay now, for a fiat order (with its
+    locked `quote`) and for a partly paid one (the remainder, so a page can ask for the rest)."""
+    return (await payment_fields_of(session, [order])).get(order.id, {})
+
+
+async def payment_fields_of(
+    session: AsyncSession, orders: Sequence[OrderView]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """`payment_fields` of each order that has them, in one statement."""
+    deposits = await current_deposits(session, [o for o in orders if _wants_payment(o)])
+    return {order_id: _payment(deposit) for order_id, deposit in deposits.items()}
+
+
 async def webhook_fiat_fields(session: AsyncSession, order: OrderView) -> dict[str, object]:
     """What `order_status_changed` adds for a fiat order: `currency` and the `quote` that was
     priced (whose `fiat_amount` is the order's price); nothing for coin orders (Ocrch's bytes)."""
-    if order.currency is None:
-        return {}
-    return {"currency": order.currency, "quote": quote_view(await current_deposit(session, order))}
+    return (await webhook_fiat_fields_of(session, [order])).get(order.id, {})
+
+
+async def webhook_fiat_fields_of(
+    session: AsyncSession, orders: Sequence[OrderView]
+) -> dict[uuid.UUID, dict[str, object]]:
+    """`webhook_fiat_fields` of each fiat order among `orders`, in one statement."""
+    fiat = [order for order in orders if order.currency is not None]
+    deposits = await current_deposits(session, fiat)
+    return {
+        order.id: {"currency": order.currency, "quote": quote_view(deposits.get(order.id))}
+        for order in fiat
+    }
 
 
 async def lapse_superseded_quotes(session: AsyncSession, grace_seconds: int) -> int:

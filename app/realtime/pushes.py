@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.orders.events import OrderStatusChanged
 from app.orders.models import OrderStatus, PaymentException
 from app.orders.service import order_body, order_message, progress_fields
-from app.payments.quotes import payment_fields
+from app.payments.quotes import payment_fields_of
 from app.realtime.changes import order_changed
 from app.transfers.events import PaymentDetected, PaymentExceptionRecorded, PaymentWithdrawn
 
@@ -33,10 +33,15 @@ async def on_order_status_changed(
 
 
 async def on_payment_detected(session: AsyncSession, detected: Sequence[PaymentDetected]) -> None:
+    partly_paid = [
+        e.order
+        for e in detected
+        if e.order.amount_received and e.order.status == OrderStatus.PENDING
+    ]
+    payments = await payment_fields_of(session, partly_paid)
     for event in detected:
         message = detected_message(event)
-        if event.order.amount_received and event.order.status == OrderStatus.PENDING:
-            message["order"].update(await payment_fields(session, event.order))
+        message["order"].update(payments.get(event.order.id, {}))
         order_changed(session, event.order.id, message)
 
 
@@ -45,11 +50,16 @@ async def on_payment_exception(
 ) -> None:
     """A part payment leaves the order pending: its page is told what arrived and what to send
     now (the other kinds end in a status change, pushed by `on_order_status_changed`)."""
-    for event in flagged:
-        if event.kind == PaymentException.PARTIAL and event.order.status == OrderStatus.PENDING:
-            body = order_body(event.order)
-            body.update(await payment_fields(session, event.order))
-            order_changed(session, event.order.id, {"type": "status_update", "order": body})
+    parts = [
+        e
+        for e in flagged
+        if e.kind == PaymentException.PARTIAL and e.order.status == OrderStatus.PENDING
+    ]
+    payments = await payment_fields_of(session, [e.order for e in parts])
+    for event in parts:
+        body = order_body(event.order)
+        body.update(payments.get(event.order.id, {}))
+        order_changed(session, event.order.id, {"type": "status_update", "order": body})
 
 
 async def on_payment_withdrawn(

@@ -30,7 +30,7 @@ from app.orders.events import OrderStatusChanged
 from app.orders.models import SERVICE_API, Order
 from app.orders.receipts import order_receipt
 from app.orders.rows import OrderView
-from app.payments.quotes import webhook_fiat_fields
+from app.payments.quotes import webhook_fiat_fields, webhook_fiat_fields_of
 from app.sessions.events import (
     TERMINAL_EVENT,
     CheckoutSessionChanged,
@@ -114,21 +114,21 @@ async def on_order_status_changed(
     session: AsyncSession, changes: Sequence[OrderStatusChanged]
 ) -> None:
     """Ocrch `order_status_changed` for the orders the Service API made."""
-    rows: list[Outgoing] = []
-    for change in changes:
-        order = change.order
-        if order.integration == SERVICE_API:
-            fiat = await webhook_fiat_fields(session, order)
-            rows.append(
-                Outgoing(
-                    EventType.ORDER_STATUS_CHANGED,
-                    order.webhook_url,
-                    order_status_payload(order, fiat),
-                    formats.OCRCH,
-                    order_id=order.id,
-                )
+    orders = [change.order for change in changes if change.order.integration == SERVICE_API]
+    fiat = await webhook_fiat_fields_of(session, orders)
+    await enqueue_many(
+        session,
+        [
+            Outgoing(
+                EventType.ORDER_STATUS_CHANGED,
+                order.webhook_url,
+                order_status_payload(order, fiat.get(order.id)),
+                formats.OCRCH,
+                order_id=order.id,
             )
-    await enqueue_many(session, rows)
+            for order in orders
+        ],
+    )
 
 
 async def on_transfer_unmatched(
