@@ -156,9 +156,10 @@ async def on_checkout_session_changed(
     session: AsyncSession, changes: Sequence[CheckoutSessionChanged]
 ) -> None:
     """The session's event (body fixed now; the sender signs each attempt afresh)."""
+    fiat = await webhook_fiat_fields_of(session, [c.order for c in changes if c.order])
     for change in changes:
-        fiat = await webhook_fiat_fields(session, change.order) if change.order else None
-        write_session_event(session, change.checkout, change.event, change.at, change.order, fiat)
+        quote = fiat.get(change.order.id) if change.order else None
+        write_session_event(session, change.checkout, change.event, change.at, change.order, quote)
 
 
 def _order_status_event(
