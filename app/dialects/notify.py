@@ -10,6 +10,7 @@ rendered, signed with MD5 and acknowledged by each protocol's own rules at send 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import quote, urlencode
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.arrays import among
 from app.config import Settings
 from app.dialects import md5sign
 from app.dialects.trades import EPAY, EPUSDT, dialect_fields, trade_id
@@ -25,7 +27,7 @@ from app.errors import DialectOrderUnpaid
 from app.orders.events import OrderStatusChanged
 from app.orders.models import Order, OrderStatus
 from app.orders.rows import OrderView
-from app.payments.quotes import current_deposit
+from app.payments.quotes import current_deposits
 from app.payments.service import display_amount
 from app.transfers.models import Transfer
 from app.webhooks.models import EventType, WebhookEvent
@@ -55,17 +57,27 @@ def epay_acked(status: int, body: bytes) -> bool:
 async def on_order_status_changed(
     session: AsyncSession, changes: Sequence[OrderStatusChanged]
 ) -> None:
-    for change in changes:
-        order = change.order
-        if order.status != OrderStatus.PAID or order.integration not in (EPUSDT, EPAY):
-            continue
-        await _write(session, order)
+    """The callback of each dialect order paid: one read of the Epusdt orders' deposits and one
+    of their paying transfers for the whole batch, not two statements per order."""
+    paid = [
+        change.order
+        for change in changes
+        if change.order.status == OrderStatus.PAID and change.order.integration in (EPUSDT, EPAY)
+    ]
+    epusdt = await _epusdt_payloads(session, [o for o in paid if o.integration == EPUSDT])
+    for order in paid:
+        payload = epusdt[order.id] if order.integration == EPUSDT else await epay_payload(order)
+        _enqueue(session, order, payload)
 
 
-async def _write(session: AsyncSession, order: OrderView) -> WebhookEvent:
-    payload = await (
-        epusdt_payload(session, order) if order.integration == EPUSDT else epay_payload(order)
-    )
+async def resend(session: AsyncSession, order: Order) -> WebhookEvent:
+    """An operator's resend of a dialect order's callback: paid orders only, as first sent."""
+    if order.status != OrderStatus.PAID:
+        raise DialectOrderUnpaid
+    return _enqueue(session, order, await _payload(session, order))
+
+
+def _enqueue(session: AsyncSession, order: OrderView, payload: dict[str, Any]) -> WebhookEvent:
     row_format = FORMAT_EPUSDT if order.integration == EPUSDT else FORMAT_EPAY
     return enqueue(
         session,
@@ -77,31 +89,48 @@ async def _write(session: AsyncSession, order: OrderView) -> WebhookEvent:
     )
 
 
-async def resend(session: AsyncSession, order: Order) -> WebhookEvent:
-    """An operator's resend of a dialect order's callback: paid orders only, as first sent."""
-    if order.status != OrderStatus.PAID:
-        raise DialectOrderUnpaid
-    return await _write(session, order)
+async def _payload(session: AsyncSession, order: OrderView) -> dict[str, Any]:
+    if order.integration == EPUSDT:
+        return await epusdt_payload(session, order)
+    return await epay_payload(order)
 
 
 async def epusdt_payload(session: AsyncSession, order: OrderView) -> dict[str, Any]:
     """The seven signed fields; `amount` kept as decimal text (rendered as a JSON number)."""
-    deposit = await current_deposit(session, order)
-    tx_hash = await session.scalar(
-        sa.select(Transfer.tx_hash)
-        .where(Transfer.order_id == order.id, Transfer.deposit_id.is_not(None))
-        .order_by(Transfer.id.desc())
-        .limit(1)
+    return (await _epusdt_payloads(session, [order]))[order.id]
+
+
+async def _epusdt_payloads(
+    session: AsyncSession, orders: Sequence[OrderView]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    if not orders:
+        return {}
+    deposits = await current_deposits(session, orders)
+    paying = await session.execute(
+        sa.select(Transfer.order_id, Transfer.id, Transfer.tx_hash).where(
+            among(session, Transfer.order_id, "uuid", [o.id for o in orders]),
+            Transfer.deposit_id.is_not(None),
+        )
     )
-    return {
-        "trade_id": trade_id(order),
-        "order_id": order.merchant_order_id,
-        "amount": md5sign.render_number(order.amount.to_decimal()),
-        "actual_amount": display_amount(order, deposit.amount, deposit.decimals) if deposit else "",
-        "token": deposit.wallet_address if deposit else "",
-        "block_transaction_id": tx_hash or "",
-        "status": 2,
-    }
+    latest: dict[uuid.UUID, tuple[int, str]] = {}
+    for order_id, transfer_id, tx_hash in paying.all():
+        if order_id is not None and (order_id not in latest or transfer_id > latest[order_id][0]):
+            latest[order_id] = (transfer_id, tx_hash)
+    payloads: dict[uuid.UUID, dict[str, Any]] = {}
+    for order in orders:
+        deposit = deposits.get(order.id)
+        payloads[order.id] = {
+            "trade_id": trade_id(order),
+            "order_id": order.merchant_order_id,
+            "amount": md5sign.render_number(order.amount.to_decimal()),
+            "actual_amount": display_amount(order, deposit.amount, deposit.decimals)
+            if deposit
+            else "",
+            "token": deposit.wallet_address if deposit else "",
+            "block_transaction_id": latest[order.id][1] if order.id in latest else "",
+            "status": 2,
+        }
+    return payloads
 
 
 async def epay_payload(order: OrderView) -> dict[str, Any]:
