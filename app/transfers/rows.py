@@ -58,11 +58,32 @@ def transfer_rows(rows: Sequence[Any]) -> list[TransferRow]:
     return [TransferRow(*row) for row in rows]
 
 
-_LINK = batch_update(
+_RESEEN = batch_update(
     Transfer.__table__,  # type: ignore[arg-type]
     "tid",
-    {"tid": "bigint", "oid": "uuid", "did": "bigint", "late": "bool", "dup": "bool"},
-    {"order_id": "oid", "deposit_id": "did", "late": "late", "duplicate": "dup"},
+    {
+        "tid": "bigint",
+        "bn": "bigint",
+        "bh": "text",
+        "bt": "time",
+        "st": "text",
+        "oid": "uuid",
+        "did": "bigint",
+        "late": "bool",
+        "dup": "bool",
+        "at": "time",
+    },
+    {
+        "block_number": "bn",
+        "block_hash": "bh",
+        "block_time": "bt",
+        "status": "st",
+        "order_id": "oid",
+        "deposit_id": "did",
+        "late": "late",
+        "duplicate": "dup",
+        "updated_at": "at",
+    },
 )
 _SETTLED = batch_update(
     Transfer.__table__,  # type: ignore[arg-type]
@@ -97,17 +118,23 @@ _DEPOSIT_STATE = batch_update(
 )
 
 
-async def write_links(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
-    """Store what attribution decided (order, deposit, late, duplicate): one statement."""
-    await _LINK.run(
+async def write_reseen(session: AsyncSession, transfers: Sequence[TransferRow]) -> None:
+    """Store orphans seen again: the block each is in now, its status and its new link (order,
+    deposit, late, duplicate), one statement."""
+    await _RESEEN.run(
         session,
         [
             {
                 "tid": t.id,
+                "bn": t.block_number,
+                "bh": t.block_hash,
+                "bt": t.block_time,
+                "st": t.status,
                 "oid": t.order_id,
                 "did": t.deposit_id,
                 "late": t.late,
                 "dup": t.duplicate,
+                "at": t.updated_at,
             }
             for t in transfers
         ],

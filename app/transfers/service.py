@@ -54,7 +54,7 @@ from app.transfers.events import (
 )
 from app.transfers.models import Transfer, TransferStatus
 from app.transfers.observed import ObservedTransfer
-from app.transfers.rows import TRANSFER_COLUMNS, TransferRow, transfer_rows, write_links
+from app.transfers.rows import TRANSFER_COLUMNS, TransferRow, transfer_rows, write_reseen
 
 log = logging.getLogger("app.transfers")
 
@@ -152,16 +152,7 @@ async def ingest(
         new.append(transfer)
     seen_before = [key for key in rows if key not in inserted]
     if seen_before:
-        back = await _reseen(session, rules, rows, seen_before, now)
-        for transfer in back:
-            link = links.get((transfer.tx_hash, transfer.log_index))
-            if link is not None:
-                linked = link[0]
-                transfer.order_id, transfer.deposit_id = linked.order_id, linked.deposit_id
-                transfer.late, transfer.duplicate = linked.late, linked.duplicate
-                links[(transfer.tx_hash, transfer.log_index)] = (transfer, link[1], link[2])
-        await write_links(session, [t for t in back if t.order_id is not None])
-        new.extend(back)
+        new.extend(await _reseen(session, rules, seen, seen_before))
     new.sort(key=lambda t: t.id)
     await _announce(rules, session, new, links, head)
     return new
@@ -232,48 +223,30 @@ def _row(t: ObservedTransfer, now: dt.datetime) -> dict[str, Any]:
 async def _reseen(
     session: AsyncSession,
     rules: MatchRules,
-    rows: dict[tuple[str, int], dict[str, Any]],
+    seen: dict[tuple[str, int], TransferRow],
     keys: list[tuple[str, int]],
-    now: dt.datetime,
 ) -> list[TransferRow]:
     """Transfers stored before: an orphaned one re-mined in another block after a reorg is a new
-    sighting (moved to the block it is in now); any other is old news."""
+    sighting (moved to the block it is in now, with the link attribution gave it now); any other
+    is old news. Returns the rows as seen now, under their stored ids."""
     table = Transfer.__table__
     back: list[TransferRow] = []
     for start in range(0, len(keys), INSERT_BATCH):
         chunk = keys[start : start + INSERT_BATCH]
         wanted = set(chunk)
         found = await session.execute(
-            sa.select(*TRANSFER_COLUMNS).where(
+            sa.select(table.c.id, table.c.tx_hash, table.c.log_index, table.c.created_at).where(
                 table.c.blockchain == rules.blockchain,
                 table.c.tx_hash.in_({k[0] for k in chunk}),
                 table.c.status == TransferStatus.ORPHANED,
             )
         )
-        for row in transfer_rows(found.all()):
-            if (row.tx_hash, row.log_index) not in wanted:
-                continue
-            seen = rows[(row.tx_hash, row.log_index)]
-            row.block_number, row.block_hash = seen["block_number"], seen["block_hash"]
-            row.block_time = seen["block_time"]
-            row.status, row.updated_at = TransferStatus.WAITING_FOR_CONFIRMATION, now
-            back.append(row)
-    if back:
-        await (await session.connection()).execute(
-            sa.update(Transfer)
-            .where(Transfer.id == sa.bindparam("tid"))
-            .values(
-                block_number=sa.bindparam("bn"),
-                block_hash=sa.bindparam("bh"),
-                block_time=sa.bindparam("bt"),
-                status=TransferStatus.WAITING_FOR_CONFIRMATION,
-                updated_at=now,
-            ),
-            [
-                {"tid": r.id, "bn": r.block_number, "bh": r.block_hash, "bt": r.block_time}
-                for r in back
-            ],
-        )
+        for tid, tx_hash, log_index, created_at in found.all():
+            if (tx_hash, log_index) in wanted:
+                transfer = seen[(tx_hash, log_index)]
+                transfer.id, transfer.created_at = tid, created_at
+                back.append(transfer)
+    await write_reseen(session, back)
     return back
 
 

@@ -4,10 +4,13 @@ two calls the watcher makes (at detection, then at depth)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.chains import Blockchain, Coin
 from app.db import utcnow
@@ -50,3 +53,18 @@ async def settle(
     new = await ingest(session, rules, observed, max(t.block_number for t in observed))
     await confirm(session, rules, [t.id for t in new])
     return new
+
+
+@contextlib.contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL `engine` runs inside the block, whitespace folded and upper-cased."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(" ".join(str(args[2]).split()).upper())
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)

@@ -4,8 +4,6 @@ re-mined after a reorg is linked again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 
 from app.config import load_settings
@@ -13,7 +11,7 @@ from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.models import Deposit, Transfer
 from app.transfers.service import MatchRules, ingest, rewind
 from tests.conftest import settings_dict
-from tests.transfers.helpers import seen
+from tests.transfers.helpers import seen, statements
 from tests.transfers.test_matching import USDT, _orders
 
 
@@ -21,18 +19,12 @@ async def test_a_payment_is_inserted_linked_without_an_update(database_url: str)
     settings = load_settings(None, **settings_dict(database_url))
     engine = create_engine(database_url)
     db = create_sessionmaker(engine)
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(" ".join(str(args[2]).split()).upper())
-
     try:
         [paid_for, _] = await _orders(db, [25 * USDT, 30 * USDT])
         rules = MatchRules.for_chain(settings, "eth")
-        sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
-        async with unit_of_work(db) as session:
-            new = await ingest(session, rules, [seen(1, 25 * USDT), seen(2, 7 * USDT)], 200)
-        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+        with statements(engine) as executed:
+            async with unit_of_work(db) as session:
+                new = await ingest(session, rules, [seen(1, 25 * USDT), seen(2, 7 * USDT)], 200)
         async with db() as session:
             rows = list(await session.scalars(sa.select(Transfer).order_by(Transfer.id)))
             deposit = await session.scalar(sa.select(Deposit).where(Deposit.order_id == paid_for))
@@ -42,7 +34,7 @@ async def test_a_payment_is_inserted_linked_without_an_update(database_url: str)
     assert deposit is not None
     assert [(r.order_id, r.deposit_id) for r in rows] == [(paid_for, deposit.id), (None, None)]
     assert [(t.order_id, t.deposit_id) for t in new] == [(paid_for, deposit.id), (None, None)]
-    writes = [s for s in statements if s.startswith(("INSERT", "UPDATE")) and "TRANSFERS" in s]
+    writes = [s for s in executed if s.startswith(("INSERT", "UPDATE")) and "TRANSFERS" in s]
     assert writes and all(s.startswith("INSERT") for s in writes), writes
 
 

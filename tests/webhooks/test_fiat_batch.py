@@ -4,8 +4,6 @@ one per order (subscribers run once per batch with a constant number of statemen
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 
 from app.chains import Blockchain, Coin
@@ -18,7 +16,7 @@ from app.payments.service import create_payment
 from app.rates.book import RateBook
 from app.transfers.service import MatchRules, confirm, ingest
 from tests.conftest import settings_dict
-from tests.transfers.helpers import seen
+from tests.transfers.helpers import seen, statements
 
 PRICES = ("12.50", "4.00", "19.99", "7.25", "100.00")
 
@@ -29,11 +27,6 @@ async def test_a_batch_of_eur_orders_gets_each_quote_in_one_read(database_url: s
     )
     engine = create_engine(database_url)
     db = create_sessionmaker(engine)
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(" ".join(str(args[2]).split()).upper())
-
     try:
         book = RateBook.from_settings(settings)
         orders: dict[str, tuple[str, int]] = {}
@@ -54,10 +47,9 @@ async def test_a_batch_of_eur_orders_gets_each_quote_in_one_read(database_url: s
         paying = [seen(n, units) for n, (_, units) in enumerate(orders.values(), start=1)]
         async with unit_of_work(db) as session:
             new = await ingest(session, rules, paying, 200)
-        sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
-        async with unit_of_work(db) as session:
-            assert await confirm(session, rules, [t.id for t in new]) == len(PRICES)
-        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+        with statements(engine) as executed:
+            async with unit_of_work(db) as session:
+                assert await confirm(session, rules, [t.id for t in new]) == len(PRICES)
         async with db() as session:
             hooks = list(
                 await session.scalars(
@@ -72,5 +64,5 @@ async def test_a_batch_of_eur_orders_gets_each_quote_in_one_read(database_url: s
         assert hook.payload["status"] == "paid" and hook.payload["currency"] == "EUR"
         assert hook.payload["quote"]["fiat_amount"] == price, hook.payload
         assert hook.payload["quote"]["rate"] == "0.9200"
-    deposit_reads = [s for s in statements if s.startswith("SELECT") and "FROM DEPOSITS" in s]
+    deposit_reads = [s for s in executed if s.startswith("SELECT") and "FROM DEPOSITS" in s]
     assert len(deposit_reads) <= 2, deposit_reads
